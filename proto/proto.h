@@ -1,0 +1,401 @@
+/*
+ * proto.h - the accrue wire codec.
+ *
+ * Bytes in, structs out, and back. The codec does no I/O and allocates
+ * nothing: decoded strings are views into the caller's buffer and stay valid
+ * only as long as that buffer does. Byte order is converted here and nowhere
+ * else. PROTOCOL.md beside this file is the contract this header implements.
+ *
+ * Every decode function returns 0 on success or a negative PROTO_E_* code;
+ * proto_errstr() names it. Encoders write into a struct proto_wbuf; a write
+ * past its capacity sets wbuf->overflow and the encoder returns PROTO_E_SPACE,
+ * so a caller checks once at the end.
+ */
+#ifndef ACCRUE_PROTO_H
+#define ACCRUE_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* "ACRU" read as a little-endian u32. */
+#define PROTO_MAGIC 0x55524341u
+#define PROTO_VERSION 1
+#define PROTO_HEADER_SIZE 24
+/* Default and hard ceiling for a frame body; a server may announce less. */
+#define PROTO_MAX_BODY_DEFAULT (1u << 20)
+#define PROTO_MAX_BODY_HARD (16u << 20)
+#define PROTO_KEY_SIZE 16
+
+/* Field limits, checked by the decoders (bytes, not characters). */
+#define PROTO_MAX_EMAIL 254
+#define PROTO_MAX_PHONE 32
+#define PROTO_MAX_NAME 100
+#define PROTO_MAX_LOCATION 64
+#define PROTO_MAX_ORDER 64
+#define PROTO_MAX_REASON 500
+#define PROTO_MAX_APIKEY 128
+#define PROTO_MAX_MESSAGE 1000
+#define PROTO_MAX_HISTORY 1000
+
+enum proto_opcode {
+	PROTO_OP_HELLO = 0x01,
+	PROTO_OP_PING = 0x02,
+	PROTO_OP_ENROL = 0x10,
+	PROTO_OP_LOOKUP = 0x11,
+	PROTO_OP_ACCRUE = 0x12,
+	PROTO_OP_ADJUST = 0x13,
+	PROTO_OP_HISTORY = 0x14,
+	PROTO_OP_KEY_CREATE = 0x20,
+	PROTO_OP_KEY_LIST = 0x21,
+	PROTO_OP_KEY_REVOKE = 0x22,
+};
+
+enum proto_flag {
+	PROTO_FLAG_REPLY = 0x0001,  /* set on every frame the server sends */
+	PROTO_FLAG_REPLAY = 0x0002, /* reply repeats the outcome of an earlier request with this key */
+};
+
+/* Reply status codes. Stable: a number is never reused for another meaning. */
+enum proto_status {
+	PROTO_OK = 0,
+	PROTO_ST_PROTOCOL = 1,        /* malformed frame; the server closes the connection */
+	PROTO_ST_UNSUPPORTED = 2,     /* unknown opcode; the connection stays */
+	PROTO_ST_BAD_REQUEST = 3,     /* body malformed or a field invalid */
+	PROTO_ST_AUTH = 4,            /* HELLO with an unknown, revoked or wrong key */
+	PROTO_ST_FORBIDDEN = 5,       /* the key's role or location does not allow this */
+	PROTO_ST_NOT_FOUND = 6,       /* no such customer (or key) */
+	PROTO_ST_CONFLICT = 7,        /* email or phone already belongs to another customer */
+	PROTO_ST_DUPLICATE_ORDER = 8, /* this order id was already accrued at this location */
+	PROTO_ST_INSUFFICIENT = 9,    /* not enough points */
+	PROTO_ST_KEY_REUSED = 10,     /* request key seen before with a different request */
+	PROTO_ST_STORAGE = 11,        /* the change could not be made durable; nothing applied */
+	PROTO_ST_BUSY = 12,           /* a limit was reached; retry later */
+	PROTO_ST_RANGE = 13,          /* a number is out of range or the result would overflow */
+	PROTO_ST_HELLO_REQUIRED = 14, /* the first frame on a connection must be HELLO */
+	PROTO_ST_SHUTTING_DOWN = 15,  /* the server is stopping */
+	PROTO_ST_INTERNAL = 16,
+	PROTO_ST_VERSION = 17,        /* protocol version not supported */
+};
+
+enum proto_role {
+	PROTO_ROLE_ADMIN = 1,
+	PROTO_ROLE_TERMINAL = 2,
+	PROTO_ROLE_READONLY = 3,
+};
+
+/* How a request names a customer. */
+enum proto_ref_kind {
+	PROTO_REF_ID = 1,
+	PROTO_REF_EMAIL = 2,
+	PROTO_REF_PHONE = 3,
+};
+
+/* Journal entry kinds, as history reports them and the journal stores them. */
+enum proto_entry_type {
+	PROTO_ENTRY_ENROL = 1,
+	PROTO_ENTRY_ACCRUE = 2,
+	PROTO_ENTRY_ADJUST = 3,
+	PROTO_ENTRY_KEY_CREATE = 4,
+	PROTO_ENTRY_KEY_REVOKE = 5,
+};
+
+/* Codec errors (negative). */
+enum proto_error {
+	PROTO_E_MAGIC = -1,     /* header does not start with PROTO_MAGIC */
+	PROTO_E_VERSION = -2,   /* header version is not PROTO_VERSION */
+	PROTO_E_TOO_LARGE = -3, /* body length over the limit */
+	PROTO_E_CHECKSUM = -4,  /* XXH3-64 checksum does not match */
+	PROTO_E_FLAGS = -5,     /* unknown flag bits */
+	PROTO_E_BODY = -6,      /* body truncated, too long, or trailing bytes */
+	PROTO_E_FIELD = -7,     /* a field is out of its range or over its length limit */
+	PROTO_E_SPACE = -8,     /* encoder ran out of buffer */
+};
+
+/* A string view: not NUL-terminated, may point into a frame buffer. */
+struct proto_str {
+	const char *ptr;
+	uint32_t len;
+};
+
+struct proto_header {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t opcode;
+	uint16_t flags;
+	uint32_t request_id;
+	uint32_t body_len;
+	uint64_t checksum;
+};
+
+/* ---- frames ---------------------------------------------------------- */
+
+/*
+ * Look for one frame at the start of buf[0..len).
+ * Returns 1 and fills *h, *body (a pointer into buf) and *frame_len when a
+ * whole valid frame is there; 0 when more bytes are needed (nothing filled);
+ * or a negative PROTO_E_* when the bytes can never become a valid frame.
+ * The body length is checked against max_body before anything else is
+ * looked at past the header, so a caller can size buffers from it safely.
+ */
+int proto_frame_decode(const uint8_t *buf, size_t len, uint32_t max_body, struct proto_header *h,
+		       const uint8_t **body, size_t *frame_len);
+
+/*
+ * Fill the 24-byte header for a frame whose body is body[0..body_len), with
+ * its checksum. out and body may be parts of one buffer (header first).
+ */
+void proto_header_encode(uint8_t out[PROTO_HEADER_SIZE], uint8_t opcode, uint16_t flags, uint32_t request_id,
+			 const uint8_t *body, uint32_t body_len);
+
+/* The frame checksum: XXH3-64 of body seeded with XXH3-64 of header bytes 0..15. */
+uint64_t proto_checksum(const uint8_t header16[16], const uint8_t *body, size_t body_len);
+
+const char *proto_errstr(int err);
+/* Stable upper-case name of a status ("NOT_FOUND"), or "UNKNOWN". */
+const char *proto_status_name(int status);
+const char *proto_opcode_name(int opcode);
+const char *proto_role_name(int role);
+/* Role from "admin", "terminal", "readonly"; 0 if none. */
+int proto_role_parse(const char *name);
+const char *proto_entry_type_name(int type);
+
+/* ---- primitive readers and writers ---------------------------------- */
+
+struct proto_wbuf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+	int overflow;
+};
+
+struct proto_rbuf {
+	const uint8_t *p;
+	size_t len;
+	size_t off;
+	int error; /* sticky: set on the first short read */
+};
+
+static inline void proto_wbuf_init(struct proto_wbuf *w, uint8_t *p, size_t cap)
+{
+	w->p = p;
+	w->len = 0;
+	w->cap = cap;
+	w->overflow = 0;
+}
+
+static inline void proto_rbuf_init(struct proto_rbuf *r, const uint8_t *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->off = 0;
+	r->error = 0;
+}
+
+void proto_put_u8(struct proto_wbuf *w, uint8_t v);
+void proto_put_u16(struct proto_wbuf *w, uint16_t v);
+void proto_put_u32(struct proto_wbuf *w, uint32_t v);
+void proto_put_u64(struct proto_wbuf *w, uint64_t v);
+void proto_put_i64(struct proto_wbuf *w, int64_t v);
+void proto_put_bytes(struct proto_wbuf *w, const void *p, size_t n);
+/* u16 length then bytes. */
+void proto_put_str(struct proto_wbuf *w, struct proto_str s);
+
+uint8_t proto_get_u8(struct proto_rbuf *r);
+uint16_t proto_get_u16(struct proto_rbuf *r);
+uint32_t proto_get_u32(struct proto_rbuf *r);
+uint64_t proto_get_u64(struct proto_rbuf *r);
+int64_t proto_get_i64(struct proto_rbuf *r);
+void proto_get_bytes(struct proto_rbuf *r, void *out, size_t n);
+/* A string of at most max bytes; a longer one sets r->error to PROTO_E_FIELD. */
+struct proto_str proto_get_str(struct proto_rbuf *r, uint32_t max);
+/* 0 if r was read without error and exactly to its end, else PROTO_E_BODY/PROTO_E_FIELD. */
+int proto_rbuf_finish(const struct proto_rbuf *r);
+
+/* A view of a NUL-terminated string (NULL reads as empty). */
+static inline struct proto_str proto_str_c(const char *s)
+{
+	struct proto_str v;
+	v.ptr = s ? s : "";
+	v.len = s ? (uint32_t)strlen(s) : 0;
+	return v;
+}
+
+/* ---- messages -------------------------------------------------------- */
+
+/*
+ * Each request and reply body has a struct, an encoder that appends it to a
+ * wbuf (returning 0 or PROTO_E_SPACE) and a decoder that reads a whole body
+ * (returning 0, PROTO_E_BODY or PROTO_E_FIELD). Decoders check string
+ * limits and enum ranges; semantic checks (a valid email, a known customer)
+ * belong to the server.
+ */
+
+struct proto_hello_req {
+	uint16_t version;
+	struct proto_str api_key;
+};
+
+struct proto_hello_rep {
+	uint8_t role;
+	uint64_t key_id;
+	struct proto_str location;
+	uint32_t max_body;
+	uint32_t max_inflight;
+	int64_t server_time_us;
+};
+
+struct proto_ref {
+	uint8_t kind;          /* enum proto_ref_kind */
+	uint64_t id;           /* for PROTO_REF_ID */
+	struct proto_str text; /* for EMAIL and PHONE */
+};
+
+struct proto_enrol_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_str email, phone, first_name, last_name;
+};
+
+struct proto_lookup_req {
+	struct proto_ref ref;
+};
+
+struct proto_accrue_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	struct proto_str location; /* empty: the key's location */
+	struct proto_str order_id;
+	int64_t amount; /* minor units, > 0 */
+};
+
+struct proto_adjust_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	int64_t points; /* signed, != 0 */
+	struct proto_str reason;  /* internal */
+	struct proto_str comment; /* customer-facing; empty: "Manual adjustments" */
+};
+
+struct proto_history_req {
+	struct proto_ref ref;
+	uint64_t before_seq; /* 0: start at the newest entry */
+	uint32_t limit;      /* 1..PROTO_MAX_HISTORY */
+};
+
+struct proto_key_create_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	uint8_t role;
+	struct proto_str location;
+};
+
+struct proto_key_revoke_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	uint64_t key_id;
+};
+
+/* The customer as replies carry it. Average spend is derived: total_spend / visits. */
+struct proto_customer {
+	uint64_t id;
+	struct proto_str email, phone, first_name, last_name;
+	int64_t balance;
+	int64_t lifetime_points;
+	uint64_t visits;
+	int64_t total_spend;
+	int64_t created_us;
+	int64_t last_visit_us; /* 0: never */
+};
+
+/* Reply to ACCRUE and ADJUST. */
+struct proto_change_rep {
+	uint64_t seq;   /* journal sequence number of the change */
+	int64_t points; /* points added (negative: removed) */
+	struct proto_customer customer;
+};
+
+/* One journal entry as HISTORY reports it. */
+struct proto_entry {
+	uint64_t seq;
+	uint8_t type;           /* enum proto_entry_type */
+	int64_t time_us;
+	int64_t points;         /* change to the balance, 0 if none */
+	int64_t balance_after;  /* balance after this entry */
+	int64_t amount;         /* sale amount in minor units, 0 if none */
+	struct proto_str location, order_id, reason, comment;
+};
+
+struct proto_key_info {
+	uint64_t id;
+	uint8_t role;
+	uint8_t revoked;
+	int64_t created_us;
+	struct proto_str location;
+};
+
+struct proto_key_create_rep {
+	uint64_t key_id;
+	uint8_t role;
+	struct proto_str location;
+	struct proto_str secret; /* the whole API key; empty in a replay: it is shown once */
+};
+
+int proto_hello_req_encode(struct proto_wbuf *w, const struct proto_hello_req *m);
+int proto_hello_req_decode(const uint8_t *b, size_t n, struct proto_hello_req *m);
+int proto_hello_rep_encode(struct proto_wbuf *w, const struct proto_hello_rep *m);
+int proto_hello_rep_decode(const uint8_t *b, size_t n, struct proto_hello_rep *m);
+
+void proto_ref_put(struct proto_wbuf *w, const struct proto_ref *ref);
+void proto_ref_get(struct proto_rbuf *r, struct proto_ref *ref);
+
+int proto_enrol_req_encode(struct proto_wbuf *w, const struct proto_enrol_req *m);
+int proto_enrol_req_decode(const uint8_t *b, size_t n, struct proto_enrol_req *m);
+int proto_lookup_req_encode(struct proto_wbuf *w, const struct proto_lookup_req *m);
+int proto_lookup_req_decode(const uint8_t *b, size_t n, struct proto_lookup_req *m);
+int proto_accrue_req_encode(struct proto_wbuf *w, const struct proto_accrue_req *m);
+int proto_accrue_req_decode(const uint8_t *b, size_t n, struct proto_accrue_req *m);
+int proto_adjust_req_encode(struct proto_wbuf *w, const struct proto_adjust_req *m);
+int proto_adjust_req_decode(const uint8_t *b, size_t n, struct proto_adjust_req *m);
+int proto_history_req_encode(struct proto_wbuf *w, const struct proto_history_req *m);
+int proto_history_req_decode(const uint8_t *b, size_t n, struct proto_history_req *m);
+int proto_key_create_req_encode(struct proto_wbuf *w, const struct proto_key_create_req *m);
+int proto_key_create_req_decode(const uint8_t *b, size_t n, struct proto_key_create_req *m);
+int proto_key_revoke_req_encode(struct proto_wbuf *w, const struct proto_key_revoke_req *m);
+int proto_key_revoke_req_decode(const uint8_t *b, size_t n, struct proto_key_revoke_req *m);
+
+void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c);
+void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c);
+
+/* ENROL and LOOKUP replies: one customer. */
+int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer *c);
+int proto_customer_rep_decode(const uint8_t *b, size_t n, struct proto_customer *c);
+int proto_change_rep_encode(struct proto_wbuf *w, const struct proto_change_rep *m);
+int proto_change_rep_decode(const uint8_t *b, size_t n, struct proto_change_rep *m);
+int proto_key_create_rep_encode(struct proto_wbuf *w, const struct proto_key_create_rep *m);
+int proto_key_create_rep_decode(const uint8_t *b, size_t n, struct proto_key_create_rep *m);
+
+/*
+ * Lists (HISTORY and KEY_LIST replies) are a header then count items.
+ * Encode: put the header, then each item. Decode: *_begin reads the header
+ * and leaves r at the first item; *_next reads one item (0 or an error).
+ */
+void proto_history_rep_put_header(struct proto_wbuf *w, uint64_t next_before, uint32_t count);
+void proto_entry_put(struct proto_wbuf *w, const struct proto_entry *e);
+int proto_history_rep_begin(struct proto_rbuf *r, uint64_t *next_before, uint32_t *count);
+int proto_entry_next(struct proto_rbuf *r, struct proto_entry *e);
+
+void proto_key_list_rep_put_header(struct proto_wbuf *w, uint32_t count);
+void proto_key_info_put(struct proto_wbuf *w, const struct proto_key_info *k);
+int proto_key_list_rep_begin(struct proto_rbuf *r, uint32_t *count);
+int proto_key_info_next(struct proto_rbuf *r, struct proto_key_info *k);
+
+/*
+ * Reply bodies start with a u16 status. For PROTO_OK the message's body
+ * follows; otherwise a message string (at most PROTO_MAX_MESSAGE bytes).
+ * proto_reply_status reads the status and leaves r at what follows; the
+ * *_rep_decode functions above take the bytes after the status.
+ */
+void proto_reply_put_status(struct proto_wbuf *w, uint16_t status);
+int proto_reply_error_encode(struct proto_wbuf *w, uint16_t status, struct proto_str message);
+int proto_reply_status(struct proto_rbuf *r, uint16_t *status);
+int proto_reply_error_decode(struct proto_rbuf *r, struct proto_str *message);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * record.c - journal records and checkpoint snapshots (see record.h).
+ */
+#include "record.h"
+
+#include <xxhash.h>
+
+void record_key_u64(uint8_t out[8], uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+uint64_t record_key_u64_read(const uint8_t in[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | in[i];
+	return v;
+}
+
+const char *record_errstr(int err)
+{
+	switch (err) {
+	case 0: return "ok";
+	case RECORD_E_SHORT: return "record truncated";
+	case RECORD_E_CHECKSUM: return "record checksum mismatch";
+	case RECORD_E_FORMAT: return "record of unknown type or format";
+	}
+	return proto_errstr(err);
+}
+
+static void put_payload(struct proto_wbuf *w, const struct record *rec)
+{
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL:
+		proto_put_str(w, rec->u.enrol.email);
+		proto_put_str(w, rec->u.enrol.phone);
+		proto_put_str(w, rec->u.enrol.first_name);
+		proto_put_str(w, rec->u.enrol.last_name);
+		break;
+	case PROTO_ENTRY_ACCRUE:
+		proto_put_str(w, rec->u.accrue.location);
+		proto_put_str(w, rec->u.accrue.order_id);
+		proto_put_i64(w, rec->u.accrue.amount);
+		proto_put_i64(w, rec->u.accrue.points);
+		proto_put_i64(w, rec->u.accrue.balance_after);
+		break;
+	case PROTO_ENTRY_ADJUST:
+		proto_put_i64(w, rec->u.adjust.points);
+		proto_put_i64(w, rec->u.adjust.balance_after);
+		proto_put_str(w, rec->u.adjust.reason);
+		proto_put_str(w, rec->u.adjust.comment);
+		break;
+	case PROTO_ENTRY_KEY_CREATE:
+		proto_put_u64(w, rec->u.key_create.key_id);
+		proto_put_u8(w, rec->u.key_create.role);
+		proto_put_str(w, rec->u.key_create.location);
+		proto_put_bytes(w, rec->u.key_create.hash, RECORD_HASH_SIZE);
+		break;
+	case PROTO_ENTRY_KEY_REVOKE:
+		proto_put_u64(w, rec->u.key_revoke.key_id);
+		break;
+	default:
+		w->overflow = 1;
+	}
+}
+
+size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record *rec)
+{
+	struct proto_wbuf w;
+
+	proto_wbuf_init(&w, out, cap);
+	proto_put_u8(&w, rec->type);
+	proto_put_u8(&w, RECORD_FORMAT);
+	proto_put_i64(&w, rec->time_us);
+	proto_put_u64(&w, rec->customer_id);
+	proto_put_u64(&w, rec->prev_seq);
+	proto_put_bytes(&w, rec->request_key, PROTO_KEY_SIZE);
+	proto_put_u64(&w, rec->body_hash);
+	put_payload(&w, rec);
+	if (w.overflow)
+		return 0;
+	proto_put_u64(&w, XXH3_64bits_withSeed(out, w.len, seq));
+	return w.overflow ? 0 : w.len;
+}
+
+int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *rec)
+{
+	struct proto_rbuf r;
+	uint64_t sum;
+
+	if (len < 8 + 2)
+		return RECORD_E_SHORT;
+	proto_rbuf_init(&r, buf + len - 8, 8);
+	sum = proto_get_u64(&r);
+	if (XXH3_64bits_withSeed(buf, len - 8, seq) != sum)
+		return RECORD_E_CHECKSUM;
+
+	memset(rec, 0, sizeof *rec);
+	proto_rbuf_init(&r, buf, len - 8);
+	rec->type = proto_get_u8(&r);
+	if (proto_get_u8(&r) != RECORD_FORMAT)
+		return RECORD_E_FORMAT;
+	rec->time_us = proto_get_i64(&r);
+	rec->customer_id = proto_get_u64(&r);
+	rec->prev_seq = proto_get_u64(&r);
+	proto_get_bytes(&r, rec->request_key, PROTO_KEY_SIZE);
+	rec->body_hash = proto_get_u64(&r);
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL:
+		rec->u.enrol.email = proto_get_str(&r, PROTO_MAX_EMAIL);
+		rec->u.enrol.phone = proto_get_str(&r, PROTO_MAX_PHONE);
+		rec->u.enrol.first_name = proto_get_str(&r, PROTO_MAX_NAME);
+		rec->u.enrol.last_name = proto_get_str(&r, PROTO_MAX_NAME);
+		break;
+	case PROTO_ENTRY_ACCRUE:
+		rec->u.accrue.location = proto_get_str(&r, PROTO_MAX_LOCATION);
+		rec->u.accrue.order_id = proto_get_str(&r, PROTO_MAX_ORDER);
+		rec->u.accrue.amount = proto_get_i64(&r);
+		rec->u.accrue.points = proto_get_i64(&r);
+		rec->u.accrue.balance_after = proto_get_i64(&r);
+		break;
+	case PROTO_ENTRY_ADJUST:
+		rec->u.adjust.points = proto_get_i64(&r);
+		rec->u.adjust.balance_after = proto_get_i64(&r);
+		rec->u.adjust.reason = proto_get_str(&r, PROTO_MAX_REASON);
+		rec->u.adjust.comment = proto_get_str(&r, PROTO_MAX_REASON);
+		break;
+	case PROTO_ENTRY_KEY_CREATE:
+		rec->u.key_create.key_id = proto_get_u64(&r);
+		rec->u.key_create.role = proto_get_u8(&r);
+		rec->u.key_create.location = proto_get_str(&r, PROTO_MAX_LOCATION);
+		proto_get_bytes(&r, rec->u.key_create.hash, RECORD_HASH_SIZE);
+		break;
+	case PROTO_ENTRY_KEY_REVOKE:
+		rec->u.key_revoke.key_id = proto_get_u64(&r);
+		break;
+	default:
+		return RECORD_E_FORMAT;
+	}
+	if (r.error == PROTO_E_BODY)
+		return RECORD_E_SHORT;
+	return proto_rbuf_finish(&r) ? RECORD_E_FORMAT : 0;
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s)
+{
+	proto_put_u8(w, RECORD_FORMAT);
+	proto_customer_put(w, &s->c);
+	proto_put_u64(w, s->last_seq);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	if (proto_get_u8(&r) != RECORD_FORMAT)
+		return RECORD_E_FORMAT;
+	proto_customer_get(&r, &s->c);
+	s->last_seq = proto_get_u64(&r);
+	return proto_rbuf_finish(&r);
+}
+
+int record_order_encode(struct proto_wbuf *w, const struct record_order *s)
+{
+	proto_put_u64(w, s->customer_id);
+	proto_put_u64(w, s->seq);
+	proto_put_i64(w, s->amount);
+	proto_put_i64(w, s->points);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int record_order_decode(const uint8_t *b, size_t n, struct record_order *s)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	s->customer_id = proto_get_u64(&r);
+	s->seq = proto_get_u64(&r);
+	s->amount = proto_get_i64(&r);
+	s->points = proto_get_i64(&r);
+	return proto_rbuf_finish(&r);
+}
+
+int record_request_encode(struct proto_wbuf *w, const struct record_request *s)
+{
+	proto_put_u8(w, s->opcode);
+	proto_put_u64(w, s->body_hash);
+	proto_put_u64(w, s->seq);
+	proto_put_u64(w, s->object_id);
+	proto_put_i64(w, s->value);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int record_request_decode(const uint8_t *b, size_t n, struct record_request *s)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	s->opcode = proto_get_u8(&r);
+	s->body_hash = proto_get_u64(&r);
+	s->seq = proto_get_u64(&r);
+	s->object_id = proto_get_u64(&r);
+	s->value = proto_get_i64(&r);
+	return proto_rbuf_finish(&r);
+}
+
+int record_apikey_encode(struct proto_wbuf *w, const struct record_apikey *s)
+{
+	proto_put_u8(w, s->role);
+	proto_put_u8(w, s->revoked);
+	proto_put_i64(w, s->created_us);
+	proto_put_str(w, s->location);
+	proto_put_bytes(w, s->hash, RECORD_HASH_SIZE);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int record_apikey_decode(const uint8_t *b, size_t n, struct record_apikey *s)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	s->role = proto_get_u8(&r);
+	s->revoked = proto_get_u8(&r);
+	s->created_us = proto_get_i64(&r);
+	s->location = proto_get_str(&r, PROTO_MAX_LOCATION);
+	proto_get_bytes(&r, s->hash, RECORD_HASH_SIZE);
+	return proto_rbuf_finish(&r);
+}

@@ -1,0 +1,121 @@
+/*
+ * record.h - the on-disk formats: journal records and checkpoint snapshots.
+ *
+ * Like proto.h this is a pure codec: no I/O, no allocation, decoded strings
+ * point into the caller's buffer. The daemon writes these into LMDB; the
+ * offline checker reads them back without linking the server.
+ *
+ * A journal record is a fact, not a request: it carries the effect (points
+ * earned, balance after) so that replaying it never re-runs the rules. Each
+ * record ends with an XXH3-64 checksum of everything before it, seeded with
+ * the record's own sequence number, so a record copied under another key is
+ * caught as surely as a flipped bit.
+ */
+#ifndef ACCRUE_RECORD_H
+#define ACCRUE_RECORD_H
+
+#include "proto.h"
+
+#define RECORD_FORMAT 1
+#define RECORD_HASH_SIZE 32
+/* Upper bound of one encoded record (all strings at their limits). */
+#define RECORD_MAX_SIZE 2048
+
+enum record_error {
+	RECORD_E_SHORT = -20,    /* truncated */
+	RECORD_E_CHECKSUM = -21, /* checksum does not match */
+	RECORD_E_FORMAT = -22,   /* unknown type or format version, or trailing bytes */
+};
+
+struct record {
+	uint8_t type; /* enum proto_entry_type */
+	int64_t time_us;
+	uint64_t customer_id; /* 0 for records that belong to no customer */
+	uint64_t prev_seq;    /* this customer's previous record, 0 if none */
+	uint8_t request_key[PROTO_KEY_SIZE];
+	uint64_t body_hash; /* XXH3-64 of the request body, for replays */
+	union {
+		struct {
+			struct proto_str email, phone, first_name, last_name;
+		} enrol;
+		struct {
+			struct proto_str location, order_id;
+			int64_t amount, points, balance_after;
+		} accrue;
+		struct {
+			int64_t points, balance_after;
+			struct proto_str reason, comment;
+		} adjust;
+		struct {
+			uint64_t key_id;
+			uint8_t role;
+			struct proto_str location;
+			uint8_t hash[RECORD_HASH_SIZE];
+		} key_create;
+		struct {
+			uint64_t key_id;
+		} key_revoke;
+	} u;
+};
+
+/*
+ * Encode rec as journal record number seq into out[0..cap).
+ * Returns the encoded length, or 0 if cap is too small.
+ */
+size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record *rec);
+
+/*
+ * Decode and verify the record stored under seq. Returns 0, RECORD_E_SHORT,
+ * RECORD_E_CHECKSUM or RECORD_E_FORMAT.
+ */
+int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *rec);
+
+const char *record_errstr(int err);
+
+/* Journal and snapshot keys are big-endian u64 so LMDB's order is numeric. */
+void record_key_u64(uint8_t out[8], uint64_t v);
+uint64_t record_key_u64_read(const uint8_t in[8]);
+
+/* ---- snapshots written by checkpoints ------------------------------- */
+
+/* customers: key = id (record_key_u64). */
+struct record_customer {
+	struct proto_customer c;
+	uint64_t last_seq; /* head of the customer's journal chain */
+};
+int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s);
+int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s);
+
+/* orders: key = location bytes, 0x00, order id bytes. */
+struct record_order {
+	uint64_t customer_id;
+	uint64_t seq;
+	int64_t amount;
+	int64_t points;
+};
+int record_order_encode(struct proto_wbuf *w, const struct record_order *s);
+int record_order_decode(const uint8_t *b, size_t n, struct record_order *s);
+
+/* requests: key = the 16-byte request key. */
+struct record_request {
+	uint8_t opcode;
+	uint64_t body_hash;
+	uint64_t seq;
+	uint64_t object_id; /* customer id, or key id for key operations */
+	int64_t value;      /* points changed, where the operation has any */
+};
+int record_request_encode(struct proto_wbuf *w, const struct record_request *s);
+int record_request_decode(const uint8_t *b, size_t n, struct record_request *s);
+
+/* keys: key = key id (record_key_u64). */
+struct record_apikey {
+	uint8_t role;
+	uint8_t revoked;
+	int64_t created_us;
+	struct proto_str location;
+	uint8_t hash[RECORD_HASH_SIZE];
+};
+int record_apikey_encode(struct proto_wbuf *w, const struct record_apikey *s);
+int record_apikey_decode(const uint8_t *b, size_t n, struct record_apikey *s);
+
+#endif
