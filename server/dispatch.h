@@ -1,0 +1,69 @@
+/*
+ * dispatch.h - one request in, one reply out.
+ *
+ * dispatch knows what each opcode means: it checks the session's role,
+ * decodes and validates the body, looks the customer up, checks the request
+ * key and the order id, asks rules for the points, appends one journal
+ * record to the store's open batch and applies it to the model. It does no
+ * I/O: it writes the reply body into the caller's buffer and says when that
+ * reply may be sent (wait_seq: the journal record the reply depends on must
+ * be durable first). net owns the sockets and the waiting.
+ */
+#ifndef ACCRUE_DISPATCH_H
+#define ACCRUE_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "proto.h"
+#include "rules.h"
+#include "store.h"
+
+struct dispatch {
+	struct model *model;
+	struct store *store;
+	struct rules rules;
+	uint32_t max_body;     /* largest request body accepted, and reply built */
+	uint32_t max_inflight; /* announced in HELLO: requests a client may pipeline */
+	int shutting_down;
+};
+
+/* What a connection has proved about itself. */
+struct dispatch_session {
+	int authed;
+	uint8_t role;
+	uint64_t key_id;
+	char location[PROTO_MAX_LOCATION + 1];
+};
+
+enum dispatch_action {
+	DISPATCH_REPLY,       /* send the reply (after wait_seq is durable) */
+	DISPATCH_REPLY_CLOSE, /* send the reply, then close the connection */
+	DISPATCH_BLOCKED,     /* the open batch is full: keep the frame, retry after a commit */
+	DISPATCH_DEFER,       /* the request must read durable state: run it again once wait_seq is */
+};
+
+struct dispatch_out {
+	uint8_t *body;     /* in: where the reply body goes */
+	size_t cap;        /* in: its size (at least max_body) */
+	size_t len;        /* out: reply body length */
+	uint16_t flags;    /* out: PROTO_FLAG_REPLAY or 0 (REPLY is added by net) */
+	uint64_t wait_seq; /* out: 0, or the seq that must be durable before sending */
+};
+
+/* Handle one decoded frame on a session. */
+enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_session *sess, const struct proto_header *h,
+				      const uint8_t *body, struct dispatch_out *out);
+
+/* The reply to bytes that are not a frame (codec error err); the connection closes after it. */
+void dispatch_frame_error(int err, struct dispatch_out *out);
+
+/* An error reply body with a formatted message. */
+void dispatch_error(struct dispatch_out *out, uint16_t status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* UTC microseconds. */
+int64_t dispatch_now_us(void);
+
+#endif

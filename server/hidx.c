@@ -1,0 +1,105 @@
+/*
+ * hidx.c - open-addressing hash index with linear probing (see hidx.h).
+ */
+#include "hidx.h"
+
+#include <stdlib.h>
+
+/* Hash 0 marks an empty slot, so a real hash of 0 is stored as 1. */
+static uint64_t hash_fix(uint64_t hash)
+{
+	return hash ? hash : 1;
+}
+
+int hidx_init(struct hidx *h, uint64_t expect)
+{
+	uint64_t cap = 16;
+
+	while (cap < expect + expect / 2 + 1)
+		cap <<= 1;
+	h->slots = calloc(cap, sizeof *h->slots);
+	if (!h->slots)
+		return -1;
+	h->mask = cap - 1;
+	h->used = 0;
+	h->live = 0;
+	return 0;
+}
+
+void hidx_free(struct hidx *h)
+{
+	free(h->slots);
+	h->slots = NULL;
+	h->mask = h->used = h->live = 0;
+}
+
+static void place(struct hidx_slot *slots, uint64_t mask, uint64_t hash, uint32_t value)
+{
+	uint64_t i = hash & mask;
+
+	while (slots[i].hash)
+		i = (i + 1) & mask;
+	slots[i].hash = hash;
+	slots[i].value = value;
+}
+
+/* Rebuild into a table sized for the live entries, dropping removed ones. */
+static int rehash(struct hidx *h)
+{
+	uint64_t cap = (h->mask + 1);
+	struct hidx_slot *slots;
+
+	if (h->live * 2 >= cap)
+		cap <<= 1;
+	slots = calloc(cap, sizeof *slots);
+	if (!slots)
+		return -1;
+	for (uint64_t i = 0; i <= h->mask; i++)
+		if (h->slots[i].hash && h->slots[i].value != HIDX_NONE)
+			place(slots, cap - 1, h->slots[i].hash, h->slots[i].value);
+	free(h->slots);
+	h->slots = slots;
+	h->mask = cap - 1;
+	h->used = h->live;
+	return 0;
+}
+
+int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value)
+{
+	/* Keep the load under 3/4 so probe runs stay short. */
+	if ((h->used + 1) * 4 > (h->mask + 1) * 3 && rehash(h) != 0)
+		return -1;
+	place(h->slots, h->mask, hash_fix(hash), value);
+	h->used++;
+	h->live++;
+	return 0;
+}
+
+uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void *ctx, uint32_t value),
+		   const void *ctx)
+{
+	uint64_t i;
+
+	hash = hash_fix(hash);
+	for (i = hash & h->mask; h->slots[i].hash; i = (i + 1) & h->mask) {
+		const struct hidx_slot *s = &h->slots[i];
+		if (s->hash == hash && s->value != HIDX_NONE && (!match || match(ctx, s->value)))
+			return s->value;
+	}
+	return HIDX_NONE;
+}
+
+int hidx_remove(struct hidx *h, uint64_t hash, uint32_t value)
+{
+	uint64_t i;
+
+	hash = hash_fix(hash);
+	for (i = hash & h->mask; h->slots[i].hash; i = (i + 1) & h->mask) {
+		if (h->slots[i].hash == hash && h->slots[i].value == value) {
+			h->slots[i].value = HIDX_NONE;
+			h->live--;
+			return 0;
+		}
+	}
+	return -1;
+}

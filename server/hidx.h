@@ -1,0 +1,48 @@
+/*
+ * hidx.h - an open-addressing hash index from a 64-bit hash to a u32 slot.
+ *
+ * The daemon finds customers by id, email and phone, orders by location and
+ * order id, and request keys, all through this one structure. It stores only
+ * (hash, value) pairs, 12 bytes each, so the objects themselves live in
+ * dense arrays; several values may share a hash, and a find asks the caller
+ * whether a candidate really matches. Keys are hashed by the caller (XXH3).
+ *
+ * Not thread-safe: the loop thread owns every index.
+ */
+#ifndef ACCRUE_HIDX_H
+#define ACCRUE_HIDX_H
+
+#include <stdint.h>
+
+#define HIDX_NONE UINT32_MAX
+
+struct hidx_slot {
+	uint64_t hash; /* 0: never used */
+	uint32_t value; /* HIDX_NONE with hash != 0: removed */
+};
+
+struct hidx {
+	struct hidx_slot *slots;
+	uint64_t mask;
+	uint64_t used; /* live + removed slots */
+	uint64_t live;
+};
+
+/* Returns 0 or -1 (out of memory). expect: how many entries to size for. */
+int hidx_init(struct hidx *h, uint64_t expect);
+void hidx_free(struct hidx *h);
+
+/* Add a (hash, value) pair; duplicates are allowed. Returns 0 or -1 (out of memory). */
+int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value);
+
+/*
+ * The value of the first entry with this hash for which match(ctx, value)
+ * returns non-zero, or HIDX_NONE. match may be NULL: any entry matches.
+ */
+uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void *ctx, uint32_t value),
+		   const void *ctx);
+
+/* Remove the entry (hash, value). Returns 0, or -1 if it was not there. */
+int hidx_remove(struct hidx *h, uint64_t hash, uint32_t value);
+
+#endif

@@ -1,0 +1,400 @@
+/*
+ * main.c - accrued: start-up, the loop's tick, commits, shutdown.
+ *
+ * Start-up: lock and open the data directory, load the last checkpoint and
+ * replay the journal after it, make an admin key on first start, listen.
+ * Every loop iteration ends in tick(): start a checkpoint when one is due,
+ * hand the open batch to the writer if it is idle, write out ready replies.
+ * SIGINT/SIGTERM: stop reading, let what is in flight commit, write a final
+ * checkpoint, close, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "auth.h"
+#include "dispatch.h"
+#include "model.h"
+#include "net.h"
+#include "store.h"
+
+#ifndef ACCRUE_VERSION
+#define ACCRUE_VERSION "dev"
+#endif
+
+struct daemon {
+	const char *data_dir;
+	uv_loop_t *loop;
+	struct store *store;
+	struct model model;
+	struct dispatch dispatch;
+	struct net *net;
+	uv_check_t check;
+	uv_timer_t timer;
+	uv_signal_t sigint, sigterm;
+	int shutting_down;
+	int final_checkpoint;
+	int done;
+};
+
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...)
+{
+	char when[32];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(stderr, "%s accrued: ", when);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: accrued [--data DIR] [--listen HOST:PORT] [options]\n"
+		"\n"
+		"The accrue loyalty ledger daemon. Holds every customer and balance in\n"
+		"memory, journals every change to LMDB in DIR before it answers, and\n"
+		"serves the accrue protocol (proto/PROTOCOL.md) over TCP.\n"
+		"\n"
+		"  --data DIR               data directory (default ./data); created if\n"
+		"                           missing, locked while the daemon runs\n"
+		"  --listen HOST:PORT       address to serve (default 127.0.0.1:7400);\n"
+		"                           port 0 picks a free port\n"
+		"  --max-connections N      connections served at once (default 10000)\n"
+		"  --max-inflight N         replies a connection may have pending before\n"
+		"                           it is no longer read (default 4096)\n"
+		"  --checkpoint-seconds N   checkpoint at least this often (default 60)\n"
+		"  --checkpoint-records N   ... or after this many journal records\n"
+		"                           (default 1000000)\n"
+		"  --help                   show this help\n"
+		"  --version                show the version\n"
+		"\n"
+		"On first start with an empty DIR, an admin API key is written to\n"
+		"DIR/admin.key (mode 0600). Once listening, the bound address is written\n"
+		"to DIR/accrued.addr. SIGINT or SIGTERM: finish what is in flight,\n"
+		"checkpoint, exit 0.\n");
+}
+
+/* Write text to dir/name through a temporary file and a rename. */
+static int write_file_atomic(const char *dir, const char *name, const char *text, mode_t mode, int keep_tmp,
+			     char *tmp_out, size_t tmp_len)
+{
+	char tmp[4096], path[4096];
+	size_t len = strlen(text);
+	int fd;
+
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (keep_tmp) {
+		snprintf(tmp_out, tmp_len, "%s", tmp);
+		return 0;
+	}
+	if (rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * First start: make the admin key. The key file is written (as a temporary)
+ * before the key is committed and renamed after, so a crash in between
+ * leaves either no key at all (and the next start makes one) or a usable one.
+ */
+static int make_admin_key(struct daemon *dm)
+{
+	char text[AUTH_KEY_TEXT_MAX + 2], tmp[4096], path[4096], err[512];
+	struct record rec;
+
+	memset(&rec, 0, sizeof rec);
+	rec.type = PROTO_ENTRY_KEY_CREATE;
+	rec.time_us = dispatch_now_us();
+	rec.u.key_create.key_id = dm->model.next_key_id;
+	rec.u.key_create.role = PROTO_ROLE_ADMIN;
+	rec.u.key_create.location = proto_str_c("");
+	auth_key_generate(rec.u.key_create.key_id, text, rec.u.key_create.hash);
+	strcat(text, "\n");
+	if (write_file_atomic(dm->data_dir, "admin.key", text, 0600, 1, tmp, sizeof tmp)) {
+		log_line("cannot write the admin key into %s: %s", dm->data_dir, strerror(errno));
+		return -1;
+	}
+	if (!store_append(dm->store, &rec) || model_apply(&dm->model, store_last_seq(dm->store), &rec) ||
+	    store_commit_now(dm->store, err, sizeof err)) {
+		log_line("cannot store the admin key: %s", err);
+		unlink(tmp);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
+	if (rename(tmp, path) != 0) {
+		log_line("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+		return -1;
+	}
+	log_line("first start: admin API key written to %s (mode 0600)", path);
+	return 0;
+}
+
+static void finish(struct daemon *dm)
+{
+	struct store_stats st;
+
+	dm->done = 1;
+	net_flush(dm->net);
+	net_close(dm->net);
+	uv_close((uv_handle_t *)&dm->check, NULL);
+	uv_close((uv_handle_t *)&dm->timer, NULL);
+	uv_close((uv_handle_t *)&dm->sigint, NULL);
+	uv_close((uv_handle_t *)&dm->sigterm, NULL);
+	store_stop(dm->store);
+	store_get_stats(dm->store, &st);
+	log_line("stopped cleanly at journal seq %llu (%llu commits, %llu records this run)",
+		 (unsigned long long)store_durable_seq(dm->store), (unsigned long long)st.commits,
+		 (unsigned long long)st.records);
+}
+
+static void tick(struct daemon *dm)
+{
+	if (dm->done)
+		return;
+	if (store_checkpoint_due(dm->store, mono_ms()) && store_checkpoint(dm->store, &dm->model))
+		log_line("checkpoint skipped: out of memory");
+	if (dm->shutting_down && store_idle(dm->store)) {
+		if (!dm->final_checkpoint) {
+			dm->final_checkpoint = 1;
+			if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
+				store_kick(dm->store);
+				net_flush(dm->net);
+				return;
+			}
+		}
+		finish(dm);
+		return;
+	}
+	store_kick(dm->store);
+	net_flush(dm->net);
+}
+
+static void on_check(uv_check_t *h)
+{
+	tick(h->data);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	/* Only wakes the loop, so time-based checkpoints happen when idle. */
+	(void)h;
+}
+
+static void on_commit(void *ctx, int status)
+{
+	struct daemon *dm = ctx;
+
+	if (status) {
+		char err[512];
+		uint64_t replayed = 0;
+
+		/* Memory ran ahead of disk by the failed batch: rebuild it from
+		 * what is committed. Every request of that batch was answered
+		 * with a storage error, so nothing acknowledged is lost. */
+		log_line("commit failed (%d); requests of the batch refused; rebuilding memory from disk", status);
+		model_free(&dm->model);
+		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
+			log_line("fatal: cannot rebuild from disk: %s", err);
+			exit(1);
+		}
+		log_line("rebuilt from disk at journal seq %llu", (unsigned long long)store_durable_seq(dm->store));
+	}
+	net_after_commit(dm->net);
+	tick(dm);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *dm = h->data;
+
+	if (dm->shutting_down) {
+		log_line("second signal %d: exiting now; the journal is intact and the next start replays it", signum);
+		exit(1);
+	}
+	log_line("signal %d: stopping (finishing requests in flight, then a checkpoint)", signum);
+	dm->shutting_down = 1;
+	dm->dispatch.shutting_down = 1;
+	net_stop_reading(dm->net);
+	tick(dm);
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || end == s || v == 0 || v > UINT32_MAX || s[0] == '-')
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"data", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"max-connections", required_argument, NULL, 'c'},
+		{"max-inflight", required_argument, NULL, 'i'},
+		{"checkpoint-seconds", required_argument, NULL, 's'},
+		{"checkpoint-records", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon dm;
+	struct net_config ncfg = {"127.0.0.1:7400", 10000, 4096};
+	uint32_t ckpt_seconds = 60, ckpt_records = 1000000;
+	char err[1024], bound[128], addr_text[160];
+	uint64_t replayed = 0, t0;
+	int opt;
+
+	memset(&dm, 0, sizeof dm);
+	dm.data_dir = "./data";
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			dm.data_dir = optarg;
+			break;
+		case 'l':
+			ncfg.listen = optarg;
+			break;
+		case 'c':
+		case 'i':
+		case 's':
+		case 'r': {
+			uint32_t *dst = opt == 'c' ? &ncfg.max_connections
+				      : opt == 'i' ? &ncfg.max_inflight
+				      : opt == 's' ? &ckpt_seconds
+						   : &ckpt_records;
+			if (parse_u32(optarg, dst)) {
+				fprintf(stderr, "accrued: %s needs a positive whole number, not \"%s\"\n", argv[optind - 2], optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("accrued %s (protocol %d)\n", ACCRUE_VERSION, PROTO_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "accrued: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	if (auth_init()) {
+		log_line("cannot initialise libsodium");
+		return 1;
+	}
+	if (store_open(&dm.store, dm.data_dir, err, sizeof err)) {
+		log_line("%s", err);
+		return 1;
+	}
+	store_set_checkpoint_policy(dm.store, ckpt_records, (uint64_t)ckpt_seconds * 1000);
+	t0 = mono_ms();
+	if (model_init(&dm.model) || store_recover(dm.store, &dm.model, &replayed, err, sizeof err)) {
+		log_line("cannot recover %s: %s", dm.data_dir, err);
+		log_line("refusing to start; the data directory is left as it is");
+		model_free(&dm.model);
+		store_close(dm.store);
+		return 1;
+	}
+	log_line("recovered %s: %u customers, journal seq %llu, %llu records replayed in %llu ms", dm.data_dir,
+		 dm.model.ncustomers, (unsigned long long)store_durable_seq(dm.store), (unsigned long long)replayed,
+		 (unsigned long long)(mono_ms() - t0));
+	if (dm.model.nkeys == 0 && make_admin_key(&dm)) {
+		model_free(&dm.model);
+		store_close(dm.store);
+		return 1;
+	}
+
+	dm.loop = uv_default_loop();
+	dm.dispatch.model = &dm.model;
+	dm.dispatch.store = dm.store;
+	rules_init_default(&dm.dispatch.rules);
+	dm.dispatch.max_body = PROTO_MAX_BODY_DEFAULT;
+	dm.dispatch.max_inflight = ncfg.max_inflight;
+	if (net_start(&dm.net, dm.loop, &dm.dispatch, dm.store, &ncfg, bound, sizeof bound, err, sizeof err)) {
+		log_line("%s", err);
+		uv_run(dm.loop, UV_RUN_DEFAULT);
+		uv_loop_close(dm.loop);
+		model_free(&dm.model);
+		store_close(dm.store);
+		return 1;
+	}
+	if (store_start(dm.store, dm.loop, on_commit, &dm)) {
+		log_line("cannot start the writer thread");
+		return 1;
+	}
+	uv_check_init(dm.loop, &dm.check);
+	dm.check.data = &dm;
+	uv_check_start(&dm.check, on_check);
+	uv_timer_init(dm.loop, &dm.timer);
+	uv_timer_start(&dm.timer, on_timer, 1000, 1000);
+	uv_signal_init(dm.loop, &dm.sigint);
+	uv_signal_init(dm.loop, &dm.sigterm);
+	dm.sigint.data = dm.sigterm.data = &dm;
+	uv_signal_start(&dm.sigint, on_signal, SIGINT);
+	uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
+
+	snprintf(addr_text, sizeof addr_text, "%s\n", bound);
+	if (write_file_atomic(dm.data_dir, "accrued.addr", addr_text, 0644, 0, NULL, 0))
+		log_line("warning: cannot write %s/accrued.addr: %s", dm.data_dir, strerror(errno));
+	log_line("listening on %s (data %s, pid %d)", bound, dm.data_dir, (int)getpid());
+
+	uv_run(dm.loop, UV_RUN_DEFAULT);
+
+	net_free(dm.net);
+	uv_loop_close(dm.loop);
+	model_free(&dm.model);
+	store_close(dm.store);
+	return 0;
+}

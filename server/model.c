@@ -1,0 +1,668 @@
+/*
+ * model.c - the ledger's state in memory (see model.h).
+ */
+#include "model.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+/* Grow *arr (of *cap elements of size) so that it holds at least need. */
+static int grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
+{
+	uint32_t n;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 64;
+	while (n < need) {
+		if (n > UINT32_MAX / 2)
+			return MODEL_E_NOMEM;
+		n *= 2;
+	}
+	p = realloc(*arr, (size_t)n * size);
+	if (!p)
+		return MODEL_E_NOMEM;
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	return XXH3_64bits(p, n);
+}
+
+static uint64_t hash_id(uint64_t id)
+{
+	return XXH3_64bits(&id, sizeof id);
+}
+
+int model_init(struct model *m)
+{
+	memset(m, 0, sizeof *m);
+	m->next_customer_id = 1;
+	m->next_key_id = 1;
+	if (hidx_init(&m->by_id, 1024) || hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
+	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024)) {
+		model_free(m);
+		return MODEL_E_NOMEM;
+	}
+	return 0;
+}
+
+void model_free(struct model *m)
+{
+	for (uint32_t i = 0; i < m->ncustomers; i++)
+		free(m->customers[i].text);
+	for (uint32_t i = 0; i < m->norders; i++)
+		free(m->orders[i].key);
+	free(m->customers);
+	free(m->dirty);
+	free(m->orders);
+	free(m->requests);
+	free(m->keys);
+	hidx_free(&m->by_id);
+	hidx_free(&m->by_email);
+	hidx_free(&m->by_phone);
+	hidx_free(&m->by_order);
+	hidx_free(&m->by_request);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- customers -------------------------------------------------------- */
+
+struct proto_str model_customer_email(const struct model_customer *c)
+{
+	struct proto_str s = {c->text, c->email_len};
+	return s;
+}
+
+struct proto_str model_customer_phone(const struct model_customer *c)
+{
+	struct proto_str s = {c->text + c->email_len, c->phone_len};
+	return s;
+}
+
+void model_customer_view(const struct model_customer *c, struct proto_customer *out)
+{
+	const char *t = c->text;
+
+	out->id = c->id;
+	out->email.ptr = t;
+	out->email.len = c->email_len;
+	t += c->email_len;
+	out->phone.ptr = t;
+	out->phone.len = c->phone_len;
+	t += c->phone_len;
+	out->first_name.ptr = t;
+	out->first_name.len = c->first_len;
+	t += c->first_len;
+	out->last_name.ptr = t;
+	out->last_name.len = c->last_len;
+	out->balance = c->balance;
+	out->lifetime_points = c->lifetime_points;
+	out->visits = c->visits;
+	out->total_spend = c->total_spend;
+	out->created_us = c->created_us;
+	out->last_visit_us = c->last_visit_us;
+}
+
+struct match_ctx {
+	const struct model *m;
+	struct proto_str s;
+	uint64_t id;
+};
+
+static int match_id(const void *ctx, uint32_t slot)
+{
+	const struct match_ctx *mc = ctx;
+	return mc->m->customers[slot].id == mc->id;
+}
+
+static int str_eq(struct proto_str a, struct proto_str b)
+{
+	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static int match_email(const void *ctx, uint32_t slot)
+{
+	const struct match_ctx *mc = ctx;
+	return str_eq(model_customer_email(&mc->m->customers[slot]), mc->s);
+}
+
+static int match_phone(const void *ctx, uint32_t slot)
+{
+	const struct match_ctx *mc = ctx;
+	return str_eq(model_customer_phone(&mc->m->customers[slot]), mc->s);
+}
+
+struct model_customer *model_customer_by_id(const struct model *m, uint64_t id)
+{
+	struct match_ctx mc = {m, {"", 0}, id};
+	uint32_t slot = hidx_find(&m->by_id, hash_id(id), match_id, &mc);
+	return slot == HIDX_NONE ? NULL : &m->customers[slot];
+}
+
+struct model_customer *model_customer_by_email(const struct model *m, struct proto_str email)
+{
+	struct match_ctx mc = {m, email, 0};
+	uint32_t slot;
+
+	if (!email.len)
+		return NULL;
+	slot = hidx_find(&m->by_email, hash_bytes(email.ptr, email.len), match_email, &mc);
+	return slot == HIDX_NONE ? NULL : &m->customers[slot];
+}
+
+struct model_customer *model_customer_by_phone(const struct model *m, struct proto_str phone)
+{
+	struct match_ctx mc = {m, phone, 0};
+	uint32_t slot;
+
+	if (!phone.len)
+		return NULL;
+	slot = hidx_find(&m->by_phone, hash_bytes(phone.ptr, phone.len), match_phone, &mc);
+	return slot == HIDX_NONE ? NULL : &m->customers[slot];
+}
+
+struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref)
+{
+	char buf[PROTO_MAX_EMAIL + 1];
+	struct proto_str norm;
+
+	switch (ref->kind) {
+	case PROTO_REF_ID:
+		return model_customer_by_id(m, ref->id);
+	case PROTO_REF_EMAIL:
+		if (model_email_normalise(ref->text, buf, &norm) != 0)
+			return NULL;
+		return model_customer_by_email(m, norm);
+	case PROTO_REF_PHONE:
+		if (model_phone_normalise(ref->text, buf, &norm) != 0)
+			return NULL;
+		return model_customer_by_phone(m, norm);
+	}
+	return NULL;
+}
+
+int model_email_normalise(struct proto_str in, char buf[PROTO_MAX_EMAIL + 1], struct proto_str *out)
+{
+	const char *p = in.ptr, *end = in.ptr + in.len;
+	uint32_t n = 0, at = 0, ats = 0;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	for (; p < end; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch <= ' ' || ch == 0x7f || n >= PROTO_MAX_EMAIL)
+			return -1;
+		if (ch == '@') {
+			ats++;
+			at = n;
+		}
+		buf[n++] = (char)tolower(ch);
+	}
+	buf[n] = 0;
+	out->ptr = buf;
+	out->len = n;
+	if (n == 0)
+		return 0;
+	/* One '@', with something on both sides. */
+	if (ats != 1 || at == 0 || at == n - 1)
+		return -1;
+	return 0;
+}
+
+int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], struct proto_str *out)
+{
+	uint32_t n = 0, digits = 0;
+	int plus_allowed = 1;
+
+	buf[n++] = '+';
+	for (uint32_t i = 0; i < in.len; i++) {
+		char ch = in.ptr[i];
+		if (ch >= '0' && ch <= '9') {
+			if (n >= PROTO_MAX_PHONE)
+				return -1;
+			buf[n++] = ch;
+			digits++;
+			plus_allowed = 0;
+		} else if (ch == '+' && plus_allowed) {
+			plus_allowed = 0;
+		} else if (ch != ' ' && ch != '-' && ch != '.' && ch != '(' && ch != ')') {
+			return -1;
+		}
+	}
+	buf[n] = 0;
+	out->ptr = buf;
+	out->len = n;
+	if (digits == 0) {
+		/* Only separators, or nothing at all: no phone. */
+		out->len = 0;
+		buf[0] = 0;
+		return in.len == 0 ? 0 : -1;
+	}
+	return digits >= 6 && digits <= 15 ? 0 : -1;
+}
+
+static void mark_dirty(struct model *m, uint32_t slot)
+{
+	struct model_customer *c = &m->customers[slot];
+
+	if (c->dirty)
+		return;
+	/* The dirty list was grown when the customer was added. */
+	c->dirty = 1;
+	m->dirty[m->ndirty++] = slot;
+}
+
+static int customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq)
+{
+	struct model_customer *c;
+	uint32_t slot = m->ncustomers;
+	size_t tlen = (size_t)v->email.len + v->phone.len + v->first_name.len + v->last_name.len;
+	char *text;
+
+	if (v->id == 0 || model_customer_by_id(m, v->id) || model_customer_by_email(m, v->email) ||
+	    model_customer_by_phone(m, v->phone) || v->email.len > 255 || v->phone.len > 255 ||
+	    v->first_name.len > 255 || v->last_name.len > 255)
+		return MODEL_E_CORRUPT;
+	if (grow((void **)&m->customers, &m->customers_cap, slot + 1, sizeof *m->customers) ||
+	    grow((void **)&m->dirty, &m->dirty_cap, slot + 1, sizeof *m->dirty))
+		return MODEL_E_NOMEM;
+	text = malloc(tlen ? tlen : 1);
+	if (!text)
+		return MODEL_E_NOMEM;
+	c = &m->customers[slot];
+	memset(c, 0, sizeof *c);
+	c->text = text;
+	memcpy(text, v->email.ptr, v->email.len);
+	text += v->email.len;
+	memcpy(text, v->phone.ptr, v->phone.len);
+	text += v->phone.len;
+	memcpy(text, v->first_name.ptr, v->first_name.len);
+	text += v->first_name.len;
+	memcpy(text, v->last_name.ptr, v->last_name.len);
+	c->email_len = (uint8_t)v->email.len;
+	c->phone_len = (uint8_t)v->phone.len;
+	c->first_len = (uint8_t)v->first_name.len;
+	c->last_len = (uint8_t)v->last_name.len;
+	c->id = v->id;
+	c->last_seq = last_seq;
+	c->balance = v->balance;
+	c->lifetime_points = v->lifetime_points;
+	c->visits = v->visits;
+	c->total_spend = v->total_spend;
+	c->created_us = v->created_us;
+	c->last_visit_us = v->last_visit_us;
+
+	if (hidx_insert(&m->by_id, hash_id(c->id), slot) ||
+	    (c->email_len && hidx_insert(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot)) ||
+	    (c->phone_len && hidx_insert(&m->by_phone, hash_bytes(v->phone.ptr, v->phone.len), slot))) {
+		/* Out of memory half way: undo so no index points at a dead slot. */
+		hidx_remove(&m->by_id, hash_id(c->id), slot);
+		hidx_remove(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot);
+		free(c->text);
+		return MODEL_E_NOMEM;
+	}
+	m->ncustomers++;
+	if (c->id >= m->next_customer_id)
+		m->next_customer_id = c->id + 1;
+	return 0;
+}
+
+/* ---- orders, requests, keys ------------------------------------------ */
+
+/* location NUL order_id: the one key an order has, in memory and on disk. */
+static size_t order_key(char *buf, struct proto_str location, struct proto_str order_id)
+{
+	memcpy(buf, location.ptr, location.len);
+	buf[location.len] = 0;
+	memcpy(buf + location.len + 1, order_id.ptr, order_id.len);
+	return (size_t)location.len + 1 + order_id.len;
+}
+
+struct order_match {
+	const struct model *m;
+	const char *key;
+	size_t len;
+};
+
+static int match_order(const void *ctx, uint32_t slot)
+{
+	const struct order_match *om = ctx;
+	const struct model_order *o = &om->m->orders[slot];
+	return o->key_len == om->len && memcmp(o->key, om->key, om->len) == 0;
+}
+
+static uint32_t order_find_key(const struct model *m, const char *key, size_t len)
+{
+	struct order_match om = {m, key, len};
+	return hidx_find(&m->by_order, hash_bytes(key, len), match_order, &om);
+}
+
+const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id)
+{
+	char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+	uint32_t slot;
+
+	if (location.len > PROTO_MAX_LOCATION || order_id.len > PROTO_MAX_ORDER)
+		return NULL;
+	slot = order_find_key(m, key, order_key(key, location, order_id));
+	return slot == HIDX_NONE ? NULL : &m->orders[slot];
+}
+
+static int order_add(struct model *m, const char *key, size_t len, const struct record_order *s)
+{
+	uint32_t slot = m->norders;
+	struct model_order *o;
+
+	if (order_find_key(m, key, len) != HIDX_NONE)
+		return MODEL_E_CORRUPT;
+	if (grow((void **)&m->orders, &m->orders_cap, slot + 1, sizeof *m->orders))
+		return MODEL_E_NOMEM;
+	o = &m->orders[slot];
+	o->key = malloc(len);
+	if (!o->key)
+		return MODEL_E_NOMEM;
+	memcpy(o->key, key, len);
+	o->key_len = (uint32_t)len;
+	o->customer_id = s->customer_id;
+	o->seq = s->seq;
+	o->amount = s->amount;
+	o->points = s->points;
+	if (hidx_insert(&m->by_order, hash_bytes(key, len), slot)) {
+		free(o->key);
+		return MODEL_E_NOMEM;
+	}
+	m->norders++;
+	return 0;
+}
+
+static int match_request(const void *ctx, uint32_t slot)
+{
+	const struct match_ctx *mc = ctx;
+	return memcmp(mc->m->requests[slot].key, mc->s.ptr, PROTO_KEY_SIZE) == 0;
+}
+
+const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE])
+{
+	struct match_ctx mc = {m, {(const char *)key, PROTO_KEY_SIZE}, 0};
+	uint32_t slot = hidx_find(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), match_request, &mc);
+	return slot == HIDX_NONE ? NULL : &m->requests[slot];
+}
+
+static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
+{
+	uint32_t slot = m->nrequests;
+	struct model_request *q;
+
+	if (model_request_find(m, key))
+		return MODEL_E_CORRUPT;
+	if (grow((void **)&m->requests, &m->requests_cap, slot + 1, sizeof *m->requests))
+		return MODEL_E_NOMEM;
+	q = &m->requests[slot];
+	memcpy(q->key, key, PROTO_KEY_SIZE);
+	q->opcode = s->opcode;
+	q->body_hash = s->body_hash;
+	q->seq = s->seq;
+	q->object_id = s->object_id;
+	q->value = s->value;
+	if (hidx_insert(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), slot))
+		return MODEL_E_NOMEM;
+	m->nrequests++;
+	return 0;
+}
+
+const struct model_apikey *model_apikey_find(const struct model *m, uint64_t id)
+{
+	/* A handful of keys per store: a scan is the right index. */
+	for (uint32_t i = 0; i < m->nkeys; i++)
+		if (m->keys[i].id == id)
+			return &m->keys[i];
+	return NULL;
+}
+
+int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *s)
+{
+	struct model_apikey *k;
+
+	if (id == 0 || model_apikey_find(m, id) || s->location.len > PROTO_MAX_LOCATION)
+		return MODEL_E_CORRUPT;
+	if (grow((void **)&m->keys, &m->keys_cap, m->nkeys + 1, sizeof *m->keys))
+		return MODEL_E_NOMEM;
+	k = &m->keys[m->nkeys++];
+	memset(k, 0, sizeof *k);
+	k->id = id;
+	k->role = s->role;
+	k->revoked = s->revoked;
+	k->created_us = s->created_us;
+	memcpy(k->location, s->location.ptr, s->location.len);
+	memcpy(k->hash, s->hash, RECORD_HASH_SIZE);
+	if (id >= m->next_key_id)
+		m->next_key_id = id + 1;
+	return 0;
+}
+
+/* ---- apply ------------------------------------------------------------- */
+
+static uint8_t opcode_of(uint8_t type)
+{
+	switch (type) {
+	case PROTO_ENTRY_ENROL: return PROTO_OP_ENROL;
+	case PROTO_ENTRY_ACCRUE: return PROTO_OP_ACCRUE;
+	case PROTO_ENTRY_ADJUST: return PROTO_OP_ADJUST;
+	case PROTO_ENTRY_KEY_CREATE: return PROTO_OP_KEY_CREATE;
+	case PROTO_ENTRY_KEY_REVOKE: return PROTO_OP_KEY_REVOKE;
+	}
+	return 0;
+}
+
+static int key_is_zero(const uint8_t key[PROTO_KEY_SIZE])
+{
+	uint8_t acc = 0;
+	for (int i = 0; i < PROTO_KEY_SIZE; i++)
+		acc |= key[i];
+	return acc == 0;
+}
+
+/* Apply a balance change that the record says ends at balance_after. */
+static int apply_points(struct model_customer *c, int64_t points, int64_t balance_after)
+{
+	int64_t bal;
+
+	if (__builtin_add_overflow(c->balance, points, &bal) || bal != balance_after)
+		return MODEL_E_CORRUPT;
+	c->balance = bal;
+	if (points > 0 && __builtin_add_overflow(c->lifetime_points, points, &c->lifetime_points))
+		return MODEL_E_CORRUPT;
+	return 0;
+}
+
+int model_apply(struct model *m, uint64_t seq, const struct record *rec)
+{
+	struct model_customer *c = NULL;
+	struct record_request req = {opcode_of(rec->type), rec->body_hash, seq, rec->customer_id, 0};
+	int rc = 0;
+
+	if (seq <= m->applied_seq)
+		return MODEL_E_CORRUPT;
+	if (rec->type != PROTO_ENTRY_ENROL && rec->customer_id) {
+		c = model_customer_by_id(m, rec->customer_id);
+		if (!c || c->last_seq != rec->prev_seq)
+			return MODEL_E_CORRUPT;
+	}
+
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL: {
+		struct proto_customer v;
+		memset(&v, 0, sizeof v);
+		v.id = rec->customer_id;
+		v.email = rec->u.enrol.email;
+		v.phone = rec->u.enrol.phone;
+		v.first_name = rec->u.enrol.first_name;
+		v.last_name = rec->u.enrol.last_name;
+		v.created_us = rec->time_us;
+		if (rec->prev_seq != 0)
+			return MODEL_E_CORRUPT;
+		rc = customer_add(m, &v, seq);
+		if (rc)
+			return rc;
+		c = model_customer_by_id(m, rec->customer_id);
+		break;
+	}
+	case PROTO_ENTRY_ACCRUE: {
+		char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points};
+		size_t klen;
+
+		if (!c || rec->u.accrue.location.len > PROTO_MAX_LOCATION || rec->u.accrue.order_id.len > PROTO_MAX_ORDER)
+			return MODEL_E_CORRUPT;
+		klen = order_key(key, rec->u.accrue.location, rec->u.accrue.order_id);
+		rc = apply_points(c, rec->u.accrue.points, rec->u.accrue.balance_after);
+		if (rc == 0 && __builtin_add_overflow(c->total_spend, rec->u.accrue.amount, &c->total_spend))
+			rc = MODEL_E_CORRUPT;
+		if (rc == 0)
+			rc = order_add(m, key, klen, &o);
+		if (rc)
+			return rc;
+		c->visits++;
+		c->last_visit_us = rec->time_us;
+		req.value = rec->u.accrue.points;
+		break;
+	}
+	case PROTO_ENTRY_ADJUST:
+		if (!c)
+			return MODEL_E_CORRUPT;
+		rc = apply_points(c, rec->u.adjust.points, rec->u.adjust.balance_after);
+		if (rc)
+			return rc;
+		req.value = rec->u.adjust.points;
+		break;
+	case PROTO_ENTRY_KEY_CREATE: {
+		struct record_apikey k;
+		k.role = rec->u.key_create.role;
+		k.revoked = 0;
+		k.created_us = rec->time_us;
+		k.location = rec->u.key_create.location;
+		memcpy(k.hash, rec->u.key_create.hash, RECORD_HASH_SIZE);
+		rc = model_load_apikey(m, rec->u.key_create.key_id, &k);
+		if (rc)
+			return rc;
+		m->keys_dirty = 1;
+		req.object_id = rec->u.key_create.key_id;
+		break;
+	}
+	case PROTO_ENTRY_KEY_REVOKE: {
+		struct model_apikey *k = (struct model_apikey *)model_apikey_find(m, rec->u.key_revoke.key_id);
+		if (!k)
+			return MODEL_E_CORRUPT;
+		k->revoked = 1;
+		m->keys_dirty = 1;
+		req.object_id = rec->u.key_revoke.key_id;
+		break;
+	}
+	default:
+		return MODEL_E_CORRUPT;
+	}
+
+	if (c) {
+		c->last_seq = seq;
+		mark_dirty(m, (uint32_t)(c - m->customers));
+	}
+	/* Records written at first start (the admin key) carry no request key. */
+	if (!key_is_zero(rec->request_key)) {
+		rc = request_add(m, rec->request_key, &req);
+		if (rc)
+			return rc;
+	}
+	m->applied_seq = seq;
+	return 0;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+int model_load_customer(struct model *m, const struct record_customer *s)
+{
+	return customer_add(m, &s->c, s->last_seq);
+}
+
+int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s)
+{
+	int rc = order_add(m, key, key_len, s);
+	if (rc == 0)
+		m->orders_saved = m->norders;
+	return rc;
+}
+
+int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
+{
+	int rc = request_add(m, key, s);
+	if (rc == 0)
+		m->requests_saved = m->nrequests;
+	return rc;
+}
+
+int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *count)
+{
+	uint8_t kbuf[8], vbuf[RECORD_MAX_SIZE];
+	struct proto_wbuf w;
+	uint64_t n = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < m->ndirty; i++) {
+		struct model_customer *c = &m->customers[m->dirty[i]];
+		struct record_customer s;
+		model_customer_view(c, &s.c);
+		s.last_seq = c->last_seq;
+		proto_wbuf_init(&w, vbuf, sizeof vbuf);
+		record_key_u64(kbuf, c->id);
+		if ((rc = record_customer_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_CUSTOMERS, kbuf, 8, vbuf, w.len)))
+			return rc;
+		c->dirty = 0;
+		n++;
+	}
+	m->ndirty = 0;
+	for (; m->orders_saved < m->norders; m->orders_saved++) {
+		const struct model_order *o = &m->orders[m->orders_saved];
+		struct record_order s = {o->customer_id, o->seq, o->amount, o->points};
+		proto_wbuf_init(&w, vbuf, sizeof vbuf);
+		if ((rc = record_order_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_ORDERS, o->key, o->key_len, vbuf, w.len)))
+			return rc;
+		n++;
+	}
+	for (; m->requests_saved < m->nrequests; m->requests_saved++) {
+		const struct model_request *q = &m->requests[m->requests_saved];
+		struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value};
+		proto_wbuf_init(&w, vbuf, sizeof vbuf);
+		if ((rc = record_request_encode(&w, &s)) ||
+		    (rc = put(ctx, MODEL_DB_REQUESTS, q->key, PROTO_KEY_SIZE, vbuf, w.len)))
+			return rc;
+		n++;
+	}
+	if (m->keys_dirty) {
+		for (uint32_t i = 0; i < m->nkeys; i++) {
+			const struct model_apikey *k = &m->keys[i];
+			struct record_apikey s;
+			s.role = k->role;
+			s.revoked = k->revoked;
+			s.created_us = k->created_us;
+			s.location = proto_str_c(k->location);
+			memcpy(s.hash, k->hash, RECORD_HASH_SIZE);
+			proto_wbuf_init(&w, vbuf, sizeof vbuf);
+			record_key_u64(kbuf, k->id);
+			if ((rc = record_apikey_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_KEYS, kbuf, 8, vbuf, w.len)))
+				return rc;
+			n++;
+		}
+		m->keys_dirty = 0;
+	}
+	if (count)
+		*count += n;
+	return 0;
+}

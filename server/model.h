@@ -1,0 +1,160 @@
+/*
+ * model.h - the ledger's state in memory.
+ *
+ * Customers, orders, request keys and API keys live in dense arrays, found
+ * through XXH3 hash indexes (hidx). Only the loop thread touches a model.
+ *
+ * The state changes in exactly one way: model_apply() of a journal record.
+ * The live path builds a record, appends it to the open batch and applies
+ * it; recovery applies the same records read back from LMDB. So what a
+ * restart rebuilds is by construction what the daemon had before.
+ *
+ * Checkpoints: every change marks what it touched; model_checkpoint() hands
+ * the changed snapshots to a sink and clears the marks.
+ */
+#ifndef ACCRUE_MODEL_H
+#define ACCRUE_MODEL_H
+
+#include <stdint.h>
+
+#include "hidx.h"
+#include "record.h"
+
+#define MODEL_E_NOMEM -30
+#define MODEL_E_CORRUPT -31 /* a record does not fit the state it is applied to */
+
+/* The snapshot databases a checkpoint writes to. */
+enum model_db {
+	MODEL_DB_CUSTOMERS = 0,
+	MODEL_DB_ORDERS = 1,
+	MODEL_DB_REQUESTS = 2,
+	MODEL_DB_KEYS = 3,
+};
+
+/* Where a location is not given and the key has none. */
+#define MODEL_DEFAULT_LOCATION "default"
+
+struct model_customer {
+	uint64_t id;
+	uint64_t last_seq; /* head of this customer's journal chain */
+	int64_t balance;
+	int64_t lifetime_points;
+	int64_t total_spend;
+	int64_t created_us;
+	int64_t last_visit_us;
+	uint64_t visits;
+	char *text; /* email, phone, first and last name back to back, unterminated */
+	uint8_t email_len, phone_len, first_len, last_len;
+	uint8_t dirty;
+};
+
+struct model_order {
+	uint64_t customer_id;
+	uint64_t seq;
+	int64_t amount;
+	int64_t points;
+	char *key; /* location, NUL, order id */
+	uint32_t key_len;
+};
+
+struct model_request {
+	uint8_t key[PROTO_KEY_SIZE];
+	uint8_t opcode;
+	uint64_t body_hash;
+	uint64_t seq;
+	uint64_t object_id;
+	int64_t value;
+};
+
+struct model_apikey {
+	uint64_t id;
+	uint8_t role;
+	uint8_t revoked;
+	int64_t created_us;
+	char location[PROTO_MAX_LOCATION + 1];
+	uint8_t hash[RECORD_HASH_SIZE];
+};
+
+struct model {
+	struct model_customer *customers;
+	uint32_t ncustomers, customers_cap;
+	struct hidx by_id, by_email, by_phone;
+	uint64_t next_customer_id;
+	uint32_t *dirty; /* slots of customers changed since the last checkpoint */
+	uint32_t ndirty, dirty_cap;
+
+	struct model_order *orders;
+	uint32_t norders, orders_cap, orders_saved;
+	struct hidx by_order;
+
+	struct model_request *requests;
+	uint32_t nrequests, requests_cap, requests_saved;
+	struct hidx by_request;
+
+	struct model_apikey *keys;
+	uint32_t nkeys, keys_cap;
+	int keys_dirty;
+	uint64_t next_key_id;
+
+	uint64_t applied_seq; /* last journal record applied */
+};
+
+int model_init(struct model *m);
+void model_free(struct model *m);
+
+/* ---- look-ups (NULL when absent) ------------------------------------ */
+
+struct model_customer *model_customer_by_id(const struct model *m, uint64_t id);
+/* email and phone must already be normalised. */
+struct model_customer *model_customer_by_email(const struct model *m, struct proto_str email);
+struct model_customer *model_customer_by_phone(const struct model *m, struct proto_str phone);
+/* Normalises a ref's email or phone before looking it up. */
+struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
+
+const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id);
+const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
+const struct model_apikey *model_apikey_find(const struct model *m, uint64_t id);
+
+struct proto_str model_customer_email(const struct model_customer *c);
+struct proto_str model_customer_phone(const struct model_customer *c);
+/* A reply view of c; its strings point into c and live as long as c is unchanged. */
+void model_customer_view(const struct model_customer *c, struct proto_customer *out);
+
+/*
+ * Normalise an email (trimmed, lower-cased, one '@' with text on both sides,
+ * no spaces or control bytes) or a phone ('+' then 6 to 15 digits; spaces,
+ * dots, dashes and parentheses are dropped; anything else is refused) into
+ * buf, and point *out at it. An empty input gives an empty result. Return 0,
+ * or -1 if the input is not a valid email or phone.
+ */
+int model_email_normalise(struct proto_str in, char buf[PROTO_MAX_EMAIL + 1], struct proto_str *out);
+int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], struct proto_str *out);
+
+/* ---- change ----------------------------------------------------------- */
+
+/*
+ * Apply journal record seq. Returns 0, MODEL_E_NOMEM, or MODEL_E_CORRUPT
+ * when the record contradicts the state (an unknown customer, a balance that
+ * does not add up, a taken email): on recovery that means a damaged journal.
+ */
+int model_apply(struct model *m, uint64_t seq, const struct record *rec);
+
+/* ---- snapshots -------------------------------------------------------- */
+
+int model_load_customer(struct model *m, const struct record_customer *s);
+int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s);
+int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s);
+int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *s);
+
+/* Receives one snapshot; returns 0 or an error that stops the checkpoint. */
+typedef int (*model_put_fn)(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val,
+			    size_t val_len);
+
+/*
+ * Hand every snapshot changed since the last checkpoint to put, then clear
+ * the marks. Returns 0 or the first error put returned. How many were
+ * handed over is added to *count if count is not NULL.
+ */
+int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *count);
+
+#endif

@@ -1,0 +1,686 @@
+/*
+ * net.c - connections, framing, parked replies and backpressure (see net.h).
+ */
+#include "net.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_CHUNK 65536
+/* Unsent output above which a connection is no longer read: a client that
+ * pipelines without reading its replies must not grow our memory. */
+#define WBUF_HIGH ((size_t)4 << 20)
+
+/*
+ * Connection states, in order. A connection is READING while it may take
+ * more frames, PAUSED while backpressure holds it (full batch, too many
+ * parked replies, too much unsent output, or shutdown), DRAINING when it
+ * will close once its output is written, CLOSED once uv_close was called.
+ */
+enum conn_state { CONN_READING, CONN_PAUSED, CONN_DRAINING, CONN_CLOSED };
+
+struct conn {
+	uv_tcp_t tcp;
+	struct net *net;
+	enum conn_state state;
+	struct dispatch_session sess;
+	int refs; /* the socket, plus one per parked reply or deferred request */
+	int uv_reading;
+	int blocked; /* waiting for room in the open batch */
+	uint32_t parked;
+
+	uint8_t *rbuf;
+	size_t rlen, rcap;
+
+	uint8_t *wbuf; /* replies waiting for the next write */
+	size_t wlen, wcap;
+	uint8_t *wfly; /* the buffer uv_write is sending */
+	size_t wfly_cap;
+	int writing;
+	uv_write_t wreq;
+
+	struct conn *prev, *next; /* every connection */
+	struct conn *flush_next;  /* connections with output to write */
+	int in_flush;
+	struct conn *resume_next; /* connections to run again after a commit */
+	int in_resume;
+};
+
+/* A reply waiting for its journal record to be durable. */
+struct parked {
+	struct store_waiter w;
+	struct conn *conn;
+	uint8_t opcode;
+	uint32_t request_id;
+	uint32_t len;
+	uint8_t frame[];
+};
+
+/* A request that must run again once the state it reads is durable. */
+struct deferred {
+	struct store_waiter w;
+	struct conn *conn;
+	struct proto_header h;
+	int status;
+	struct deferred *next;
+	uint8_t body[];
+};
+
+struct net {
+	uv_loop_t *loop;
+	uv_tcp_t listener;
+	int listening;
+	struct dispatch *d;
+	struct store *store;
+	struct net_config cfg;
+	uint32_t nconns;
+	struct conn *conns;
+	struct conn *flush_head;
+	struct conn *resume_head;
+	struct deferred *ready_head, **ready_tail;
+	int stopping;
+	int closing;
+	uint8_t *scratch; /* one reply frame: header + max body */
+	size_t scratch_cap;
+};
+
+static void conn_process(struct conn *c);
+static void conn_close(struct conn *c);
+
+static void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n);
+	if (!q) {
+		fprintf(stderr, "accrued: fatal: out of memory (%zu bytes)\n", n);
+		abort();
+	}
+	return q;
+}
+
+/* ---- lifetime ------------------------------------------------------------------ */
+
+static void conn_unref(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->rbuf);
+	free(c->wbuf);
+	free(c->wfly);
+	free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct net *n = c->net;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		n->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	n->nconns--;
+	conn_unref(c);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->state == CONN_CLOSED)
+		return;
+	c->state = CONN_CLOSED;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+/* ---- writing ---------------------------------------------------------------------- */
+
+static void mark_flush(struct conn *c)
+{
+	if (c->in_flush || c->state == CONN_CLOSED)
+		return;
+	c->in_flush = 1;
+	c->refs++;
+	c->flush_next = c->net->flush_head;
+	c->net->flush_head = c;
+}
+
+static void mark_resume(struct conn *c)
+{
+	if (c->in_resume || c->state == CONN_CLOSED)
+		return;
+	c->in_resume = 1;
+	c->refs++;
+	c->resume_next = c->net->resume_head;
+	c->net->resume_head = c;
+}
+
+static void out_append(struct conn *c, const uint8_t *p, size_t len)
+{
+	if (c->wcap - c->wlen < len) {
+		size_t cap = c->wcap ? c->wcap : 4096;
+		while (cap - c->wlen < len)
+			cap *= 2;
+		c->wbuf = xrealloc(c->wbuf, cap);
+		c->wcap = cap;
+	}
+	memcpy(c->wbuf + c->wlen, p, len);
+	c->wlen += len;
+	mark_flush(c);
+}
+
+static void conn_flush(struct conn *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->writing = 0;
+	if (status < 0) {
+		conn_close(c);
+	} else if (c->state != CONN_CLOSED) {
+		conn_flush(c);
+		/* Output fell below the bound: the connection may be read again. */
+		if (c->state == CONN_PAUSED && c->wlen < WBUF_HIGH)
+			mark_resume(c);
+	}
+	conn_unref(c);
+}
+
+static void conn_flush(struct conn *c)
+{
+	uv_buf_t buf;
+	uint8_t *t;
+	size_t tcap;
+	int n;
+
+	if (c->state == CONN_CLOSED || c->writing)
+		return;
+	if (c->wlen) {
+		buf = uv_buf_init((char *)c->wbuf, (unsigned int)c->wlen);
+		n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+		if (n == UV_EAGAIN)
+			n = 0;
+		if (n < 0) {
+			conn_close(c);
+			return;
+		}
+		if ((size_t)n < c->wlen) {
+			/* Hand the rest to uv_write and keep filling the other buffer. */
+			t = c->wfly;
+			tcap = c->wfly_cap;
+			c->wfly = c->wbuf;
+			c->wfly_cap = c->wcap;
+			c->wbuf = t;
+			c->wcap = tcap;
+			buf = uv_buf_init((char *)c->wfly + n, (unsigned int)(c->wlen - (size_t)n));
+			c->wlen = 0;
+			c->writing = 1;
+			c->wreq.data = c;
+			c->refs++;
+			if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1, on_write) != 0) {
+				c->writing = 0;
+				conn_unref(c);
+				conn_close(c);
+			}
+			return;
+		}
+		c->wlen = 0;
+	}
+	if (c->state == CONN_DRAINING && !c->parked)
+		conn_close(c);
+}
+
+void net_flush(struct net *n)
+{
+	while (n->flush_head) {
+		struct conn *c = n->flush_head;
+		n->flush_head = c->flush_next;
+		c->in_flush = 0;
+		conn_flush(c);
+		conn_unref(c);
+	}
+}
+
+/* Frame a reply body that dispatch wrote at scratch + PROTO_HEADER_SIZE. */
+static size_t frame_reply(struct net *n, uint8_t opcode, uint16_t flags, uint32_t request_id, size_t body_len)
+{
+	proto_header_encode(n->scratch, opcode, (uint16_t)(flags | PROTO_FLAG_REPLY), request_id,
+			    n->scratch + PROTO_HEADER_SIZE, (uint32_t)body_len);
+	return PROTO_HEADER_SIZE + body_len;
+}
+
+static void send_storage_error(struct conn *c, uint8_t opcode, uint32_t request_id, int status)
+{
+	struct net *n = c->net;
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+
+	dispatch_error(&out, PROTO_ST_STORAGE, "the change could not be made durable (storage error %d); nothing was applied",
+		       status);
+	out_append(c, n->scratch, frame_reply(n, opcode, 0, request_id, out.len));
+}
+
+/* ---- waiting for durability ---------------------------------------------------- */
+
+static void parked_done(struct store_waiter *w, int status)
+{
+	struct parked *p = (struct parked *)w;
+	struct conn *c = p->conn;
+
+	c->parked--;
+	if (c->state != CONN_CLOSED) {
+		if (status == 0)
+			out_append(c, p->frame, p->len);
+		else
+			send_storage_error(c, p->opcode, p->request_id, status);
+		if (c->state == CONN_PAUSED || c->state == CONN_DRAINING)
+			mark_resume(c);
+	}
+	free(p);
+	conn_unref(c);
+}
+
+static void deferred_done(struct store_waiter *w, int status)
+{
+	struct deferred *q = (struct deferred *)w;
+	struct net *n = q->conn->net;
+
+	/* Run it again after the commit is fully handled, not from inside it. */
+	q->status = status;
+	q->next = NULL;
+	*n->ready_tail = q;
+	n->ready_tail = &q->next;
+}
+
+static void emit(struct conn *c, const struct proto_header *h, const struct dispatch_out *out)
+{
+	struct net *n = c->net;
+	size_t len = frame_reply(n, h->opcode, out->flags, h->request_id, out->len);
+	struct parked *p;
+
+	if (out->wait_seq <= store_durable_seq(n->store)) {
+		out_append(c, n->scratch, len);
+		return;
+	}
+	p = xrealloc(NULL, sizeof *p + len);
+	p->conn = c;
+	p->opcode = h->opcode;
+	p->request_id = h->request_id;
+	p->len = (uint32_t)len;
+	p->w.done = parked_done;
+	memcpy(p->frame, n->scratch, len);
+	c->parked++;
+	c->refs++;
+	store_wait(n->store, out->wait_seq, &p->w);
+}
+
+static void defer(struct conn *c, const struct proto_header *h, const uint8_t *body, uint64_t seq)
+{
+	struct deferred *q = xrealloc(NULL, sizeof *q + h->body_len);
+
+	q->conn = c;
+	q->h = *h;
+	q->status = 0;
+	q->w.done = deferred_done;
+	memcpy(q->body, body, h->body_len);
+	c->parked++;
+	c->refs++;
+	store_wait(c->net->store, seq, &q->w);
+}
+
+/* ---- reading -------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	if (c->rcap - c->rlen < READ_CHUNK) {
+		c->rcap = c->rlen + READ_CHUNK;
+		c->rbuf = xrealloc(c->rbuf, c->rcap);
+	}
+	*buf = uv_buf_init((char *)c->rbuf + c->rlen, (unsigned int)(c->rcap - c->rlen));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+
+	(void)buf;
+	if (nread < 0) {
+		/* EOF or error: replies still parked are dropped when they come due. */
+		conn_close(c);
+		return;
+	}
+	c->rlen += (size_t)nread;
+	conn_process(c);
+}
+
+static void set_reading(struct conn *c, int on)
+{
+	if (c->state == CONN_CLOSED || c->uv_reading == on)
+		return;
+	if (on) {
+		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+			conn_close(c);
+			return;
+		}
+	} else {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+	}
+	c->uv_reading = on;
+}
+
+/* Whether this connection must not take more frames now. */
+static int held_back(const struct conn *c)
+{
+	return c->net->stopping || c->blocked || c->parked >= c->net->cfg.max_inflight || c->wlen >= WBUF_HIGH;
+}
+
+/* Run one frame. Returns 0 if it was consumed, 1 if processing must stop before it. */
+static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t *body)
+{
+	struct net *n = c->net;
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+
+	switch (dispatch_request(n->d, &c->sess, h, body, &out)) {
+	case DISPATCH_BLOCKED:
+		c->blocked = 1;
+		mark_resume(c);
+		return 1;
+	case DISPATCH_DEFER:
+		defer(c, h, body, out.wait_seq);
+		return 0;
+	case DISPATCH_REPLY_CLOSE:
+		emit(c, h, &out);
+		c->state = CONN_DRAINING;
+		return 1;
+	case DISPATCH_REPLY:
+		emit(c, h, &out);
+		return 0;
+	}
+	return 0;
+}
+
+static void conn_process(struct conn *c)
+{
+	struct net *n = c->net;
+	size_t off = 0;
+
+	while (c->state == CONN_READING || c->state == CONN_PAUSED) {
+		struct proto_header h;
+		const uint8_t *body;
+		size_t flen;
+		int rc;
+
+		if (held_back(c)) {
+			c->state = CONN_PAUSED;
+			break;
+		}
+		c->state = CONN_READING;
+		rc = proto_frame_decode(c->rbuf + off, c->rlen - off, n->d->max_body, &h, &body, &flen);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+			struct proto_header none = {0};
+			dispatch_frame_error(rc, &out);
+			emit(c, &none, &out);
+			c->state = CONN_DRAINING;
+			break;
+		}
+		if (run_frame(c, &h, body))
+			break;
+		off += flen;
+	}
+	/* run_frame stops before a blocked frame without consuming it, and
+	 * after a closing frame; either way the consumed prefix goes. */
+	if (c->state == CONN_DRAINING) {
+		c->rlen = 0;
+	} else if (off) {
+		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+		c->rlen -= off;
+	}
+	if (c->state == CONN_CLOSED)
+		return;
+	set_reading(c, c->state == CONN_READING);
+	if (c->state == CONN_DRAINING)
+		mark_flush(c);
+}
+
+void net_after_commit(struct net *n)
+{
+	struct conn *c;
+	struct deferred *q;
+
+	while ((q = n->ready_head)) {
+		n->ready_head = q->next;
+		if (!n->ready_head)
+			n->ready_tail = &n->ready_head;
+		c = q->conn;
+		c->parked--;
+		if (c->state != CONN_CLOSED) {
+			if (q->status)
+				send_storage_error(c, q->h.opcode, q->h.request_id, q->status);
+			else
+				run_frame(c, &q->h, q->body);
+			mark_resume(c);
+		}
+		free(q);
+		conn_unref(c);
+	}
+	c = n->resume_head;
+	n->resume_head = NULL;
+	while (c) {
+		struct conn *next = c->resume_next;
+		c->in_resume = 0;
+		c->blocked = 0;
+		conn_process(c);
+		if (c->state == CONN_DRAINING)
+			mark_flush(c);
+		conn_unref(c);
+		c = next;
+	}
+}
+
+/* ---- accepting ---------------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct net *n = server->data;
+	struct conn *c;
+
+	if (status < 0) {
+		fprintf(stderr, "accrued: accept failed: %s\n", uv_strerror(status));
+		return;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c)
+		return;
+	c->net = n;
+	c->refs = 1;
+	c->tcp.data = c;
+	uv_tcp_init(n->loop, &c->tcp);
+	c->next = n->conns;
+	if (n->conns)
+		n->conns->prev = c;
+	n->conns = c;
+	n->nconns++;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	if (n->stopping || n->nconns > n->cfg.max_connections) {
+		struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+		struct proto_header none = {0};
+		if (n->stopping)
+			dispatch_error(&out, PROTO_ST_SHUTTING_DOWN, "the server is stopping");
+		else
+			dispatch_error(&out, PROTO_ST_BUSY, "too many connections (limit %u)", n->cfg.max_connections);
+		none.opcode = PROTO_OP_HELLO;
+		emit(c, &none, &out);
+		c->state = CONN_DRAINING;
+		return;
+	}
+	c->state = CONN_READING;
+	set_reading(c, 1);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_storage *sa, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon, *h = spec;
+	size_t hlen;
+	char *end;
+	long port;
+
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':')
+			goto bad;
+		h = spec + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			goto bad;
+		hlen = (size_t)(colon - spec);
+	}
+	if (hlen == 0 || hlen >= sizeof host)
+		goto bad;
+	memcpy(host, h, hlen);
+	host[hlen] = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port < 0 || port > 65535)
+		goto bad;
+	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)sa) == 0 ||
+	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)sa) == 0)
+		return 0;
+bad:
+	snprintf(err, errlen, "cannot parse listen address \"%s\" (want HOST:PORT with a numeric host)", spec);
+	return -1;
+}
+
+static void on_failed_listener_closed(uv_handle_t *h)
+{
+	struct net *n = h->data;
+	free(n->scratch);
+	free(n);
+}
+
+int net_start(struct net **out, uv_loop_t *loop, struct dispatch *d, struct store *s, const struct net_config *cfg,
+	      char *bound, size_t bound_len, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa, got;
+	struct net *n;
+	int rc, len = sizeof got;
+	char host[64];
+
+	*out = NULL;
+	if (parse_listen(cfg->listen, &sa, err, errlen))
+		return -1;
+	n = calloc(1, sizeof *n);
+	if (!n) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n->loop = loop;
+	n->d = d;
+	n->store = s;
+	n->cfg = *cfg;
+	n->ready_tail = &n->ready_head;
+	n->scratch_cap = PROTO_HEADER_SIZE + (size_t)d->max_body;
+	n->scratch = malloc(n->scratch_cap);
+	uv_tcp_init(loop, &n->listener);
+	n->listener.data = n;
+	n->listening = 1;
+	if (!n->scratch) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((rc = uv_tcp_bind(&n->listener, (const struct sockaddr *)&sa, 0)) ||
+	    (rc = uv_listen((uv_stream_t *)&n->listener, 1024, on_connection))) {
+		snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen, uv_strerror(rc));
+		goto fail;
+	}
+	uv_tcp_getsockname(&n->listener, (struct sockaddr *)&got, &len);
+	if (got.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&got, host, sizeof host);
+		snprintf(bound, bound_len, "[%s]:%d", host, ntohs(((struct sockaddr_in6 *)&got)->sin6_port));
+	} else {
+		uv_ip4_name((struct sockaddr_in *)&got, host, sizeof host);
+		snprintf(bound, bound_len, "%s:%d", host, ntohs(((struct sockaddr_in *)&got)->sin_port));
+	}
+	*out = n;
+	return 0;
+fail:
+	/* The listener is a live handle: close it, and free n once it is closed
+	 * (the caller runs the loop to let that happen). */
+	n->listening = 0;
+	uv_close((uv_handle_t *)&n->listener, on_failed_listener_closed);
+	return -1;
+}
+
+void net_stop_reading(struct net *n)
+{
+	n->stopping = 1;
+	if (n->listening) {
+		uv_close((uv_handle_t *)&n->listener, NULL);
+		n->listening = 0;
+	}
+	for (struct conn *c = n->conns; c; c = c->next)
+		if (c->state == CONN_READING) {
+			c->state = CONN_PAUSED;
+			set_reading(c, 0);
+		}
+}
+
+void net_close(struct net *n)
+{
+	struct conn *c = n->conns;
+
+	while (c) {
+		struct conn *next = c->next;
+		conn_close(c);
+		c = next;
+	}
+	while (n->flush_head) {
+		c = n->flush_head;
+		n->flush_head = c->flush_next;
+		c->in_flush = 0;
+		conn_unref(c);
+	}
+	while (n->resume_head) {
+		c = n->resume_head;
+		n->resume_head = c->resume_next;
+		c->in_resume = 0;
+		conn_unref(c);
+	}
+	while (n->ready_head) {
+		struct deferred *q = n->ready_head;
+		n->ready_head = q->next;
+		q->conn->parked--;
+		conn_unref(q->conn);
+		free(q);
+	}
+	n->ready_tail = &n->ready_head;
+	if (n->listening) {
+		n->listening = 0;
+		uv_close((uv_handle_t *)&n->listener, NULL);
+	}
+}
+
+void net_free(struct net *n)
+{
+	if (!n)
+		return;
+	free(n->scratch);
+	free(n);
+}
+
+uint32_t net_connection_count(const struct net *n)
+{
+	return n->nconns;
+}

@@ -1,0 +1,58 @@
+/*
+ * net.h - accrued's TCP side on libuv.
+ *
+ * net accepts connections, reads bytes into each connection's buffer, asks
+ * the codec for whole frames and hands each to dispatch. A reply goes out at
+ * once if everything it depends on is durable; otherwise it is parked on the
+ * store until the batch holding its journal record is committed. Replies are
+ * collected in a per-connection buffer and written once per loop iteration.
+ *
+ * Backpressure: a connection stops being read while the store's open batch
+ * is full, while it has max_inflight replies parked, or while its unsent
+ * output is over a bound; it is resumed after a commit or a write.
+ *
+ * Loop thread only.
+ */
+#ifndef ACCRUE_NET_H
+#define ACCRUE_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "dispatch.h"
+#include "store.h"
+
+struct net;
+
+struct net_config {
+	const char *listen; /* "HOST:PORT", "[V6]:PORT"; port 0: any free port */
+	uint32_t max_connections;
+	uint32_t max_inflight; /* parked replies per connection before it is paused */
+};
+
+/*
+ * Listen on cfg->listen. On success *out is the new server and bound (if not
+ * NULL) holds the address actually bound. Returns 0 or -1 with err.
+ */
+int net_start(struct net **out, uv_loop_t *loop, struct dispatch *d, struct store *s, const struct net_config *cfg,
+	      char *bound, size_t bound_len, char *err, size_t errlen);
+
+/* After each commit (and after memory was rebuilt if it failed): resume paused connections. */
+void net_after_commit(struct net *n);
+
+/* Write out what replies are ready. Called once per loop iteration. */
+void net_flush(struct net *n);
+
+/* Stop accepting and stop reading requests (shutdown, first step). */
+void net_stop_reading(struct net *n);
+
+/* Close every connection and the listener (their close callbacks run in the loop). */
+void net_close(struct net *n);
+
+/* Free n after the loop has closed every handle (uv_run returned). */
+void net_free(struct net *n);
+
+uint32_t net_connection_count(const struct net *n);
+
+#endif

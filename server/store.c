@@ -1,0 +1,772 @@
+/*
+ * store.c - LMDB journal, group commit, checkpoints, recovery (see store.h).
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STORE_FORMAT 1
+#define STORE_MAP_INITIAL ((size_t)1 << 30)
+#define STORE_MAP_MAX ((size_t)1 << 42)
+/* Bounds of one open batch: beyond them the loop stops reading sockets. */
+#define BATCH_MAX_RECORDS 65536
+#define BATCH_MAX_BYTES ((size_t)32 << 20)
+/* Per record in a batch: seq (8) and length (4) before the bytes. */
+#define REC_HDR 12
+/* Per checkpoint put: db (1), key length (4), value length (4). */
+#define PUT_HDR 9
+
+struct batch {
+	uint8_t *recs;
+	size_t len, cap;
+	uint32_t nrecs;
+	uint64_t first_seq, last_seq;
+	uint8_t *ckpt;
+	size_t ckpt_len, ckpt_cap;
+	int has_ckpt;
+	uint64_t ckpt_seq;
+	struct store_waiter *waiters, **tail;
+	int status;
+};
+
+enum { DB_CUSTOMERS, DB_ORDERS, DB_REQUESTS, DB_KEYS, DB_JOURNAL, DB_META, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"customers", "orders", "requests", "keys", "journal", "meta"};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	int lock_fd;
+	size_t map_size;
+
+	/* Loop thread only. */
+	uint64_t durable_seq, last_seq, ckpt_seq;
+	uint64_t ckpt_time_ms;
+	uint64_t ckpt_every_records, ckpt_every_ms;
+	struct batch batches[2];
+	struct batch *open, *inflight;
+	uv_loop_t *loop;
+	uv_async_t async;
+	int started;
+	store_commit_fn on_commit;
+	void *ctx;
+
+	/* Shared with the writer: guarded by mu. */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *todo, *done;
+	int stop;
+
+	/* Readers hold it shared; growing the map takes it exclusively, because
+	 * LMDB allows mdb_env_set_mapsize only with no transaction active. */
+	pthread_rwlock_t map_lock;
+
+	struct store_stats stats;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static void batch_reset(struct batch *b)
+{
+	b->len = 0;
+	b->nrecs = 0;
+	b->first_seq = b->last_seq = 0;
+	b->ckpt_len = 0;
+	b->has_ckpt = 0;
+	b->ckpt_seq = 0;
+	b->waiters = NULL;
+	b->tail = &b->waiters;
+	b->status = 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->recs);
+	free(b->ckpt);
+	memset(b, 0, sizeof *b);
+}
+
+static int reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+	size_t n;
+	uint8_t *p;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 65536;
+	while (n < need)
+		n *= 2;
+	p = realloc(*buf, n);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+static void run_waiters(struct store_waiter *w, int status)
+{
+	while (w) {
+		struct store_waiter *next = w->next;
+		w->next = NULL;
+		w->done(w, status);
+		w = next;
+	}
+}
+
+/* ---- open, close ---------------------------------------------------------- */
+
+static int lock_dir(struct store *s, const char *dir, char *err, size_t errlen)
+{
+	char path[4096];
+
+	snprintf(path, sizeof path, "%s/accrued.lock", dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK)
+			set_err(err, errlen, "data directory %s is in use by another accrued (locked: %s)", dir, path);
+		else
+			set_err(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+		close(s->lock_fd);
+		s->lock_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
+{
+	MDB_val k = {strlen(name), (void *)name}, d;
+	int rc = mdb_get(txn, dbi, &k, &d);
+
+	if (rc == MDB_NOTFOUND) {
+		*v = 0;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (d.mv_size != 8)
+		return MDB_CORRUPTED;
+	*v = record_key_u64_read(d.mv_data);
+	return 0;
+}
+
+static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
+{
+	uint8_t buf[8];
+	MDB_val k = {strlen(name), (void *)name}, d = {8, buf};
+
+	record_key_u64(buf, v);
+	return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+int store_open(struct store **out, const char *dir, char *err, size_t errlen)
+{
+	struct store *s = calloc(1, sizeof *s);
+	MDB_txn *txn = NULL;
+	uint64_t format;
+	int rc;
+
+	*out = NULL;
+	if (!s) {
+		set_err(err, errlen, "out of memory");
+		return -1;
+	}
+	s->lock_fd = -1;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	pthread_rwlock_init(&s->map_lock, NULL);
+	batch_reset(&s->batches[0]);
+	batch_reset(&s->batches[1]);
+	s->open = &s->batches[0];
+	s->ckpt_every_records = 1000000;
+	s->ckpt_every_ms = 60000;
+	s->ckpt_time_ms = now_ms();
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		set_err(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (lock_dir(s, dir, err, errlen))
+		goto fail;
+	s->map_size = STORE_MAP_INITIAL;
+	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB_COUNT + 2)) ||
+	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
+		set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
+		goto fail;
+	}
+	/* An existing environment may already be larger than our default. */
+	{
+		MDB_envinfo info;
+		if (mdb_env_info(s->env, &info) == 0 && info.me_mapsize > s->map_size)
+			s->map_size = info.me_mapsize;
+	}
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
+		set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
+		goto fail;
+	}
+	for (int i = 0; i < DB_COUNT; i++) {
+		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]))) {
+			set_err(err, errlen, "cannot open database %s: %s", db_names[i], mdb_strerror(rc));
+			goto fail;
+		}
+	}
+	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "format", &format)))
+		goto fail_rc;
+	if (format == 0) {
+		if ((rc = meta_put_u64(txn, s->dbi[DB_META], "format", STORE_FORMAT)))
+			goto fail_rc;
+	} else if (format != STORE_FORMAT) {
+		set_err(err, errlen, "data directory %s has storage format %llu; this accrued reads format %d", dir,
+			(unsigned long long)format, STORE_FORMAT);
+		goto fail;
+	}
+	if ((rc = mdb_txn_commit(txn))) {
+		txn = NULL;
+		goto fail_rc;
+	}
+	s->stats.map_size = s->map_size;
+	*out = s;
+	return 0;
+
+fail_rc:
+	set_err(err, errlen, "cannot initialise %s: %s", dir, mdb_strerror(rc));
+fail:
+	if (txn)
+		mdb_txn_abort(txn);
+	store_close(s);
+	return -1;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
+	batch_free(&s->batches[0]);
+	batch_free(&s->batches[1]);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	pthread_rwlock_destroy(&s->map_lock);
+	free(s);
+}
+
+void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms)
+{
+	s->ckpt_every_records = every_records;
+	s->ckpt_every_ms = every_ms;
+}
+
+/* ---- recovery ------------------------------------------------------------- */
+
+static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
+{
+	for (int db = DB_CUSTOMERS; db <= DB_KEYS; db++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		int rc = mdb_cursor_open(txn, s->dbi[db], &cur), lrc = 0;
+
+		if (rc) {
+			set_err(err, errlen, "cannot read %s: %s", db_names[db], mdb_strerror(rc));
+			return -1;
+		}
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+			switch (db) {
+			case DB_CUSTOMERS: {
+				struct record_customer c;
+				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v.mv_data, v.mv_size, &c);
+				if (!lrc && c.c.id != record_key_u64_read(k.mv_data))
+					lrc = RECORD_E_FORMAT;
+				if (!lrc)
+					lrc = model_load_customer(m, &c);
+				break;
+			}
+			case DB_ORDERS: {
+				struct record_order o;
+				lrc = record_order_decode(v.mv_data, v.mv_size, &o);
+				if (!lrc)
+					lrc = model_load_order(m, k.mv_data, k.mv_size, &o);
+				break;
+			}
+			case DB_REQUESTS: {
+				struct record_request q;
+				lrc = k.mv_size != PROTO_KEY_SIZE ? RECORD_E_FORMAT : record_request_decode(v.mv_data, v.mv_size, &q);
+				if (!lrc)
+					lrc = model_load_request(m, k.mv_data, &q);
+				break;
+			}
+			case DB_KEYS: {
+				struct record_apikey a;
+				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_apikey_decode(v.mv_data, v.mv_size, &a);
+				if (!lrc)
+					lrc = model_load_apikey(m, record_key_u64_read(k.mv_data), &a);
+				break;
+			}
+			}
+			if (lrc)
+				break;
+		}
+		mdb_cursor_close(cur);
+		if (lrc) {
+			set_err(err, errlen, "damaged snapshot in %s (%s)", db_names[db],
+				lrc == MODEL_E_NOMEM ? "out of memory" : "undecodable or contradictory entry");
+			return -1;
+		}
+		if (rc != MDB_NOTFOUND) {
+			set_err(err, errlen, "cannot read %s: %s", db_names[db], mdb_strerror(rc));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *err, size_t errlen)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t kbuf[8];
+	uint64_t ckpt, expect, n = 0;
+	int rc, ret = -1;
+
+	pthread_rwlock_rdlock(&s->map_lock);
+	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
+		pthread_rwlock_unlock(&s->map_lock);
+		set_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
+		return -1;
+	}
+	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "checkpoint_seq", &ckpt))) {
+		set_err(err, errlen, "cannot read checkpoint seq: %s", mdb_strerror(rc));
+		goto out;
+	}
+	if (load_snapshots(s, txn, m, err, errlen))
+		goto out;
+	m->applied_seq = ckpt;
+	s->ckpt_seq = ckpt;
+
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_JOURNAL], &cur))) {
+		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
+		goto out;
+	}
+	/* The checkpointed record itself must still be there: the journal is
+	 * append-only, so its absence means the file lost its tail. */
+	expect = ckpt + 1;
+	if (ckpt) {
+		record_key_u64(kbuf, ckpt);
+		k.mv_size = 8;
+		k.mv_data = kbuf;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+		if (rc) {
+			set_err(err, errlen, "journal has no record %llu, the last checkpoint", (unsigned long long)ckpt);
+			goto out;
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	} else {
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	}
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), expect++) {
+		struct record rec;
+		uint64_t seq = k.mv_size == 8 ? record_key_u64_read(k.mv_data) : 0;
+		int drc;
+
+		if (seq != expect) {
+			set_err(err, errlen, "journal record %llu is missing (found %llu next)", (unsigned long long)expect,
+				(unsigned long long)seq);
+			goto out;
+		}
+		drc = record_decode(v.mv_data, v.mv_size, seq, &rec);
+		if (drc) {
+			set_err(err, errlen, "journal record %llu is damaged: %s", (unsigned long long)seq, record_errstr(drc));
+			goto out;
+		}
+		drc = model_apply(m, seq, &rec);
+		if (drc) {
+			set_err(err, errlen, "journal record %llu (%s, customer %llu) %s", (unsigned long long)seq,
+				proto_entry_type_name(rec.type), (unsigned long long)rec.customer_id,
+				drc == MODEL_E_NOMEM ? "could not be loaded: out of memory"
+						     : "contradicts the state before it");
+			goto out;
+		}
+		n++;
+	}
+	if (rc != MDB_NOTFOUND) {
+		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
+		goto out;
+	}
+	s->durable_seq = s->last_seq = expect - 1;
+	if (replayed)
+		*replayed = n;
+	ret = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+	return ret;
+}
+
+/* ---- the write path ---------------------------------------------------------- */
+
+static int grow_map(struct store *s)
+{
+	size_t size = s->map_size * 2;
+	int rc;
+
+	if (size > STORE_MAP_MAX)
+		return MDB_MAP_FULL;
+	pthread_rwlock_wrlock(&s->map_lock);
+	rc = mdb_env_set_mapsize(s->env, size);
+	pthread_rwlock_unlock(&s->map_lock);
+	if (rc == 0) {
+		s->map_size = size;
+		s->stats.map_grows++;
+		s->stats.map_size = size;
+	}
+	return rc;
+}
+
+static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
+{
+	size_t off;
+	int rc;
+
+	for (off = 0; off < b->len;) {
+		uint8_t *p = b->recs + off;
+		uint32_t len;
+		MDB_val k = {8, p}, v;
+		memcpy(&len, p + 8, 4);
+		v.mv_size = len;
+		v.mv_data = p + REC_HDR;
+		if ((rc = mdb_put(txn, s->dbi[DB_JOURNAL], &k, &v, MDB_APPEND)))
+			return rc;
+		off += REC_HDR + len;
+	}
+	for (off = 0; off < b->ckpt_len;) {
+		uint8_t *p = b->ckpt + off;
+		uint32_t kl, vl;
+		MDB_val k, v;
+		memcpy(&kl, p + 1, 4);
+		memcpy(&vl, p + 5, 4);
+		k.mv_size = kl;
+		k.mv_data = p + PUT_HDR;
+		v.mv_size = vl;
+		v.mv_data = p + PUT_HDR + kl;
+		if ((rc = mdb_put(txn, s->dbi[p[0]], &k, &v, 0)))
+			return rc;
+		off += PUT_HDR + kl + vl;
+	}
+	if (b->has_ckpt && (rc = meta_put_u64(txn, s->dbi[DB_META], "checkpoint_seq", b->ckpt_seq)))
+		return rc;
+	return 0;
+}
+
+/* One transaction for the whole batch; a full map grows and the batch is retried. */
+static int commit_batch(struct store *s, const struct batch *b)
+{
+	for (;;) {
+		MDB_txn *txn;
+		int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+
+		if (rc)
+			return rc;
+		rc = write_batch(s, txn, b);
+		if (rc) {
+			mdb_txn_abort(txn);
+		} else {
+			rc = mdb_txn_commit(txn);
+		}
+		if (rc != MDB_MAP_FULL)
+			return rc;
+		if ((rc = grow_map(s)))
+			return rc;
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		struct batch *b;
+
+		while (!s->todo && !s->stop)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (!s->todo)
+			break;
+		b = s->todo;
+		s->todo = NULL;
+		pthread_mutex_unlock(&s->mu);
+
+		b->status = commit_batch(s, b);
+
+		pthread_mutex_lock(&s->mu);
+		s->done = b;
+		uv_async_send(&s->async);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Runs on the loop thread when the writer has finished a batch. */
+static void on_async(uv_async_t *h)
+{
+	struct store *s = h->data;
+	struct batch *b;
+	struct store_waiter *w;
+	int status;
+
+	pthread_mutex_lock(&s->mu);
+	b = s->done;
+	s->done = NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (!b)
+		return;
+
+	status = b->status;
+	w = b->waiters;
+	s->inflight = NULL;
+	if (status == 0) {
+		s->durable_seq = b->last_seq > s->durable_seq ? b->last_seq : s->durable_seq;
+		if (b->has_ckpt) {
+			s->ckpt_seq = b->ckpt_seq;
+			s->ckpt_time_ms = now_ms();
+			s->stats.checkpoints++;
+		}
+		s->stats.commits++;
+		s->stats.records += b->nrecs;
+		batch_reset(b);
+		run_waiters(w, 0);
+	} else {
+		/* The open batch was built on top of the failed one: it fails too,
+		 * and the caller brings memory back in line with disk. */
+		struct store_waiter *ow = s->open->waiters;
+		batch_reset(b);
+		batch_reset(s->open);
+		s->last_seq = s->durable_seq;
+		run_waiters(w, status);
+		run_waiters(ow, status);
+	}
+	s->on_commit(s->ctx, status);
+}
+
+int store_start(struct store *s, uv_loop_t *loop, store_commit_fn on_commit, void *ctx)
+{
+	int rc;
+
+	s->loop = loop;
+	s->on_commit = on_commit;
+	s->ctx = ctx;
+	s->async.data = s;
+	if ((rc = uv_async_init(loop, &s->async, on_async)))
+		return rc;
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		uv_close((uv_handle_t *)&s->async, NULL);
+		return UV_EAGAIN;
+	}
+	s->started = 1;
+	return 0;
+}
+
+void store_stop(struct store *s)
+{
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	uv_close((uv_handle_t *)&s->async, NULL);
+	s->started = 0;
+}
+
+int store_has_room(const struct store *s)
+{
+	return s->open->nrecs < BATCH_MAX_RECORDS && s->open->len < BATCH_MAX_BYTES;
+}
+
+uint64_t store_append(struct store *s, const struct record *rec)
+{
+	struct batch *b = s->open;
+	uint64_t seq = s->last_seq + 1;
+	uint32_t len;
+	size_t n;
+
+	if (reserve(&b->recs, &b->cap, b->len + REC_HDR + RECORD_MAX_SIZE))
+		return 0;
+	n = record_encode(b->recs + b->len + REC_HDR, RECORD_MAX_SIZE, seq, rec);
+	if (!n)
+		return 0;
+	len = (uint32_t)n;
+	record_key_u64(b->recs + b->len, seq);
+	memcpy(b->recs + b->len + 8, &len, 4);
+	b->len += REC_HDR + n;
+	if (!b->nrecs)
+		b->first_seq = seq;
+	b->last_seq = seq;
+	b->nrecs++;
+	s->last_seq = seq;
+	return seq;
+}
+
+uint64_t store_durable_seq(const struct store *s)
+{
+	return s->durable_seq;
+}
+
+uint64_t store_last_seq(const struct store *s)
+{
+	return s->last_seq;
+}
+
+void store_wait(struct store *s, uint64_t seq, struct store_waiter *w)
+{
+	/* Seqs in the batch being committed are below every seq of the open one. */
+	struct batch *b = (s->inflight && seq <= s->inflight->last_seq) ? s->inflight : s->open;
+
+	w->next = NULL;
+	*b->tail = w;
+	b->tail = &w->next;
+}
+
+static int ckpt_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	struct batch *b = ctx;
+	uint32_t kl = (uint32_t)key_len, vl = (uint32_t)val_len;
+	uint8_t *p;
+
+	if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + PUT_HDR + key_len + val_len))
+		return -1;
+	p = b->ckpt + b->ckpt_len;
+	p[0] = (uint8_t)db; /* MODEL_DB_* are the first DB_* indexes */
+	memcpy(p + 1, &kl, 4);
+	memcpy(p + 5, &vl, 4);
+	memcpy(p + PUT_HDR, key, key_len);
+	memcpy(p + PUT_HDR + key_len, val, val_len);
+	b->ckpt_len += PUT_HDR + key_len + val_len;
+	return 0;
+}
+
+int store_checkpoint(struct store *s, struct model *m)
+{
+	if (model_checkpoint(m, ckpt_put, s->open, NULL))
+		return -1;
+	s->open->has_ckpt = 1;
+	s->open->ckpt_seq = s->last_seq;
+	return 0;
+}
+
+int store_checkpoint_due(const struct store *s, uint64_t now)
+{
+	if (s->open->has_ckpt || (s->inflight && s->inflight->has_ckpt) || s->last_seq == s->ckpt_seq)
+		return 0;
+	return s->last_seq - s->ckpt_seq >= s->ckpt_every_records || now - s->ckpt_time_ms >= s->ckpt_every_ms;
+}
+
+void store_kick(struct store *s)
+{
+	struct batch *b = s->open;
+
+	if (s->inflight || (!b->nrecs && !b->has_ckpt))
+		return;
+	s->inflight = b;
+	s->open = (b == &s->batches[0]) ? &s->batches[1] : &s->batches[0];
+	pthread_mutex_lock(&s->mu);
+	s->todo = b;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int store_idle(const struct store *s)
+{
+	return !s->inflight && !s->open->nrecs && !s->open->has_ckpt;
+}
+
+int store_commit_now(struct store *s, char *err, size_t errlen)
+{
+	struct batch *b = s->open;
+	int rc = commit_batch(s, b);
+
+	if (rc) {
+		set_err(err, errlen, "cannot commit: %s", mdb_strerror(rc));
+		batch_reset(b);
+		s->last_seq = s->durable_seq;
+		return -1;
+	}
+	if (b->last_seq)
+		s->durable_seq = b->last_seq;
+	if (b->has_ckpt)
+		s->ckpt_seq = b->ckpt_seq;
+	batch_reset(b);
+	return 0;
+}
+
+int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
+		     void *ctx)
+{
+	MDB_txn *txn;
+	int rc, ret = 0;
+
+	pthread_rwlock_rdlock(&s->map_lock);
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+		pthread_rwlock_unlock(&s->map_lock);
+		return -1;
+	}
+	while (seq) {
+		uint8_t kbuf[8];
+		MDB_val k = {8, kbuf}, v;
+		struct record rec;
+
+		record_key_u64(kbuf, seq);
+		rc = mdb_get(txn, s->dbi[DB_JOURNAL], &k, &v);
+		if (rc || record_decode(v.mv_data, v.mv_size, seq, &rec)) {
+			ret = -1;
+			break;
+		}
+		if (fn(ctx, seq, &rec))
+			break;
+		seq = rec.prev_seq;
+	}
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+	return ret;
+}
+
+void store_get_stats(const struct store *s, struct store_stats *st)
+{
+	*st = s->stats;
+}

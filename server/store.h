@@ -1,0 +1,130 @@
+/*
+ * store.h - the journal in LMDB, group commit, checkpoints and recovery.
+ *
+ * The loop thread appends journal records to the open batch; a writer
+ * thread, whenever it is idle, takes the whole batch, appends its records
+ * to the `journal` database in one write transaction and commits it (LMDB
+ * fsyncs on commit), then wakes the loop. While one batch commits the next
+ * fills, so one fsync carries every request that arrived meanwhile.
+ *
+ * Nothing may be acknowledged before it is durable: a reply that depends on
+ * record seq waits on a store_waiter until store_durable_seq() >= seq.
+ *
+ * A checkpoint rides in a batch: the model's changed snapshots are copied
+ * into it and written, with the checkpoint seq in `meta`, in the same
+ * transaction as the batch's records, so the snapshots and the journal never
+ * disagree. Recovery loads the snapshots and replays the journal after the
+ * checkpoint seq through model_apply(), verifying every checksum.
+ *
+ * Threads: every function here is called on the loop thread, except that
+ * the writer thread runs inside this module. The batch is handed across
+ * whole; nothing else is shared.
+ */
+#ifndef ACCRUE_STORE_H
+#define ACCRUE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "model.h"
+
+struct store;
+
+/* Something waiting for a record to be durable. */
+struct store_waiter {
+	struct store_waiter *next;
+	/* status 0: durable; otherwise an LMDB error: the record was not written. */
+	void (*done)(struct store_waiter *w, int status);
+};
+
+/* Called on the loop thread after every commit, once the waiters have run. */
+typedef void (*store_commit_fn)(void *ctx, int status);
+
+struct store_stats {
+	uint64_t commits;
+	uint64_t records;
+	uint64_t checkpoints;
+	uint64_t map_grows;
+	size_t map_size;
+};
+
+/*
+ * Open (creating if needed, mode 0700) the data directory dir and its LMDB
+ * environment. The directory is locked: a second process gets an error.
+ * Returns 0, or -1 with a message in err.
+ */
+int store_open(struct store **out, const char *dir, char *err, size_t errlen);
+
+/* Close the environment and free everything. The writer must be stopped. */
+void store_close(struct store *s);
+
+/*
+ * Load the last checkpoint into m (a fresh model) and replay the journal
+ * after it. Returns 0, or -1 with a message naming the first bad record.
+ * *replayed (if not NULL) gets the number of journal records replayed.
+ */
+int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *err, size_t errlen);
+
+/* Start the writer thread; on_commit runs on loop's thread after each commit. */
+int store_start(struct store *s, uv_loop_t *loop, store_commit_fn on_commit, void *ctx);
+
+/* Stop and join the writer. Call when store_idle() is true. */
+void store_stop(struct store *s);
+
+/* Whether the open batch can take one more record (backpressure). */
+int store_has_room(const struct store *s);
+
+/*
+ * Encode rec as the next journal record into the open batch. Returns its
+ * seq, or 0 if the record cannot be encoded or memory ran out (nothing was
+ * appended then). The caller applies rec to the model right after.
+ */
+uint64_t store_append(struct store *s, const struct record *rec);
+
+/* The last record committed and fsynced, and the last one handed out. */
+uint64_t store_durable_seq(const struct store *s);
+uint64_t store_last_seq(const struct store *s);
+
+/*
+ * Make w wait until seq is durable: w->done runs on the loop thread after
+ * the commit of the batch holding seq, with its status. seq must be greater
+ * than store_durable_seq() (otherwise it already is: do not wait).
+ */
+void store_wait(struct store *s, uint64_t seq, struct store_waiter *w);
+
+/*
+ * Copy m's changed snapshots into the open batch as a checkpoint at the last
+ * handed-out seq. Returns 0 or -1 (out of memory).
+ */
+int store_checkpoint(struct store *s, struct model *m);
+
+/* Whether a checkpoint is due: journal growth or time since the last one. */
+int store_checkpoint_due(const struct store *s, uint64_t now_ms);
+
+/* Hand the open batch to the writer if it is idle and there is one. */
+void store_kick(struct store *s);
+
+/* Nothing open and nothing being committed. */
+int store_idle(const struct store *s);
+
+/*
+ * Commit the open batch on the calling thread. Only before store_start()
+ * (first start writes its admin key this way). Returns 0 or -1 with err.
+ */
+int store_commit_now(struct store *s, char *err, size_t errlen);
+
+/*
+ * Walk a customer's journal chain from seq back through prev_seq, calling
+ * fn for each committed record until fn returns non-zero or the chain ends.
+ * Returns 0, or -1 if a record cannot be read or fails its checksum.
+ */
+int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
+		     void *ctx);
+
+void store_get_stats(const struct store *s, struct store_stats *st);
+
+/* Tuning, set before store_start: records per checkpoint and seconds between. */
+void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms);
+
+#endif
