@@ -630,6 +630,10 @@ void proto_key_info_put(struct proto_wbuf *w, const struct proto_key_info *k)
 int proto_key_list_rep_begin(struct proto_rbuf *r, uint32_t *count)
 {
 	*count = proto_get_u32(r);
+	/* Each key takes at least 20 bytes: a count the rest cannot hold means
+	 * the body was cut short, and nobody should allocate for it. */
+	if (!r->error && *count > (r->len - r->off) / 20)
+		r->error = PROTO_E_BODY;
 	return r->error;
 }
 

@@ -30,6 +30,32 @@ const char *record_errstr(int err)
 	return proto_errstr(err);
 }
 
+/*
+ * Whether every string of rec is within the limit its decoder enforces: an
+ * encoder must never write what recovery would refuse to read.
+ */
+static int record_fits(const struct record *rec)
+{
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL:
+		return rec->u.enrol.email.len <= PROTO_MAX_EMAIL && rec->u.enrol.phone.len <= PROTO_MAX_PHONE &&
+		       rec->u.enrol.first_name.len <= PROTO_MAX_NAME && rec->u.enrol.last_name.len <= PROTO_MAX_NAME;
+	case PROTO_ENTRY_ACCRUE:
+		return rec->u.accrue.location.len <= PROTO_MAX_LOCATION && rec->u.accrue.order_id.len <= PROTO_MAX_ORDER;
+	case PROTO_ENTRY_ADJUST:
+		return rec->u.adjust.reason.len <= PROTO_MAX_REASON && rec->u.adjust.comment.len <= PROTO_MAX_REASON;
+	case PROTO_ENTRY_KEY_CREATE:
+		return rec->u.key_create.location.len <= PROTO_MAX_LOCATION;
+	}
+	return 1;
+}
+
+static int customer_fits(const struct proto_customer *c)
+{
+	return c->email.len <= PROTO_MAX_EMAIL && c->phone.len <= PROTO_MAX_PHONE && c->first_name.len <= PROTO_MAX_NAME &&
+	       c->last_name.len <= PROTO_MAX_NAME;
+}
+
 static void put_payload(struct proto_wbuf *w, const struct record *rec)
 {
 	switch (rec->type) {
@@ -70,6 +96,8 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 {
 	struct proto_wbuf w;
 
+	if (!record_fits(rec))
+		return 0;
 	proto_wbuf_init(&w, out, cap);
 	proto_put_u8(&w, rec->type);
 	proto_put_u8(&w, RECORD_FORMAT);
@@ -148,6 +176,8 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 
 int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s)
 {
+	if (!customer_fits(&s->c))
+		return PROTO_E_FIELD;
 	proto_put_u8(w, RECORD_FORMAT);
 	proto_customer_put(w, &s->c);
 	proto_put_u64(w, s->last_seq);
@@ -209,6 +239,8 @@ int record_request_decode(const uint8_t *b, size_t n, struct record_request *s)
 
 int record_apikey_encode(struct proto_wbuf *w, const struct record_apikey *s)
 {
+	if (s->location.len > PROTO_MAX_LOCATION)
+		return PROTO_E_FIELD;
 	proto_put_u8(w, s->role);
 	proto_put_u8(w, s->revoked);
 	proto_put_i64(w, s->created_us);

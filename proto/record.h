@@ -60,7 +60,8 @@ struct record {
 
 /*
  * Encode rec as journal record number seq into out[0..cap).
- * Returns the encoded length, or 0 if cap is too small.
+ * Returns the encoded length, or 0 if cap is too small or a string is over
+ * the limit its decoder enforces (so nothing unreadable is ever written).
  */
 size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record *rec);
 

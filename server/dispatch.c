@@ -388,8 +388,9 @@ static enum dispatch_action op_accrue(struct dispatch *d, struct dispatch_sessio
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "an order id is required (printable text)");
 		return DISPATCH_REPLY;
 	}
-	if (req.amount < 0) {
-		dispatch_error(out, PROTO_ST_RANGE, "sale amount must not be negative (got %lld)", (long long)req.amount);
+	if (req.amount <= 0) {
+		dispatch_error(out, PROTO_ST_RANGE, "sale amount must be positive, in minor units (got %lld)",
+			       (long long)req.amount);
 		return DISPATCH_REPLY;
 	}
 	if (!(c = find_customer(d, &req.ref, out)))
@@ -734,6 +735,10 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	}
 	switch (h->opcode) {
 	case PROTO_OP_PING:
+		if (len) {
+			dispatch_error(out, PROTO_ST_BAD_REQUEST, "PING has an empty body");
+			return DISPATCH_REPLY;
+		}
 		reply_empty(out);
 		return DISPATCH_REPLY;
 	case PROTO_OP_ENROL:
@@ -749,6 +754,10 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	case PROTO_OP_KEY_CREATE:
 		return op_key_create(d, body, len, out);
 	case PROTO_OP_KEY_LIST:
+		if (len) {
+			dispatch_error(out, PROTO_ST_BAD_REQUEST, "KEY_LIST has an empty body");
+			return DISPATCH_REPLY;
+		}
 		return op_key_list(d, out);
 	default:
 		return op_key_revoke(d, body, len, out);

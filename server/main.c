@@ -236,6 +236,10 @@ static void on_commit(void *ctx, int status)
 		}
 		log_line("rebuilt from disk at journal seq %llu", (unsigned long long)store_durable_seq(dm->store));
 	}
+	/* Hand the batch that filled meanwhile to the writer first, so the
+	 * connections resumed below find room in a fresh open batch. */
+	if (!dm->done)
+		store_kick(dm->store);
 	net_after_commit(dm->net);
 	tick(dm);
 }

@@ -452,8 +452,10 @@ static int grow_map(struct store *s)
 	pthread_rwlock_unlock(&s->map_lock);
 	if (rc == 0) {
 		s->map_size = size;
+		pthread_mutex_lock(&s->mu);
 		s->stats.map_grows++;
 		s->stats.map_size = size;
+		pthread_mutex_unlock(&s->mu);
 	}
 	return rc;
 }
@@ -561,13 +563,14 @@ static void on_async(uv_async_t *h)
 	s->inflight = NULL;
 	if (status == 0) {
 		s->durable_seq = b->last_seq > s->durable_seq ? b->last_seq : s->durable_seq;
-		if (b->has_ckpt) {
-			s->ckpt_seq = b->ckpt_seq;
+		s->ckpt_seq = b->has_ckpt ? b->ckpt_seq : s->ckpt_seq;
+		if (b->has_ckpt)
 			s->ckpt_time_ms = now_ms();
-			s->stats.checkpoints++;
-		}
+		pthread_mutex_lock(&s->mu);
+		s->stats.checkpoints += b->has_ckpt ? 1 : 0;
 		s->stats.commits++;
 		s->stats.records += b->nrecs;
+		pthread_mutex_unlock(&s->mu);
 		batch_reset(b);
 		run_waiters(w, 0);
 	} else {
@@ -766,7 +769,9 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 	return ret;
 }
 
-void store_get_stats(const struct store *s, struct store_stats *st)
+void store_get_stats(struct store *s, struct store_stats *st)
 {
+	pthread_mutex_lock(&s->mu);
 	*st = s->stats;
+	pthread_mutex_unlock(&s->mu);
 }

@@ -122,7 +122,7 @@ int store_commit_now(struct store *s, char *err, size_t errlen);
 int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
 		     void *ctx);
 
-void store_get_stats(const struct store *s, struct store_stats *st);
+void store_get_stats(struct store *s, struct store_stats *st);
 
 /* Tuning, set before store_start: records per checkpoint and seconds between. */
 void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms);

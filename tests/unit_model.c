@@ -1,0 +1,255 @@
+/*
+ * unit_model.c - identity normalisation, model_apply, checkpoints, and the
+ * store's recovery: what a restart rebuilds equals what was there, and a
+ * damaged journal is refused with its seq named.
+ */
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "model.h"
+#include "store.h"
+
+static struct proto_str S(const char *s)
+{
+	return proto_str_c(s);
+}
+
+static void check_email(const char *in, int rc, const char *want)
+{
+	char buf[PROTO_MAX_EMAIL + 1];
+	struct proto_str out;
+	int got = model_email_normalise(S(in), buf, &out);
+
+	CHECK_INT(got, rc);
+	if (got == 0 && rc == 0 && strcmp(buf, want) != 0) {
+		fprintf(stderr, "email \"%s\" normalised to \"%s\", want \"%s\"\n", in, buf, want);
+		CHECK(0);
+	}
+}
+
+static void check_phone(const char *in, int rc, const char *want)
+{
+	char buf[PROTO_MAX_PHONE + 1];
+	struct proto_str out;
+	int got = model_phone_normalise(S(in), buf, &out);
+
+	CHECK_INT(got, rc);
+	if (got == 0 && rc == 0 && (out.len != strlen(want) || memcmp(out.ptr, want, out.len) != 0)) {
+		fprintf(stderr, "phone \"%s\" normalised to \"%.*s\", want \"%s\"\n", in, (int)out.len, out.ptr, want);
+		CHECK(0);
+	}
+}
+
+static uint64_t seq_counter;
+
+static struct record enrol(uint64_t id, const char *email, const char *phone)
+{
+	struct record r;
+	memset(&r, 0, sizeof r);
+	r.type = PROTO_ENTRY_ENROL;
+	r.time_us = 1000;
+	r.customer_id = id;
+	r.request_key[0] = (uint8_t)++seq_counter;
+	r.request_key[1] = 0xE;
+	r.u.enrol.email = S(email);
+	r.u.enrol.phone = S(phone);
+	r.u.enrol.first_name = S("Ann");
+	r.u.enrol.last_name = S("Lee");
+	return r;
+}
+
+static struct record accrue(uint64_t id, uint64_t prev, const char *order, int64_t amount, int64_t points,
+			    int64_t after)
+{
+	struct record r;
+	memset(&r, 0, sizeof r);
+	r.type = PROTO_ENTRY_ACCRUE;
+	r.time_us = 2000;
+	r.customer_id = id;
+	r.prev_seq = prev;
+	r.request_key[0] = (uint8_t)++seq_counter;
+	r.request_key[1] = 0xA;
+	r.u.accrue.location = S("store-1");
+	r.u.accrue.order_id = S(order);
+	r.u.accrue.amount = amount;
+	r.u.accrue.points = points;
+	r.u.accrue.balance_after = after;
+	return r;
+}
+
+static int count_put(void *ctx, enum model_db db, const void *k, size_t kl, const void *v, size_t vl)
+{
+	int *counts = ctx;
+	(void)k;
+	(void)kl;
+	(void)v;
+	(void)vl;
+	counts[db]++;
+	return 0;
+}
+
+static void test_model(void)
+{
+	struct model m;
+	struct record r;
+	struct model_customer *c;
+	int counts[4] = {0};
+
+	REQUIRE(model_init(&m) == 0);
+	r = enrol(1, "ann@example.com", "+15550102000");
+	CHECK_INT(model_apply(&m, 1, &r), 0);
+	c = model_customer_by_id(&m, 1);
+	REQUIRE(c != NULL);
+	CHECK(model_customer_by_email(&m, S("ann@example.com")) == c);
+	CHECK(model_customer_by_phone(&m, S("+15550102000")) == c);
+	CHECK(model_customer_by_email(&m, S("bob@example.com")) == NULL);
+	CHECK_INT(m.next_customer_id, 2);
+
+	/* A record naming a taken email contradicts the state. */
+	r = enrol(2, "ann@example.com", "");
+	CHECK_INT(model_apply(&m, 2, &r), MODEL_E_CORRUPT);
+
+	r = accrue(1, 1, "o1", 1299, 12, 12);
+	CHECK_INT(model_apply(&m, 2, &r), 0);
+	c = model_customer_by_id(&m, 1);
+	CHECK_INT(c->balance, 12);
+	CHECK_INT(c->lifetime_points, 12);
+	CHECK_INT(c->visits, 1);
+	CHECK_INT(c->total_spend, 1299);
+	CHECK_INT(c->last_seq, 2);
+	CHECK(model_order_find(&m, S("store-1"), S("o1")) != NULL);
+	CHECK(model_order_find(&m, S("store-2"), S("o1")) == NULL);
+
+	/* Wrong chain link, wrong balance_after, a seq not after the last: all refused. */
+	r = accrue(1, 1, "o2", 100, 1, 13);
+	CHECK_INT(model_apply(&m, 3, &r), MODEL_E_CORRUPT);
+	r = accrue(1, 2, "o2", 100, 1, 99);
+	CHECK_INT(model_apply(&m, 3, &r), MODEL_E_CORRUPT);
+	r = accrue(1, 2, "o2", 100, 1, 13);
+	CHECK_INT(model_apply(&m, 2, &r), MODEL_E_CORRUPT);
+	CHECK_INT(model_customer_by_id(&m, 1)->balance, 12);
+
+	CHECK_INT(model_checkpoint(&m, count_put, counts, NULL), 0);
+	CHECK_INT(counts[MODEL_DB_CUSTOMERS], 1);
+	CHECK_INT(counts[MODEL_DB_ORDERS], 1);
+	CHECK_INT(counts[MODEL_DB_REQUESTS], 2);
+	/* Nothing changed since: the next checkpoint writes nothing. */
+	memset(counts, 0, sizeof counts);
+	CHECK_INT(model_checkpoint(&m, count_put, counts, NULL), 0);
+	CHECK_INT(counts[0] + counts[1] + counts[2] + counts[3], 0);
+	model_free(&m);
+}
+
+/* Flip one byte of journal record seq in dir's LMDB, behind the daemon's back. */
+static void flip_journal_byte(const char *dir, uint64_t seq)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t kbuf[8], copy[RECORD_MAX_SIZE];
+	MDB_val k = {8, kbuf}, v;
+
+	record_key_u64(kbuf, seq);
+	REQUIRE(mdb_env_create(&env) == 0);
+	mdb_env_set_maxdbs(env, 16);
+	REQUIRE(mdb_env_open(env, dir, 0, 0600) == 0);
+	REQUIRE(mdb_txn_begin(env, NULL, 0, &txn) == 0);
+	REQUIRE(mdb_dbi_open(txn, "journal", 0, &dbi) == 0);
+	REQUIRE(mdb_get(txn, dbi, &k, &v) == 0);
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[v.mv_size / 2] ^= 0x40;
+	v.mv_data = copy;
+	REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+	REQUIRE(mdb_txn_commit(txn) == 0);
+	mdb_env_close(env);
+}
+
+static void test_store(void)
+{
+	char dir[] = "/tmp/accrue-unit-XXXXXX", err[512], cmd[600];
+	struct store *s, *s2;
+	struct model m, m2;
+	struct record r;
+	uint64_t replayed = 0;
+
+	REQUIRE(mkdtemp(dir) != NULL);
+	REQUIRE(store_open(&s, dir, err, sizeof err) == 0);
+	CHECK_INT(store_open(&s2, dir, err, sizeof err), -1);
+	CHECK(strstr(err, "in use") != NULL);
+	REQUIRE(model_init(&m) == 0);
+	REQUIRE(store_recover(s, &m, &replayed, err, sizeof err) == 0);
+	CHECK_INT(replayed, 0);
+
+	r = enrol(1, "ann@example.com", "");
+	REQUIRE(store_append(s, &r) == 1);
+	REQUIRE(model_apply(&m, 1, &r) == 0);
+	r = accrue(1, 1, "o1", 500, 5, 5);
+	REQUIRE(store_append(s, &r) == 2);
+	REQUIRE(model_apply(&m, 2, &r) == 0);
+	REQUIRE(store_commit_now(s, err, sizeof err) == 0);
+	CHECK_INT(store_durable_seq(s), 2);
+	/* Checkpoint at 2, then one more record after it. */
+	REQUIRE(store_checkpoint(s, &m) == 0);
+	r = accrue(1, 2, "o2", 1000, 10, 15);
+	REQUIRE(store_append(s, &r) == 3);
+	REQUIRE(model_apply(&m, 3, &r) == 0);
+	REQUIRE(store_commit_now(s, err, sizeof err) == 0);
+	store_close(s);
+	model_free(&m);
+
+	/* Restart: the snapshot at 2 plus a replay of record 3. */
+	REQUIRE(store_open(&s, dir, err, sizeof err) == 0);
+	REQUIRE(model_init(&m2) == 0);
+	CHECK_INT(store_recover(s, &m2, &replayed, err, sizeof err), 0);
+	CHECK_INT(replayed, 1);
+	REQUIRE(model_customer_by_id(&m2, 1) != NULL);
+	CHECK_INT(model_customer_by_id(&m2, 1)->balance, 15);
+	CHECK_INT(model_customer_by_id(&m2, 1)->visits, 2);
+	CHECK_INT(model_customer_by_id(&m2, 1)->last_seq, 3);
+	CHECK(model_order_find(&m2, S("store-1"), S("o1")) != NULL);
+	CHECK(model_order_find(&m2, S("store-1"), S("o2")) != NULL);
+	CHECK(model_request_find(&m2, r.request_key) != NULL);
+	store_close(s);
+	model_free(&m2);
+
+	/* A flipped byte in the replayed tail is refused, naming the record. */
+	flip_journal_byte(dir, 3);
+	REQUIRE(store_open(&s, dir, err, sizeof err) == 0);
+	REQUIRE(model_init(&m2) == 0);
+	CHECK_INT(store_recover(s, &m2, &replayed, err, sizeof err), -1);
+	CHECK(strstr(err, "record 3") != NULL);
+	CHECK(strstr(err, "checksum") != NULL);
+	store_close(s);
+	model_free(&m2);
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	CHECK_INT(system(cmd), 0);
+}
+
+int main(void)
+{
+	check_email("", 0, "");
+	check_email("  Ann.Lee@Example.COM ", 0, "ann.lee@example.com");
+	check_email("ann@", -1, NULL);
+	check_email("@example.com", -1, NULL);
+	check_email("ann@@example.com", -1, NULL);
+	check_email("ann lee@example.com", -1, NULL);
+	check_email("annexample.com", -1, NULL);
+
+	check_phone("", 0, "");
+	check_phone("+1 (555) 010-2000", 0, "+15550102000");
+	check_phone("555.010.2000", 0, "+5550102000");
+	check_phone("12345", -1, NULL);
+	check_phone("1234567890123456", -1, NULL);
+	check_phone("555-CALL-NOW", -1, NULL);
+	check_phone("1+5550102000", -1, NULL);
+	check_phone("--", -1, NULL);
+
+	test_model();
+	test_store();
+	return check_done("unit_model");
+}
