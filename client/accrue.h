@@ -164,9 +164,13 @@ int accrue_connect_message(const char *host_port, const char *api_key, accrue **
 void accrue_close(accrue *a);
 
 /*
- * Per-call timeout in milliseconds (default 10000) and how many times a call
- * reconnects and re-sends after a lost connection (default 5, with a short
- * growing pause between attempts).
+ * Per-call timeout in milliseconds (default 10000): how long one attempt
+ * waits to connect, and how long it waits from sending a request to having
+ * its whole reply (a reply that is late is ACCRUE_E_TIMEOUT and is not
+ * retried; the connection is closed and the next call reconnects). And how
+ * many times a call reconnects and re-sends after a lost connection or a
+ * failed connect (default 5, with a growing pause of 50 ms, 100 ms, ...
+ * up to 1 s between attempts).
  */
 void accrue_set_timeout(accrue *a, int timeout_ms);
 void accrue_set_retries(accrue *a, int retries);
@@ -181,7 +185,7 @@ const char *accrue_location(const accrue *a);
  */
 const char *accrue_message(const accrue *a);
 
-/* Name of any return value of this library ("not found: ..." style text). */
+/* A short lower-case description of any return value of this library ("not found", "connection lost"). */
 const char *accrue_strerror(int err);
 
 /* ---- helpers --------------------------------------------------------- */
@@ -213,7 +217,8 @@ int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_custome
 
 /*
  * Accrue points on a sale of amount minor units (> 0) with order_id at
- * location (NULL or "": the key's location). Refusals: NOT_FOUND,
+ * location (NULL or "": the key's location, or "default" for a key without
+ * one). Refusals: NOT_FOUND,
  * DUPLICATE_ORDER (this order id was already accrued at this location),
  * FORBIDDEN (a terminal key naming another location), RANGE, KEY_REUSED,
  * STORAGE.
@@ -234,7 +239,9 @@ int accrue_adjust(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
  * A customer's journal, newest first: at most max entries older than
  * before_seq (0: from the newest) into entries[0..*count). *next_before is
  * the before_seq for the next page, 0 when there is none. max is capped at
- * 1000. Refusals: NOT_FOUND, BAD_REQUEST.
+ * 1000. A page may hold fewer than max entries while older ones remain (the
+ * server keeps a reply within its size limit): page until *next_before is 0.
+ * Refusals: NOT_FOUND, BAD_REQUEST.
  */
 int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq, struct accrue_entry *entries,
 		   uint32_t max, uint32_t *count, uint64_t *next_before);
@@ -244,6 +251,8 @@ int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq,
  * key needs a location. The whole key is copied into secret (at least 129
  * bytes); it is shown this once and the server keeps only its hash. On a
  * replay the key is not shown again: secret is set to "" and *replay to 1.
+ * info (may be NULL) gets the id, role and location; the reply carries no
+ * creation time, so created_us is 0.
  */
 int accrue_key_create(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], int role, const char *location,
 		      struct accrue_key_info *info, char *secret, size_t secret_cap, int *replay);

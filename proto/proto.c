@@ -50,15 +50,21 @@ int proto_frame_decode(const uint8_t *buf, size_t len, uint32_t max_body, struct
 	t.request_id = (uint32_t)load_le(buf + 8, 4);
 	t.body_len = (uint32_t)load_le(buf + 12, 4);
 	t.checksum = load_le(buf + 16, 8);
-	if (t.body_len > max_body || t.body_len > PROTO_MAX_BODY_HARD)
+	/* From here on the header was read whole: an error hands it back too,
+	 * so the reply can name the request it refuses. */
+	if (t.body_len > max_body || t.body_len > PROTO_MAX_BODY_HARD) {
+		*h = t;
 		return PROTO_E_TOO_LARGE;
-	if (t.flags & ~(uint16_t)(PROTO_FLAG_REPLY | PROTO_FLAG_REPLAY))
+	}
+	if (t.flags & ~(uint16_t)(PROTO_FLAG_REPLY | PROTO_FLAG_REPLAY)) {
+		*h = t;
 		return PROTO_E_FLAGS;
+	}
 	if (len - PROTO_HEADER_SIZE < t.body_len)
 		return 0;
+	*h = t;
 	if (proto_checksum(buf, buf + PROTO_HEADER_SIZE, t.body_len) != t.checksum)
 		return PROTO_E_CHECKSUM;
-	*h = t;
 	*body = buf + PROTO_HEADER_SIZE;
 	*frame_len = PROTO_HEADER_SIZE + (size_t)t.body_len;
 	return 1;

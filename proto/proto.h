@@ -135,6 +135,9 @@ struct proto_header {
  * Returns 1 and fills *h, *body (a pointer into buf) and *frame_len when a
  * whole valid frame is there; 0 when more bytes are needed (nothing filled);
  * or a negative PROTO_E_* when the bytes can never become a valid frame.
+ * On PROTO_E_TOO_LARGE, PROTO_E_FLAGS and PROTO_E_CHECKSUM the header was
+ * read whole and *h holds it (so a reply can carry its request id); on
+ * PROTO_E_MAGIC and PROTO_E_VERSION *h is left as it was.
  * The body length is checked against max_body before anything else is
  * looked at past the header, so a caller can size buffers from it safely.
  */

@@ -418,14 +418,15 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		c->state = CONN_READING;
+		memset(&h, 0, sizeof h);
 		rc = proto_frame_decode(c->rbuf + off, c->rlen - off, n->d->max_body, &h, &body, &flen);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
+			/* h is the bad header where it could be read, zeros otherwise. */
 			struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
-			struct proto_header none = {0};
 			dispatch_frame_error(rc, &out);
-			emit(c, &none, &out);
+			emit(c, &h, &out);
 			c->state = CONN_DRAINING;
 			break;
 		}
