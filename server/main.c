@@ -44,6 +44,7 @@ struct daemon {
 	int shutting_down;
 	int final_checkpoint;
 	int done;
+	uint64_t checkpoints_logged;
 };
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -235,6 +236,14 @@ static void on_commit(void *ctx, int status)
 			exit(1);
 		}
 		log_line("rebuilt from disk at journal seq %llu", (unsigned long long)store_durable_seq(dm->store));
+	}
+	{
+		struct store_stats st;
+		store_get_stats(dm->store, &st);
+		if (st.checkpoints != dm->checkpoints_logged) {
+			dm->checkpoints_logged = st.checkpoints;
+			log_line("checkpoint written (journal durable to seq %llu)", (unsigned long long)store_durable_seq(dm->store));
+		}
 	}
 	/* Hand the batch that filled meanwhile to the writer first, so the
 	 * connections resumed below find room in a fresh open batch. */

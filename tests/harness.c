@@ -214,7 +214,11 @@ static int spawn(struct harness *h, int port)
 	}
 	char listen[64];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
-	char *argv[] = { (char *)bin, "--data", h->data, "--listen", listen, NULL };
+	char *argv[6 + 8] = { (char *)bin, "--data", h->data, "--listen", listen, NULL };
+	int argc = 5;
+	for (int i = 0; i < 7 && h->extra[i]; i++)
+		argv[argc++] = (char *)h->extra[i];
+	argv[argc] = NULL;
 
 	int logfd = open(h->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0) {
@@ -344,7 +348,14 @@ static int start_on_port(struct harness *h, int port)
 
 int harness_start(struct harness *h, const char *name)
 {
+	return harness_start_args(h, name, NULL);
+}
+
+int harness_start_args(struct harness *h, const char *name, const char *const *extra)
+{
 	memset(h, 0, sizeof *h);
+	for (int i = 0; extra && i < 7 && extra[i]; i++)
+		h->extra[i] = extra[i];
 	snprintf(h->name, sizeof h->name, "%s", name);
 	const char *tmp = getenv("TMPDIR");
 	if (!tmp || !*tmp)

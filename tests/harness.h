@@ -42,6 +42,7 @@ struct harness {
 	pid_t pid;                    /* the running daemon, 0 if none */
 	int starts;                   /* how many times a daemon was started */
 	int registered;               /* in the atexit list */
+	const char *extra[8];         /* more daemon arguments, NULL-terminated */
 };
 
 /*
@@ -50,6 +51,9 @@ struct harness {
  * the address and DATA/admin.key. ACCRUED_BIN must be set.
  */
 int harness_start(struct harness *h, const char *name);
+
+/* harness_start with more daemon arguments (at most 7, NULL-terminated), kept for restarts. */
+int harness_start_args(struct harness *h, const char *name, const char *const *extra);
 
 /*
  * Start the daemon again on the same data directory and the same port, so

@@ -467,7 +467,10 @@ int main(void)
 	fprintf(stderr, "it_crash: seed %llu\n", (unsigned long long)seed);
 	uint64_t rng = seed;
 
-	REQUIRE(harness_start(&h, "it_crash") == 0);
+	/* Checkpoint every 300 records, so kills land before, during and after
+	 * checkpoints and recovery starts from one written under load. */
+	static const char *const daemon_args[] = {"--checkpoint-records", "300", NULL};
+	REQUIRE(harness_start_args(&h, "it_crash", daemon_args) == 0);
 	accrue *a = NULL;
 	int rc = harness_connect(&h, &a);
 	if (rc != 0)
