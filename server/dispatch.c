@@ -101,14 +101,6 @@ static int has_control(struct proto_str s)
 	return 0;
 }
 
-static int key_is_zero(const uint8_t key[PROTO_KEY_SIZE])
-{
-	uint8_t acc = 0;
-	for (int i = 0; i < PROTO_KEY_SIZE; i++)
-		acc |= key[i];
-	return acc == 0;
-}
-
 static const char *ref_text(const struct proto_ref *ref, char *buf, size_t cap)
 {
 	if (ref->kind == PROTO_REF_ID)
@@ -138,7 +130,7 @@ static int check_request_key(struct dispatch *d, uint8_t opcode, const uint8_t k
 	const struct model_request *q;
 	const struct model_customer *c;
 
-	if (key_is_zero(key)) {
+	if (model_key_is_zero(key)) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
 		return 1;
 	}

@@ -463,7 +463,7 @@ static uint8_t opcode_of(uint8_t type)
 	return 0;
 }
 
-static int key_is_zero(const uint8_t key[PROTO_KEY_SIZE])
+int model_key_is_zero(const uint8_t key[PROTO_KEY_SIZE])
 {
 	uint8_t acc = 0;
 	for (int i = 0; i < PROTO_KEY_SIZE; i++)
@@ -576,7 +576,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 		mark_dirty(m, (uint32_t)(c - m->customers));
 	}
 	/* Records written at first start (the admin key) carry no request key. */
-	if (!key_is_zero(rec->request_key)) {
+	if (!model_key_is_zero(rec->request_key)) {
 		rc = request_add(m, rec->request_key, &req);
 		if (rc)
 			return rc;

@@ -112,6 +112,8 @@ struct model_customer *model_customer_by_phone(const struct model *m, struct pro
 struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
 
 const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id);
+/* A request key of all zero bytes: "no key" (records written at first start carry none). */
+int model_key_is_zero(const uint8_t key[PROTO_KEY_SIZE]);
 const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
 const struct model_apikey *model_apikey_find(const struct model *m, uint64_t id);
 
