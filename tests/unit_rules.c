@@ -29,18 +29,18 @@ int main(void)
 	CHECK_INT(p, 77);
 
 	/* 5 points per 1.00: the product would overflow 64 bits before the division. */
-	r.points_num = 5;
-	r.amount_den = 100;
+	r.earn_points = 5;
+	r.earn_per = 100;
 	CHECK_INT(rules_points_for_sale(&r, INT64_MAX, &p), RULES_OK);
 	CHECK_INT(p, (int64_t)(((u128)INT64_MAX * 5) / 100));
 	CHECK_INT(rules_points_for_sale(&r, 1999, &p), RULES_OK);
 	CHECK_INT(p, 99);
 
 	/* A rate that would give more than INT64_MAX points is refused, not wrapped. */
-	r.points_num = 1000;
-	r.amount_den = 1;
+	r.earn_points = 1000;
+	r.earn_per = 1;
 	CHECK_INT(rules_points_for_sale(&r, INT64_MAX / 10, &p), RULES_E_RANGE);
-	r.amount_den = 0;
+	r.earn_per = 0;
 	CHECK_INT(rules_points_for_sale(&r, 5, &p), RULES_E_RANGE);
 
 	CHECK_INT(rules_add(INT64_MAX - 1, 1, &s), RULES_OK);
