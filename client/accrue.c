@@ -47,11 +47,23 @@
 #define BACKOFF_MAX_MS 1000
 
 /*
- * Room for the largest request body we ever encode. An ADJUST with every
+ * Room for a request body kept inside struct request. An ADJUST with every
  * text at its limit is about 1.3 KiB; the argument checks below keep every
- * body within this, so running out of space here is a bug, not a user error.
+ * such body within this, so running out of space here is a bug, not a user
+ * error. Requests that carry a sale or a batch are larger and get a heap
+ * buffer sized for them (request_init_sized).
  */
 #define REQUEST_MAX 4096
+
+/*
+ * The largest encoding of one line (two strings at their limits, qty and
+ * amount) and of a sale around its lines; request bodies that carry a sale
+ * are sized from these.
+ */
+#define LINE_MAX_SIZE (2 + PROTO_MAX_SKU + 2 + PROTO_MAX_CATEGORY + 8 + 8)
+#define SALE_MAX_SIZE(nlines) \
+	((size_t)(2 + PROTO_MAX_LOCATION + 2 + PROTO_MAX_ORDER + 8 + 8 + 2) + (size_t)(nlines)*LINE_MAX_SIZE)
+#define REF_MAX_SIZE (1 + 2 + PROTO_MAX_EMAIL)
 
 #define RBUF_INITIAL 16384
 #define RBUF_MAX ((size_t)PROTO_HEADER_SIZE + PROTO_MAX_BODY_HARD)
@@ -92,11 +104,16 @@ struct accrue {
 	char message[PROTO_MAX_MESSAGE + 1];
 };
 
-/* One request: its opcode and a buffer holding the header slot and the body. */
+/*
+ * One request: its opcode and a buffer holding the header slot and the
+ * body: the small one inside the struct, or `heap` (freed by request_free).
+ */
 struct request {
 	uint8_t opcode;
 	struct proto_wbuf body;
-	uint8_t frame[PROTO_HEADER_SIZE + REQUEST_MAX];
+	uint8_t *frame;
+	uint8_t *heap;
+	uint8_t small[PROTO_HEADER_SIZE + REQUEST_MAX];
 };
 
 /* A successful reply: its flags and the bytes after the status, inside a->rbuf. */
@@ -474,7 +491,31 @@ static int reply_receive(accrue *a, uint32_t request_id, int64_t deadline, struc
 static void request_init(struct request *rq, uint8_t opcode)
 {
 	rq->opcode = opcode;
+	rq->heap = NULL;
+	rq->frame = rq->small;
 	proto_wbuf_init(&rq->body, rq->frame + PROTO_HEADER_SIZE, REQUEST_MAX);
+}
+
+/* A request whose body may need body_max bytes; ACCRUE_E_NOMEM if they cannot be had. */
+static int request_init_sized(accrue *a, struct request *rq, uint8_t opcode, size_t body_max)
+{
+	request_init(rq, opcode);
+	if (body_max <= REQUEST_MAX)
+		return 0;
+	rq->heap = malloc(PROTO_HEADER_SIZE + body_max);
+	if (!rq->heap) {
+		message_set(a, "out of memory for a request of %zu bytes", body_max);
+		return ACCRUE_E_NOMEM;
+	}
+	rq->frame = rq->heap;
+	proto_wbuf_init(&rq->body, rq->frame + PROTO_HEADER_SIZE, body_max);
+	return 0;
+}
+
+static void request_free(struct request *rq)
+{
+	free(rq->heap);
+	rq->heap = NULL;
 }
 
 /* Send one request on the open connection and wait for its reply. */
@@ -693,6 +734,11 @@ static void customer_copy(struct accrue_customer *dst, const struct proto_custom
 		dst->average_spend = c->total_spend / (int64_t)c->visits;
 	dst->created_us = c->created_us;
 	dst->last_visit_us = c->last_visit_us;
+	dst->member = c->member != 0;
+	str_copy(dst->tier, sizeof dst->tier, c->tier);
+	dst->ngroups = c->ngroups <= ACCRUE_MAX_GROUPS ? c->ngroups : ACCRUE_MAX_GROUPS;
+	for (int i = 0; i < dst->ngroups; i++)
+		str_copy(dst->groups[i], sizeof dst->groups[i], c->groups[i]);
 }
 
 static void change_copy(struct accrue_result *dst, const struct proto_change_rep *m, uint16_t flags)
@@ -842,6 +888,8 @@ const char *accrue_strerror(int err)
 	case ACCRUE_ST_SHUTTING_DOWN: return "shutting down";
 	case ACCRUE_ST_INTERNAL: return "internal server error";
 	case ACCRUE_ST_VERSION: return "unsupported protocol version";
+	case ACCRUE_ST_OVER_RETURN: return "over return";
+	case ACCRUE_ST_NOT_MEMBER: return "not a member";
 	}
 	return err > 0 ? "unknown server status" : "unknown error";
 }
@@ -965,12 +1013,99 @@ int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_custome
 	return 0;
 }
 
+/*
+ * The caller's lines as the codec sees them: views into lines, valid as
+ * long as they are. what names the request in messages ("sale", "return").
+ */
+static int lines_to_proto(accrue *a, const char *what, const struct accrue_line *lines, uint32_t nlines,
+			  struct proto_line *out)
+{
+	if (nlines > PROTO_MAX_LINES) {
+		message_set(a, "a %s of %u lines: at most %d are allowed", what, (unsigned)nlines, PROTO_MAX_LINES);
+		return ACCRUE_E_INVALID;
+	}
+	if (nlines > 0 && !lines)
+		return arg_invalid(a, "lines is NULL but nlines is not 0");
+	for (uint32_t i = 0; i < nlines; i++) {
+		size_t sku_len = strnlen(lines[i].sku, sizeof lines[i].sku);
+		size_t category_len = strnlen(lines[i].category, sizeof lines[i].category);
+
+		if (sku_len > PROTO_MAX_SKU || category_len > PROTO_MAX_CATEGORY) {
+			message_set(a, "line %u of the %s: %s is longer than %d bytes", (unsigned)i + 1, what,
+				    sku_len > PROTO_MAX_SKU ? "the SKU" : "the category",
+				    sku_len > PROTO_MAX_SKU ? PROTO_MAX_SKU : PROTO_MAX_CATEGORY);
+			return ACCRUE_E_INVALID;
+		}
+		out[i].sku.ptr = lines[i].sku;
+		out[i].sku.len = (uint32_t)sku_len;
+		out[i].category.ptr = lines[i].category;
+		out[i].category.len = (uint32_t)category_len;
+		out[i].qty = lines[i].qty;
+		out[i].amount = lines[i].amount;
+	}
+	return 0;
+}
+
+/* A caller's sale as the codec sees it (views into sale). */
+static int sale_to_proto(accrue *a, const struct accrue_sale *sale, struct proto_sale *out)
+{
+	int rc;
+
+	if (!sale)
+		return arg_invalid(a, "no sale given (sale is NULL)");
+	if (text_too_long(a, "location", sale->location, PROTO_MAX_LOCATION) ||
+	    text_too_long(a, "order id", sale->order_id, PROTO_MAX_ORDER))
+		return ACCRUE_E_INVALID;
+	rc = lines_to_proto(a, "sale", sale->lines, sale->nlines, out->lines);
+	if (rc != 0)
+		return rc;
+	out->location = proto_str_c(sale->location);
+	out->order_id = proto_str_c(sale->order_id);
+	out->time_us = sale->time_us;
+	out->amount = sale->amount;
+	out->nlines = (uint16_t)sale->nlines;
+	return 0;
+}
+
+/* Bytes the codec writes for these (kept in step with proto.c; a mismatch shows as an encode overflow). */
+static size_t ref_encoded_size(const struct proto_ref *ref)
+{
+	return ref->kind == PROTO_REF_ID ? 1 + 8 : 1 + 2 + (size_t)ref->text.len;
+}
+
+static size_t sale_encoded_size(const struct proto_sale *sale)
+{
+	size_t n = 2 + (size_t)sale->location.len + 2 + (size_t)sale->order_id.len + 8 + 8 + 2;
+
+	for (uint16_t i = 0; i < sale->nlines; i++)
+		n += 2 + (size_t)sale->lines[i].sku.len + 2 + (size_t)sale->lines[i].category.len + 8 + 8;
+	return n;
+}
+
+/* The largest body a request may have: what HELLO announced, else the protocol's default. */
+static size_t body_limit(const accrue *a)
+{
+	return a->max_body ? a->max_body : PROTO_MAX_BODY_DEFAULT;
+}
+
 int accrue_accrue(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, const char *location,
 		  const char *order_id, int64_t amount, struct accrue_result *out)
 {
+	struct accrue_sale sale;
+
+	memset(&sale, 0, sizeof sale);
+	sale.location = location;
+	sale.order_id = order_id;
+	sale.amount = amount;
+	return accrue_sale(a, key, ref, &sale, out);
+}
+
+int accrue_sale(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref,
+		const struct accrue_sale *sale, struct accrue_result *out)
+{
 	struct request rq;
 	struct reply rep;
-	struct proto_accrue_req m;
+	struct proto_accrue_req *m;
 	struct proto_change_rep c;
 	int rc;
 
@@ -978,24 +1113,446 @@ int accrue_accrue(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
 		return rc;
 	if (!out)
 		return arg_invalid(a, "no place for the result (out is NULL)");
-	if ((rc = ref_to_proto(a, ref, &m.ref)) != 0)
+	/* Two hundred and fifty-six lines make the request struct 12 KiB: not for a till's stack. */
+	m = malloc(sizeof *m);
+	if (!m) {
+		message_set(a, "out of memory");
+		return ACCRUE_E_NOMEM;
+	}
+	request_init(&rq, PROTO_OP_ACCRUE);
+	if ((rc = ref_to_proto(a, ref, &m->ref)) != 0 || (rc = sale_to_proto(a, sale, &m->sale)) != 0 ||
+	    (rc = key_fill(a, m->key, key)) != 0)
+		goto done;
+	rc = request_init_sized(a, &rq, PROTO_OP_ACCRUE, PROTO_KEY_SIZE + REF_MAX_SIZE + SALE_MAX_SIZE(m->sale.nlines));
+	if (rc != 0)
+		goto done;
+	proto_accrue_req_encode(&rq.body, m);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		goto done;
+	if (proto_change_rep_decode(rep.body, rep.len, &c) != 0) {
+		rc = reply_invalid(a, "a malformed ACCRUE reply");
+		goto done;
+	}
+	change_copy(out, &c, rep.flags);
+done:
+	request_free(&rq);
+	free(m);
+	return rc;
+}
+
+int accrue_return(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *location, const char *order_id,
+		  int64_t time_us, int64_t amount, const struct accrue_line *lines, uint32_t nlines,
+		  struct accrue_return_result *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_return_req *m;
+	struct proto_return_rep r;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
 		return rc;
+	if (!out)
+		return arg_invalid(a, "no place for the result (out is NULL)");
 	if (text_too_long(a, "location", location, PROTO_MAX_LOCATION) ||
 	    text_too_long(a, "order id", order_id, PROTO_MAX_ORDER))
 		return ACCRUE_E_INVALID;
-	if ((rc = key_fill(a, m.key, key)) != 0)
+	m = malloc(sizeof *m);
+	if (!m) {
+		message_set(a, "out of memory");
+		return ACCRUE_E_NOMEM;
+	}
+	request_init(&rq, PROTO_OP_RETURN);
+	if ((rc = lines_to_proto(a, "return", lines, nlines, m->lines)) != 0 || (rc = key_fill(a, m->key, key)) != 0)
+		goto done;
+	m->location = proto_str_c(location);
+	m->order_id = proto_str_c(order_id);
+	m->time_us = time_us;
+	m->amount = amount;
+	m->nlines = (uint16_t)nlines;
+	rc = request_init_sized(a, &rq, PROTO_OP_RETURN, PROTO_KEY_SIZE + SALE_MAX_SIZE(nlines));
+	if (rc != 0)
+		goto done;
+	proto_return_req_encode(&rq.body, m);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		goto done;
+	if (proto_return_rep_decode(rep.body, rep.len, &r) != 0) {
+		rc = reply_invalid(a, "a malformed RETURN reply");
+		goto done;
+	}
+	memset(out, 0, sizeof *out);
+	out->seq = r.seq;
+	out->points = r.points;
+	out->shortfall = r.shortfall;
+	out->refunded = r.refunded;
+	out->replay = (rep.flags & PROTO_FLAG_REPLAY) != 0;
+	customer_copy(&out->customer, &r.customer);
+done:
+	request_free(&rq);
+	free(m);
+	return rc;
+}
+
+int accrue_quote(accrue *a, const struct accrue_ref *ref, const struct accrue_sale *sale, struct accrue_quote *out)
+{
+	struct scratch {
+		struct proto_quote_req req;
+		struct proto_quote_rep rep;
+	} *m;
+	struct request rq;
+	struct reply rep;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
 		return rc;
+	if (!out)
+		return arg_invalid(a, "no place for the quote (out is NULL)");
+	m = malloc(sizeof *m);
+	if (!m) {
+		message_set(a, "out of memory");
+		return ACCRUE_E_NOMEM;
+	}
+	request_init(&rq, PROTO_OP_QUOTE);
+	/* Kind 0 on the wire: nobody in particular, a member with no tier and no groups. */
+	memset(&m->req.ref, 0, sizeof m->req.ref);
+	m->req.ref.text.ptr = "";
+	if ((ref && (rc = ref_to_proto(a, ref, &m->req.ref)) != 0) || (rc = sale_to_proto(a, sale, &m->req.sale)) != 0)
+		goto done;
+	rc = request_init_sized(a, &rq, PROTO_OP_QUOTE, REF_MAX_SIZE + SALE_MAX_SIZE(m->req.sale.nlines));
+	if (rc != 0)
+		goto done;
+	proto_quote_req_encode(&rq.body, &m->req);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		goto done;
+	if (proto_quote_rep_decode(rep.body, rep.len, &m->rep) != 0) {
+		rc = reply_invalid(a, "a malformed QUOTE reply");
+		goto done;
+	}
+	memset(out, 0, sizeof *out);
+	out->earned = m->rep.earned;
+	out->qualifying = m->rep.qualifying;
+	out->qualifying_items = m->rep.qualifying_items;
+	out->multiplier = m->rep.multiplier;
+	out->unit = m->rep.unit;
+	out->nlines = m->rep.nlines;
+	memcpy(out->line_earned, m->rep.line_earned, (size_t)m->rep.nlines * sizeof out->line_earned[0]);
+done:
+	request_free(&rq);
+	free(m);
+	return rc;
+}
+
+/* Put "sale N: " before the message of a refused batch argument. */
+static int batch_item_invalid(accrue *a, uint32_t i, int rc)
+{
+	char why[sizeof a->message];
+
+	snprintf(why, sizeof why, "%s", a->message);
+	message_set(a, "sale %u of the batch: %s", (unsigned)i + 1, why);
+	return rc;
+}
+
+int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], const struct accrue_ref *refs,
+		 const struct accrue_sale *sales, struct accrue_batch_result *results)
+{
+	struct proto_accrue_req *m;
+	struct request rq;
+	struct reply rep;
+	struct proto_rbuf r;
+	uint16_t count;
+	size_t size = 2, limit, fit = 0;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if (n == 0 || n > PROTO_MAX_BATCH) {
+		message_set(a, "a batch holds 1 to %d sales, not %u", PROTO_MAX_BATCH, (unsigned)n);
+		return ACCRUE_E_INVALID;
+	}
+	if (!refs || !sales || !results)
+		return arg_invalid(a, "a batch needs refs, sales and results");
+	/* The frame limit comes with HELLO: make sure a session has announced it. */
+	if (a->max_body == 0 && (rc = call(a, NULL, NULL)) != 0)
+		return rc;
+	limit = body_limit(a);
+	m = malloc(sizeof *m);
+	if (!m) {
+		message_set(a, "out of memory");
+		return ACCRUE_E_NOMEM;
+	}
+	request_init(&rq, PROTO_OP_ACCRUE_BATCH);
+	/* First pass: check every item and size the frame exactly, so nothing is sent that cannot fit. */
+	for (uint32_t i = 0; i < n; i++) {
+		if ((rc = ref_to_proto(a, &refs[i], &m->ref)) != 0 || (rc = sale_to_proto(a, &sales[i], &m->sale)) != 0) {
+			rc = batch_item_invalid(a, i, rc);
+			goto done;
+		}
+		size += 4 + PROTO_KEY_SIZE + ref_encoded_size(&m->ref) + sale_encoded_size(&m->sale);
+		if (size <= limit)
+			fit = i + 1;
+	}
+	if (size > limit) {
+		message_set(a,
+			    "a batch of %u sales takes %zu bytes, over the server's frame limit of %zu; the first %zu "
+			    "fit: split the batch",
+			    (unsigned)n, size, limit, fit);
+		rc = ACCRUE_E_INVALID;
+		goto done;
+	}
+	rc = request_init_sized(a, &rq, PROTO_OP_ACCRUE_BATCH, size);
+	if (rc != 0)
+		goto done;
+	/* Second pass: encode. Random keys are drawn here, once: a retry re-sends these very bytes. */
+	proto_batch_req_put_header(&rq.body, (uint16_t)n);
+	for (uint32_t i = 0; i < n; i++) {
+		ref_to_proto(a, &refs[i], &m->ref);
+		sale_to_proto(a, &sales[i], &m->sale);
+		if ((rc = key_fill(a, m->key, keys ? keys[i] : NULL)) != 0)
+			goto done;
+		proto_batch_req_put_item(&rq.body, m);
+	}
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		goto done;
+	proto_rbuf_init(&r, rep.body, rep.len);
+	if (proto_batch_rep_begin(&r, &count) != 0 || count != n) {
+		rc = reply_invalid(a, "an ACCRUE_BATCH reply with the wrong number of items");
+		goto done;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct proto_batch_item it;
+		struct accrue_batch_result *d = &results[i];
+
+		if (proto_batch_item_next(&r, &it) != 0) {
+			rc = reply_invalid(a, "a malformed ACCRUE_BATCH item");
+			goto done;
+		}
+		memset(d, 0, sizeof *d);
+		d->status = it.status;
+		d->replay = it.replay != 0;
+		d->seq = it.seq;
+		d->points = it.points;
+		d->customer_id = it.customer_id;
+		d->balance = it.balance;
+		str_copy(d->message, sizeof d->message, it.message);
+	}
+	if (proto_rbuf_finish(&r) != 0)
+		rc = reply_invalid(a, "trailing bytes after the ACCRUE_BATCH items");
+done:
+	request_free(&rq);
+	free(m);
+	return rc;
+}
+
+int accrue_order(accrue *a, const char *location, const char *order_id, struct accrue_order *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_order_req m;
+	struct proto_order_rep *o;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if (!out)
+		return arg_invalid(a, "no place for the order (out is NULL)");
+	if (text_too_long(a, "location", location, PROTO_MAX_LOCATION) ||
+	    text_too_long(a, "order id", order_id, PROTO_MAX_ORDER))
+		return ACCRUE_E_INVALID;
 	m.location = proto_str_c(location);
 	m.order_id = proto_str_c(order_id);
-	m.amount = amount;
-	request_init(&rq, PROTO_OP_ACCRUE);
-	proto_accrue_req_encode(&rq.body, &m);
+	request_init(&rq, PROTO_OP_ORDER);
+	proto_order_req_encode(&rq.body, &m);
 	rc = call(a, &rq, &rep);
 	if (rc != 0)
 		return rc;
-	if (proto_change_rep_decode(rep.body, rep.len, &c) != 0)
-		return reply_invalid(a, "a malformed ACCRUE reply");
-	change_copy(out, &c, rep.flags);
+	o = malloc(sizeof *o);
+	if (!o) {
+		message_set(a, "out of memory");
+		return ACCRUE_E_NOMEM;
+	}
+	if (proto_order_rep_decode(rep.body, rep.len, o) != 0) {
+		rc = reply_invalid(a, "a malformed ORDER reply");
+		goto done;
+	}
+	memset(out, 0, sizeof *out);
+	out->customer_id = o->customer_id;
+	out->seq = o->seq;
+	out->time_us = o->time_us;
+	str_copy(out->location, sizeof out->location, o->location);
+	str_copy(out->order_id, sizeof out->order_id, o->order_id);
+	out->amount = o->amount;
+	out->earned = o->earned;
+	out->refunded = o->refunded;
+	out->taken_back = o->taken_back;
+	out->multiplier = o->multiplier;
+	out->nlines = o->nlines;
+	for (uint16_t i = 0; i < o->nlines; i++) {
+		struct accrue_order_line *d = &out->lines[i];
+		const struct proto_order_line *l = &o->lines[i];
+
+		str_copy(d->sku, sizeof d->sku, l->sku);
+		str_copy(d->category, sizeof d->category, l->category);
+		d->qty = l->qty;
+		d->amount = l->amount;
+		d->earned = l->earned;
+		d->refunded_qty = l->refunded_qty;
+		d->refunded = l->refunded;
+	}
+done:
+	free(o);
+	return rc;
+}
+
+/* GROUP and TIER answer with the customer after the change. */
+static int customer_reply(accrue *a, const struct reply *rep, const char *what, struct accrue_customer *out)
+{
+	struct proto_customer c;
+
+	if (proto_customer_rep_decode(rep->body, rep->len, &c) != 0) {
+		message_set(a, "invalid reply from %s: a malformed %s reply", a->address, what);
+		return ACCRUE_E_PROTOCOL;
+	}
+	if (out)
+		customer_copy(out, &c);
+	return 0;
+}
+
+int accrue_group(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int add,
+		 const char *group, struct accrue_customer *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_group_req m;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if ((rc = ref_to_proto(a, ref, &m.ref)) != 0)
+		return rc;
+	if (!group || !*group)
+		return arg_invalid(a, "no group named");
+	if (text_too_long(a, "group", group, PROTO_MAX_GROUP))
+		return ACCRUE_E_INVALID;
+	if ((rc = key_fill(a, m.key, key)) != 0)
+		return rc;
+	m.add = add ? 1 : 0;
+	m.group = proto_str_c(group);
+	request_init(&rq, PROTO_OP_GROUP);
+	proto_group_req_encode(&rq.body, &m);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		return rc;
+	return customer_reply(a, &rep, "GROUP", out);
+}
+
+int accrue_tier(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, const char *tier,
+		const char *note, struct accrue_customer *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_tier_req m;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if ((rc = ref_to_proto(a, ref, &m.ref)) != 0)
+		return rc;
+	if (text_too_long(a, "tier", tier, PROTO_MAX_TIER) || text_too_long(a, "note", note, PROTO_MAX_REASON))
+		return ACCRUE_E_INVALID;
+	if ((rc = key_fill(a, m.key, key)) != 0)
+		return rc;
+	m.tier = proto_str_c(tier);
+	m.note = proto_str_c(note);
+	request_init(&rq, PROTO_OP_TIER);
+	proto_tier_req_encode(&rq.body, &m);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		return rc;
+	return customer_reply(a, &rep, "TIER", out);
+}
+
+int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *count)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_rbuf r;
+	struct accrue_setting *list;
+	uint16_t n;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if (!settings || !count)
+		return arg_invalid(a, "no place for the settings");
+	*settings = NULL;
+	*count = 0;
+	request_init(&rq, PROTO_OP_PROGRAM_GET);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		return rc;
+	proto_rbuf_init(&r, rep.body, rep.len);
+	if (proto_program_rep_begin(&r, &n) != 0)
+		return reply_invalid(a, "a malformed PROGRAM_GET reply");
+	/* Each setting takes at least two length prefixes: a count beyond that is a bad reply. */
+	if (n > (rep.len - r.off) / 4)
+		return reply_invalid(a, "a setting count larger than the reply");
+	list = calloc(n ? n : 1, sizeof *list);
+	if (!list) {
+		message_set(a, "out of memory for %u settings", (unsigned)n);
+		return ACCRUE_E_NOMEM;
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		struct proto_str name, value;
+
+		if (proto_setting_next(&r, &name, &value) != 0) {
+			rc = reply_invalid(a, "a malformed setting in PROGRAM_GET");
+			goto fail;
+		}
+		str_copy(list[i].name, sizeof list[i].name, name);
+		str_copy(list[i].value, sizeof list[i].value, value);
+	}
+	if (proto_rbuf_finish(&r) != 0) {
+		rc = reply_invalid(a, "trailing bytes after the settings");
+		goto fail;
+	}
+	*settings = list;
+	*count = n;
+	return 0;
+
+fail:
+	free(list);
+	return rc;
+}
+
+int accrue_program_set(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *name, const char *value)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_program_set_req m;
+	int rc;
+
+	if ((rc = call_begin(a)) != 0)
+		return rc;
+	if (!name || !*name)
+		return arg_invalid(a, "no setting named");
+	if (text_too_long(a, "setting name", name, PROTO_MAX_SETTING_KEY) ||
+	    text_too_long(a, "setting value", value, PROTO_MAX_SETTING_VALUE))
+		return ACCRUE_E_INVALID;
+	if ((rc = key_fill(a, m.key, key)) != 0)
+		return rc;
+	m.name = proto_str_c(name);
+	m.value = proto_str_c(value);
+	request_init(&rq, PROTO_OP_PROGRAM_SET);
+	proto_program_set_req_encode(&rq.body, &m);
+	rc = call(a, &rq, &rep);
+	if (rc != 0)
+		return rc;
+	if (rep.len != 0)
+		return reply_invalid(a, "trailing bytes after a PROGRAM_SET reply");
 	return 0;
 }
 

@@ -121,6 +121,8 @@ const char *proto_status_name(int status)
 	case PROTO_ST_SHUTTING_DOWN: return "SHUTTING_DOWN";
 	case PROTO_ST_INTERNAL: return "INTERNAL";
 	case PROTO_ST_VERSION: return "VERSION";
+	case PROTO_ST_OVER_RETURN: return "OVER_RETURN";
+	case PROTO_ST_NOT_MEMBER: return "NOT_MEMBER";
 	}
 	return "UNKNOWN";
 }
@@ -135,6 +137,14 @@ const char *proto_opcode_name(int opcode)
 	case PROTO_OP_ACCRUE: return "ACCRUE";
 	case PROTO_OP_ADJUST: return "ADJUST";
 	case PROTO_OP_HISTORY: return "HISTORY";
+	case PROTO_OP_RETURN: return "RETURN";
+	case PROTO_OP_QUOTE: return "QUOTE";
+	case PROTO_OP_ACCRUE_BATCH: return "ACCRUE_BATCH";
+	case PROTO_OP_ORDER: return "ORDER";
+	case PROTO_OP_GROUP: return "GROUP";
+	case PROTO_OP_TIER: return "TIER";
+	case PROTO_OP_PROGRAM_GET: return "PROGRAM_GET";
+	case PROTO_OP_PROGRAM_SET: return "PROGRAM_SET";
 	case PROTO_OP_KEY_CREATE: return "KEY_CREATE";
 	case PROTO_OP_KEY_LIST: return "KEY_LIST";
 	case PROTO_OP_KEY_REVOKE: return "KEY_REVOKE";
@@ -168,6 +178,11 @@ const char *proto_entry_type_name(int type)
 	case PROTO_ENTRY_ADJUST: return "adjust";
 	case PROTO_ENTRY_KEY_CREATE: return "key-create";
 	case PROTO_ENTRY_KEY_REVOKE: return "key-revoke";
+	case PROTO_ENTRY_RETURN: return "return";
+	case PROTO_ENTRY_PROGRAM: return "program";
+	case PROTO_ENTRY_GROUP: return "group";
+	case PROTO_ENTRY_TIER: return "tier";
+	case PROTO_ENTRY_JOIN: return "join";
 	}
 	return "unknown";
 }
@@ -395,13 +410,69 @@ int proto_lookup_req_decode(const uint8_t *b, size_t n, struct proto_lookup_req 
 	return proto_rbuf_finish(&r);
 }
 
+static void line_put(struct proto_wbuf *w, const struct proto_line *l)
+{
+	proto_put_str(w, l->sku);
+	proto_put_str(w, l->category);
+	proto_put_i64(w, l->qty);
+	proto_put_i64(w, l->amount);
+}
+
+static void line_get(struct proto_rbuf *r, struct proto_line *l)
+{
+	l->sku = proto_get_str(r, PROTO_MAX_SKU);
+	l->category = proto_get_str(r, PROTO_MAX_CATEGORY);
+	l->qty = proto_get_i64(r);
+	l->amount = proto_get_i64(r);
+}
+
+static void lines_put(struct proto_wbuf *w, uint16_t n, const struct proto_line *lines)
+{
+	if (n > PROTO_MAX_LINES) {
+		w->overflow = 1;
+		return;
+	}
+	proto_put_u16(w, n);
+	for (uint16_t i = 0; i < n; i++)
+		line_put(w, &lines[i]);
+}
+
+static uint16_t lines_get(struct proto_rbuf *r, struct proto_line *lines)
+{
+	uint16_t n = proto_get_u16(r);
+
+	if (n > PROTO_MAX_LINES) {
+		field_check(r, 0);
+		return 0;
+	}
+	for (uint16_t i = 0; i < n && !r->error; i++)
+		line_get(r, &lines[i]);
+	return r->error ? 0 : n;
+}
+
+void proto_sale_put(struct proto_wbuf *w, const struct proto_sale *sale)
+{
+	proto_put_str(w, sale->location);
+	proto_put_str(w, sale->order_id);
+	proto_put_i64(w, sale->time_us);
+	proto_put_i64(w, sale->amount);
+	lines_put(w, sale->nlines, sale->lines);
+}
+
+void proto_sale_get(struct proto_rbuf *r, struct proto_sale *sale)
+{
+	sale->location = proto_get_str(r, PROTO_MAX_LOCATION);
+	sale->order_id = proto_get_str(r, PROTO_MAX_ORDER);
+	sale->time_us = proto_get_i64(r);
+	sale->amount = proto_get_i64(r);
+	sale->nlines = lines_get(r, sale->lines);
+}
+
 int proto_accrue_req_encode(struct proto_wbuf *w, const struct proto_accrue_req *m)
 {
 	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
 	proto_ref_put(w, &m->ref);
-	proto_put_str(w, m->location);
-	proto_put_str(w, m->order_id);
-	proto_put_i64(w, m->amount);
+	proto_sale_put(w, &m->sale);
 	return wbuf_result(w);
 }
 
@@ -411,10 +482,168 @@ int proto_accrue_req_decode(const uint8_t *b, size_t n, struct proto_accrue_req 
 	proto_rbuf_init(&r, b, n);
 	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
 	proto_ref_get(&r, &m->ref);
+	proto_sale_get(&r, &m->sale);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_return_req_encode(struct proto_wbuf *w, const struct proto_return_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_put_str(w, m->location);
+	proto_put_str(w, m->order_id);
+	proto_put_i64(w, m->time_us);
+	proto_put_i64(w, m->amount);
+	lines_put(w, m->nlines, m->lines);
+	return wbuf_result(w);
+}
+
+int proto_return_req_decode(const uint8_t *b, size_t n, struct proto_return_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
 	m->location = proto_get_str(&r, PROTO_MAX_LOCATION);
 	m->order_id = proto_get_str(&r, PROTO_MAX_ORDER);
+	m->time_us = proto_get_i64(&r);
 	m->amount = proto_get_i64(&r);
+	m->nlines = lines_get(&r, m->lines);
 	return proto_rbuf_finish(&r);
+}
+
+/* A quote's ref may be kind 0: nobody in particular. */
+int proto_quote_req_encode(struct proto_wbuf *w, const struct proto_quote_req *m)
+{
+	if (m->ref.kind == 0)
+		proto_put_u8(w, 0);
+	else
+		proto_ref_put(w, &m->ref);
+	proto_sale_put(w, &m->sale);
+	return wbuf_result(w);
+}
+
+int proto_quote_req_decode(const uint8_t *b, size_t n, struct proto_quote_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	if (n && b[0] == 0) {
+		proto_get_u8(&r);
+		memset(&m->ref, 0, sizeof m->ref);
+		m->ref.text.ptr = "";
+	} else {
+		proto_ref_get(&r, &m->ref);
+	}
+	proto_sale_get(&r, &m->sale);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_order_req_encode(struct proto_wbuf *w, const struct proto_order_req *m)
+{
+	proto_put_str(w, m->location);
+	proto_put_str(w, m->order_id);
+	return wbuf_result(w);
+}
+
+int proto_order_req_decode(const uint8_t *b, size_t n, struct proto_order_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	m->location = proto_get_str(&r, PROTO_MAX_LOCATION);
+	m->order_id = proto_get_str(&r, PROTO_MAX_ORDER);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_group_req_encode(struct proto_wbuf *w, const struct proto_group_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_ref_put(w, &m->ref);
+	proto_put_u8(w, m->add);
+	proto_put_str(w, m->group);
+	return wbuf_result(w);
+}
+
+int proto_group_req_decode(const uint8_t *b, size_t n, struct proto_group_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	proto_ref_get(&r, &m->ref);
+	m->add = proto_get_u8(&r);
+	m->group = proto_get_str(&r, PROTO_MAX_GROUP);
+	field_check(&r, m->add <= 1);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_tier_req_encode(struct proto_wbuf *w, const struct proto_tier_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_ref_put(w, &m->ref);
+	proto_put_str(w, m->tier);
+	proto_put_str(w, m->note);
+	return wbuf_result(w);
+}
+
+int proto_tier_req_decode(const uint8_t *b, size_t n, struct proto_tier_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	proto_ref_get(&r, &m->ref);
+	m->tier = proto_get_str(&r, PROTO_MAX_TIER);
+	m->note = proto_get_str(&r, PROTO_MAX_REASON);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_program_set_req_encode(struct proto_wbuf *w, const struct proto_program_set_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_put_str(w, m->name);
+	proto_put_str(w, m->value);
+	return wbuf_result(w);
+}
+
+int proto_program_set_req_decode(const uint8_t *b, size_t n, struct proto_program_set_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	m->name = proto_get_str(&r, PROTO_MAX_SETTING_KEY);
+	m->value = proto_get_str(&r, PROTO_MAX_SETTING_VALUE);
+	return proto_rbuf_finish(&r);
+}
+
+void proto_batch_req_put_header(struct proto_wbuf *w, uint16_t count)
+{
+	proto_put_u16(w, count);
+}
+
+int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m)
+{
+	size_t at = w->len;
+
+	proto_put_u32(w, 0);
+	proto_accrue_req_encode(w, m);
+	if (!w->overflow) {
+		uint32_t len = (uint32_t)(w->len - at - 4);
+		store_le(w->p + at, len, 4);
+	}
+	return wbuf_result(w);
+}
+
+int proto_batch_req_begin(struct proto_rbuf *r, uint16_t *count)
+{
+	*count = proto_get_u16(r);
+	field_check(r, *count >= 1 && *count <= PROTO_MAX_BATCH);
+	return r->error;
+}
+
+int proto_batch_req_next(struct proto_rbuf *r, const uint8_t **item, size_t *item_len)
+{
+	uint32_t len = proto_get_u32(r);
+	const uint8_t *p = r->error ? NULL : rbuf_take(r, len);
+
+	*item = p;
+	*item_len = p ? len : 0;
+	return r->error;
 }
 
 int proto_adjust_req_encode(struct proto_wbuf *w, const struct proto_adjust_req *m)
@@ -506,6 +735,15 @@ void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c)
 	proto_put_i64(w, c->total_spend);
 	proto_put_i64(w, c->created_us);
 	proto_put_i64(w, c->last_visit_us);
+	proto_put_u8(w, c->member);
+	proto_put_str(w, c->tier);
+	if (c->ngroups > PROTO_MAX_GROUPS) {
+		w->overflow = 1;
+		return;
+	}
+	proto_put_u8(w, c->ngroups);
+	for (uint8_t i = 0; i < c->ngroups; i++)
+		proto_put_str(w, c->groups[i]);
 }
 
 void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
@@ -521,6 +759,14 @@ void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
 	c->total_spend = proto_get_i64(r);
 	c->created_us = proto_get_i64(r);
 	c->last_visit_us = proto_get_i64(r);
+	c->member = proto_get_u8(r);
+	c->tier = proto_get_str(r, PROTO_MAX_TIER);
+	c->ngroups = proto_get_u8(r);
+	field_check(r, c->member <= 1 && c->ngroups <= PROTO_MAX_GROUPS);
+	for (uint8_t i = 0; i < c->ngroups && !r->error; i++)
+		c->groups[i] = proto_get_str(r, PROTO_MAX_GROUP);
+	if (r->error)
+		c->ngroups = 0;
 }
 
 int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer *c)
@@ -553,6 +799,187 @@ int proto_change_rep_decode(const uint8_t *b, size_t n, struct proto_change_rep 
 	m->points = proto_get_i64(&r);
 	proto_customer_get(&r, &m->customer);
 	return proto_rbuf_finish(&r);
+}
+
+int proto_return_rep_encode(struct proto_wbuf *w, const struct proto_return_rep *m)
+{
+	proto_put_u64(w, m->seq);
+	proto_put_i64(w, m->points);
+	proto_put_i64(w, m->shortfall);
+	proto_put_i64(w, m->refunded);
+	proto_customer_put(w, &m->customer);
+	return wbuf_result(w);
+}
+
+int proto_return_rep_decode(const uint8_t *b, size_t n, struct proto_return_rep *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	m->seq = proto_get_u64(&r);
+	m->points = proto_get_i64(&r);
+	m->shortfall = proto_get_i64(&r);
+	m->refunded = proto_get_i64(&r);
+	proto_customer_get(&r, &m->customer);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_quote_rep_encode(struct proto_wbuf *w, const struct proto_quote_rep *m)
+{
+	proto_put_i64(w, m->earned);
+	proto_put_i64(w, m->qualifying);
+	proto_put_i64(w, m->qualifying_items);
+	proto_put_u32(w, m->multiplier);
+	proto_put_u8(w, m->unit);
+	if (m->nlines > PROTO_MAX_LINES)
+		w->overflow = 1;
+	proto_put_u16(w, m->nlines);
+	for (uint16_t i = 0; i < m->nlines && !w->overflow; i++)
+		proto_put_i64(w, m->line_earned[i]);
+	return wbuf_result(w);
+}
+
+int proto_quote_rep_decode(const uint8_t *b, size_t n, struct proto_quote_rep *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	m->earned = proto_get_i64(&r);
+	m->qualifying = proto_get_i64(&r);
+	m->qualifying_items = proto_get_i64(&r);
+	m->multiplier = proto_get_u32(&r);
+	m->unit = proto_get_u8(&r);
+	m->nlines = proto_get_u16(&r);
+	field_check(&r, m->unit <= PROTO_UNIT_STAMPS && m->nlines <= PROTO_MAX_LINES);
+	for (uint16_t i = 0; i < m->nlines && !r.error; i++)
+		m->line_earned[i] = proto_get_i64(&r);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_order_rep_encode(struct proto_wbuf *w, const struct proto_order_rep *m)
+{
+	proto_put_u64(w, m->customer_id);
+	proto_put_u64(w, m->seq);
+	proto_put_i64(w, m->time_us);
+	proto_put_str(w, m->location);
+	proto_put_str(w, m->order_id);
+	proto_put_i64(w, m->amount);
+	proto_put_i64(w, m->earned);
+	proto_put_i64(w, m->refunded);
+	proto_put_i64(w, m->taken_back);
+	proto_put_u32(w, m->multiplier);
+	if (m->nlines > PROTO_MAX_LINES)
+		w->overflow = 1;
+	proto_put_u16(w, m->nlines);
+	for (uint16_t i = 0; i < m->nlines && !w->overflow; i++) {
+		const struct proto_order_line *l = &m->lines[i];
+		proto_put_str(w, l->sku);
+		proto_put_str(w, l->category);
+		proto_put_i64(w, l->qty);
+		proto_put_i64(w, l->amount);
+		proto_put_i64(w, l->earned);
+		proto_put_i64(w, l->refunded_qty);
+		proto_put_i64(w, l->refunded);
+	}
+	return wbuf_result(w);
+}
+
+int proto_order_rep_decode(const uint8_t *b, size_t n, struct proto_order_rep *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	m->customer_id = proto_get_u64(&r);
+	m->seq = proto_get_u64(&r);
+	m->time_us = proto_get_i64(&r);
+	m->location = proto_get_str(&r, PROTO_MAX_LOCATION);
+	m->order_id = proto_get_str(&r, PROTO_MAX_ORDER);
+	m->amount = proto_get_i64(&r);
+	m->earned = proto_get_i64(&r);
+	m->refunded = proto_get_i64(&r);
+	m->taken_back = proto_get_i64(&r);
+	m->multiplier = proto_get_u32(&r);
+	m->nlines = proto_get_u16(&r);
+	field_check(&r, m->nlines <= PROTO_MAX_LINES);
+	for (uint16_t i = 0; i < m->nlines && !r.error; i++) {
+		struct proto_order_line *l = &m->lines[i];
+		l->sku = proto_get_str(&r, PROTO_MAX_SKU);
+		l->category = proto_get_str(&r, PROTO_MAX_CATEGORY);
+		l->qty = proto_get_i64(&r);
+		l->amount = proto_get_i64(&r);
+		l->earned = proto_get_i64(&r);
+		l->refunded_qty = proto_get_i64(&r);
+		l->refunded = proto_get_i64(&r);
+	}
+	return proto_rbuf_finish(&r);
+}
+
+void proto_batch_rep_put_header(struct proto_wbuf *w, uint16_t count)
+{
+	proto_put_u16(w, count);
+}
+
+void proto_batch_item_put(struct proto_wbuf *w, const struct proto_batch_item *it)
+{
+	proto_put_u16(w, it->status);
+	proto_put_u8(w, it->replay);
+	if (it->status == PROTO_OK) {
+		proto_put_u64(w, it->seq);
+		proto_put_i64(w, it->points);
+		proto_put_u64(w, it->customer_id);
+		proto_put_i64(w, it->balance);
+	} else {
+		struct proto_str msg = it->message;
+		if (msg.len > PROTO_MAX_MESSAGE)
+			msg.len = PROTO_MAX_MESSAGE;
+		proto_put_str(w, msg);
+	}
+}
+
+int proto_batch_rep_begin(struct proto_rbuf *r, uint16_t *count)
+{
+	*count = proto_get_u16(r);
+	field_check(r, *count <= PROTO_MAX_BATCH);
+	return r->error;
+}
+
+int proto_batch_item_next(struct proto_rbuf *r, struct proto_batch_item *it)
+{
+	memset(it, 0, sizeof *it);
+	it->message.ptr = "";
+	it->status = proto_get_u16(r);
+	it->replay = proto_get_u8(r);
+	if (it->status == PROTO_OK) {
+		it->seq = proto_get_u64(r);
+		it->points = proto_get_i64(r);
+		it->customer_id = proto_get_u64(r);
+		it->balance = proto_get_i64(r);
+	} else {
+		it->message = proto_get_str(r, PROTO_MAX_MESSAGE);
+	}
+	return r->error;
+}
+
+void proto_program_rep_put_header(struct proto_wbuf *w, uint16_t count)
+{
+	proto_put_u16(w, count);
+}
+
+void proto_setting_put(struct proto_wbuf *w, struct proto_str name, struct proto_str value)
+{
+	proto_put_str(w, name);
+	proto_put_str(w, value);
+}
+
+int proto_program_rep_begin(struct proto_rbuf *r, uint16_t *count)
+{
+	*count = proto_get_u16(r);
+	field_check(r, *count <= PROTO_MAX_SETTINGS);
+	return r->error;
+}
+
+int proto_setting_next(struct proto_rbuf *r, struct proto_str *name, struct proto_str *value)
+{
+	*name = proto_get_str(r, PROTO_MAX_SETTING_KEY);
+	*value = proto_get_str(r, PROTO_MAX_SETTING_VALUE);
+	return r->error;
 }
 
 int proto_key_create_rep_encode(struct proto_wbuf *w, const struct proto_key_create_rep *m)

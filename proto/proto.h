@@ -37,6 +37,16 @@
 #define PROTO_MAX_APIKEY 128
 #define PROTO_MAX_MESSAGE 1000
 #define PROTO_MAX_HISTORY 1000
+#define PROTO_MAX_SKU 64
+#define PROTO_MAX_CATEGORY 64
+#define PROTO_MAX_LINES 256
+#define PROTO_MAX_GROUP 64
+#define PROTO_MAX_GROUPS 16  /* groups one customer is in */
+#define PROTO_MAX_TIER 64
+#define PROTO_MAX_SETTING_KEY 100
+#define PROTO_MAX_SETTING_VALUE 2500 /* a promotion with its group list */
+#define PROTO_MAX_SETTINGS 512
+#define PROTO_MAX_BATCH 8190 /* sales in one ACCRUE_BATCH */
 
 enum proto_opcode {
 	PROTO_OP_HELLO = 0x01,
@@ -46,9 +56,17 @@ enum proto_opcode {
 	PROTO_OP_ACCRUE = 0x12,
 	PROTO_OP_ADJUST = 0x13,
 	PROTO_OP_HISTORY = 0x14,
+	PROTO_OP_RETURN = 0x15,
+	PROTO_OP_QUOTE = 0x16,
+	PROTO_OP_ACCRUE_BATCH = 0x17,
+	PROTO_OP_ORDER = 0x18,
+	PROTO_OP_GROUP = 0x19,
+	PROTO_OP_TIER = 0x1A,
 	PROTO_OP_KEY_CREATE = 0x20,
 	PROTO_OP_KEY_LIST = 0x21,
 	PROTO_OP_KEY_REVOKE = 0x22,
+	PROTO_OP_PROGRAM_GET = 0x30,
+	PROTO_OP_PROGRAM_SET = 0x31,
 };
 
 enum proto_flag {
@@ -76,6 +94,8 @@ enum proto_status {
 	PROTO_ST_SHUTTING_DOWN = 15,  /* the server is stopping */
 	PROTO_ST_INTERNAL = 16,
 	PROTO_ST_VERSION = 17,        /* protocol version not supported */
+	PROTO_ST_OVER_RETURN = 18,    /* a return for more than the order has left to return */
+	PROTO_ST_NOT_MEMBER = 19,     /* the customer is not a member, and the program refuses guests */
 };
 
 enum proto_role {
@@ -98,6 +118,17 @@ enum proto_entry_type {
 	PROTO_ENTRY_ADJUST = 3,
 	PROTO_ENTRY_KEY_CREATE = 4,
 	PROTO_ENTRY_KEY_REVOKE = 5,
+	PROTO_ENTRY_RETURN = 6,
+	PROTO_ENTRY_PROGRAM = 7,
+	PROTO_ENTRY_GROUP = 8,
+	PROTO_ENTRY_TIER = 9,
+	PROTO_ENTRY_JOIN = 10, /* a guest became a member */
+};
+
+/* Which unit a program counts in (PROGRAM_GET's "unit" setting names it). */
+enum proto_unit {
+	PROTO_UNIT_POINTS = 0,
+	PROTO_UNIT_STAMPS = 1,
 };
 
 /* Codec errors (negative). */
@@ -254,6 +285,27 @@ struct proto_ref {
 	struct proto_str text; /* for EMAIL and PHONE */
 };
 
+/* One line of a sale or a return. */
+struct proto_line {
+	struct proto_str sku;
+	struct proto_str category;
+	int64_t qty;    /* >= 1 */
+	int64_t amount; /* minor units paid for the line after discounts (refunded, in a return) */
+};
+
+/*
+ * A sale as a terminal sends it. With lines, amount must equal the sum of
+ * their amounts and points come from the lines; without, from the amount.
+ */
+struct proto_sale {
+	struct proto_str location; /* empty: the key's location */
+	struct proto_str order_id;
+	int64_t time_us; /* when the sale happened; 0: now */
+	int64_t amount;  /* total paid, minor units */
+	uint16_t nlines;
+	struct proto_line lines[PROTO_MAX_LINES];
+};
+
 struct proto_enrol_req {
 	uint8_t key[PROTO_KEY_SIZE];
 	struct proto_str email, phone, first_name, last_name;
@@ -266,9 +318,49 @@ struct proto_lookup_req {
 struct proto_accrue_req {
 	uint8_t key[PROTO_KEY_SIZE];
 	struct proto_ref ref;
+	struct proto_sale sale; /* amount > 0 */
+};
+
+/* A return: names the original sale and what is refunded (an amount, or lines by SKU). */
+struct proto_return_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_str location; /* of the original sale; empty: the key's location */
+	struct proto_str order_id;
+	int64_t time_us; /* 0: now */
+	int64_t amount;  /* refunded, minor units; with lines, their sum */
+	uint16_t nlines;
+	struct proto_line lines[PROTO_MAX_LINES]; /* category is not used */
+};
+
+/* What a basket would earn, recording nothing. ref kind 0: an anonymous member. */
+struct proto_quote_req {
+	struct proto_ref ref;
+	struct proto_sale sale;
+};
+
+struct proto_order_req {
 	struct proto_str location; /* empty: the key's location */
 	struct proto_str order_id;
-	int64_t amount; /* minor units, > 0 */
+};
+
+struct proto_group_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	uint8_t add; /* 1: add to the group; 0: remove */
+	struct proto_str group;
+};
+
+struct proto_tier_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	struct proto_str tier; /* empty: no tier */
+	struct proto_str note; /* internal */
+};
+
+struct proto_program_set_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_str name;  /* setting name, e.g. "earn.points" */
+	struct proto_str value; /* empty: back to the default */
 };
 
 struct proto_adjust_req {
@@ -300,12 +392,16 @@ struct proto_key_revoke_req {
 struct proto_customer {
 	uint64_t id;
 	struct proto_str email, phone, first_name, last_name;
-	int64_t balance;
-	int64_t lifetime_points;
+	int64_t balance;         /* in the program's unit: points or stamps */
+	int64_t lifetime_points; /* everything earned or added, less what returns took back */
 	uint64_t visits;
 	int64_t total_spend;
 	int64_t created_us;
 	int64_t last_visit_us; /* 0: never */
+	uint8_t member;        /* 1: a member; 0: a guest (collects visits and spend, no points) */
+	struct proto_str tier; /* empty: none */
+	uint8_t ngroups;
+	struct proto_str groups[PROTO_MAX_GROUPS];
 };
 
 /* Reply to ACCRUE and ADJUST. */
@@ -313,6 +409,57 @@ struct proto_change_rep {
 	uint64_t seq;   /* journal sequence number of the change */
 	int64_t points; /* points added (negative: removed) */
 	struct proto_customer customer;
+};
+
+/* Reply to RETURN. */
+struct proto_return_rep {
+	uint64_t seq;
+	int64_t points;    /* taken from the balance (<= 0) */
+	int64_t shortfall; /* taken back but not removed because the balance stops at zero (>= 0) */
+	int64_t refunded;  /* this return's amount */
+	struct proto_customer customer;
+};
+
+/* Reply to QUOTE. */
+struct proto_quote_rep {
+	int64_t earned;
+	int64_t qualifying; /* qualifying amount, minor units */
+	int64_t qualifying_items;
+	uint32_t multiplier; /* 10000 = 1.00 */
+	uint8_t unit;        /* enum proto_unit */
+	uint16_t nlines;
+	int64_t line_earned[PROTO_MAX_LINES];
+};
+
+/* One line of an order as ORDER reports it. */
+struct proto_order_line {
+	struct proto_str sku, category;
+	int64_t qty, amount, earned;
+	int64_t refunded_qty, refunded; /* by returns naming this line */
+};
+
+/* Reply to ORDER. */
+struct proto_order_rep {
+	uint64_t customer_id;
+	uint64_t seq; /* the sale's journal entry */
+	int64_t time_us;
+	struct proto_str location, order_id;
+	int64_t amount, earned;
+	int64_t refunded, taken_back; /* by all its returns */
+	uint32_t multiplier;
+	uint16_t nlines;
+	struct proto_order_line lines[PROTO_MAX_LINES];
+};
+
+/* One item of an ACCRUE_BATCH reply. */
+struct proto_batch_item {
+	uint16_t status;
+	uint8_t replay;
+	uint64_t seq;          /* OK only */
+	int64_t points;        /* OK only */
+	uint64_t customer_id;  /* OK only */
+	int64_t balance;       /* OK only */
+	struct proto_str message; /* refusals only */
 };
 
 /* One journal entry as HISTORY reports it. */
@@ -355,6 +502,32 @@ int proto_lookup_req_encode(struct proto_wbuf *w, const struct proto_lookup_req 
 int proto_lookup_req_decode(const uint8_t *b, size_t n, struct proto_lookup_req *m);
 int proto_accrue_req_encode(struct proto_wbuf *w, const struct proto_accrue_req *m);
 int proto_accrue_req_decode(const uint8_t *b, size_t n, struct proto_accrue_req *m);
+void proto_sale_put(struct proto_wbuf *w, const struct proto_sale *s);
+void proto_sale_get(struct proto_rbuf *r, struct proto_sale *s);
+int proto_return_req_encode(struct proto_wbuf *w, const struct proto_return_req *m);
+int proto_return_req_decode(const uint8_t *b, size_t n, struct proto_return_req *m);
+int proto_quote_req_encode(struct proto_wbuf *w, const struct proto_quote_req *m);
+int proto_quote_req_decode(const uint8_t *b, size_t n, struct proto_quote_req *m);
+int proto_order_req_encode(struct proto_wbuf *w, const struct proto_order_req *m);
+int proto_order_req_decode(const uint8_t *b, size_t n, struct proto_order_req *m);
+int proto_group_req_encode(struct proto_wbuf *w, const struct proto_group_req *m);
+int proto_group_req_decode(const uint8_t *b, size_t n, struct proto_group_req *m);
+int proto_tier_req_encode(struct proto_wbuf *w, const struct proto_tier_req *m);
+int proto_tier_req_decode(const uint8_t *b, size_t n, struct proto_tier_req *m);
+int proto_program_set_req_encode(struct proto_wbuf *w, const struct proto_program_set_req *m);
+int proto_program_set_req_decode(const uint8_t *b, size_t n, struct proto_program_set_req *m);
+
+/*
+ * ACCRUE_BATCH request: u16 count (1..PROTO_MAX_BATCH), then count items,
+ * each a u32 length and an ACCRUE request body of that length (each item
+ * keeps its own request key). Encode: the header, then one item at a time.
+ * Decode: _begin reads the count; _next gives one item's body bytes (to
+ * hash, and to decode with proto_accrue_req_decode).
+ */
+void proto_batch_req_put_header(struct proto_wbuf *w, uint16_t count);
+int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m);
+int proto_batch_req_begin(struct proto_rbuf *r, uint16_t *count);
+int proto_batch_req_next(struct proto_rbuf *r, const uint8_t **item, size_t *item_len);
 int proto_adjust_req_encode(struct proto_wbuf *w, const struct proto_adjust_req *m);
 int proto_adjust_req_decode(const uint8_t *b, size_t n, struct proto_adjust_req *m);
 int proto_history_req_encode(struct proto_wbuf *w, const struct proto_history_req *m);
@@ -372,6 +545,24 @@ int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer 
 int proto_customer_rep_decode(const uint8_t *b, size_t n, struct proto_customer *c);
 int proto_change_rep_encode(struct proto_wbuf *w, const struct proto_change_rep *m);
 int proto_change_rep_decode(const uint8_t *b, size_t n, struct proto_change_rep *m);
+int proto_return_rep_encode(struct proto_wbuf *w, const struct proto_return_rep *m);
+int proto_return_rep_decode(const uint8_t *b, size_t n, struct proto_return_rep *m);
+int proto_quote_rep_encode(struct proto_wbuf *w, const struct proto_quote_rep *m);
+int proto_quote_rep_decode(const uint8_t *b, size_t n, struct proto_quote_rep *m);
+int proto_order_rep_encode(struct proto_wbuf *w, const struct proto_order_rep *m);
+int proto_order_rep_decode(const uint8_t *b, size_t n, struct proto_order_rep *m);
+
+/* ACCRUE_BATCH reply: u16 count, then count items (same order as the request). */
+void proto_batch_rep_put_header(struct proto_wbuf *w, uint16_t count);
+void proto_batch_item_put(struct proto_wbuf *w, const struct proto_batch_item *it);
+int proto_batch_rep_begin(struct proto_rbuf *r, uint16_t *count);
+int proto_batch_item_next(struct proto_rbuf *r, struct proto_batch_item *it);
+
+/* PROGRAM_GET reply: u16 count, then count (name, value) string pairs. */
+void proto_program_rep_put_header(struct proto_wbuf *w, uint16_t count);
+void proto_setting_put(struct proto_wbuf *w, struct proto_str name, struct proto_str value);
+int proto_program_rep_begin(struct proto_rbuf *r, uint16_t *count);
+int proto_setting_next(struct proto_rbuf *r, struct proto_str *name, struct proto_str *value);
 int proto_key_create_rep_encode(struct proto_wbuf *w, const struct proto_key_create_rep *m);
 int proto_key_create_rep_decode(const uint8_t *b, size_t n, struct proto_key_create_rep *m);
 

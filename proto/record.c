@@ -3,6 +3,7 @@
  */
 #include "record.h"
 
+#include <stddef.h>
 #include <xxhash.h>
 
 void record_key_u64(uint8_t out[8], uint64_t v)
@@ -30,6 +31,16 @@ const char *record_errstr(int err)
 	return proto_errstr(err);
 }
 
+static int lines_fit(uint16_t n, const struct record_line *lines)
+{
+	if (n > PROTO_MAX_LINES)
+		return 0;
+	for (uint16_t i = 0; i < n; i++)
+		if (lines[i].sku.len > PROTO_MAX_SKU || lines[i].category.len > PROTO_MAX_CATEGORY)
+			return 0;
+	return 1;
+}
+
 /*
  * Whether every string of rec is within the limit its decoder enforces: an
  * encoder must never write what recovery would refuse to read.
@@ -38,10 +49,21 @@ static int record_fits(const struct record *rec)
 {
 	switch (rec->type) {
 	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_JOIN:
 		return rec->u.enrol.email.len <= PROTO_MAX_EMAIL && rec->u.enrol.phone.len <= PROTO_MAX_PHONE &&
 		       rec->u.enrol.first_name.len <= PROTO_MAX_NAME && rec->u.enrol.last_name.len <= PROTO_MAX_NAME;
 	case PROTO_ENTRY_ACCRUE:
-		return rec->u.accrue.location.len <= PROTO_MAX_LOCATION && rec->u.accrue.order_id.len <= PROTO_MAX_ORDER;
+		return rec->u.accrue.location.len <= PROTO_MAX_LOCATION && rec->u.accrue.order_id.len <= PROTO_MAX_ORDER &&
+		       lines_fit(rec->u.accrue.nlines, rec->u.accrue.lines);
+	case PROTO_ENTRY_RETURN:
+		return rec->u.ret.location.len <= PROTO_MAX_LOCATION && rec->u.ret.order_id.len <= PROTO_MAX_ORDER &&
+		       lines_fit(rec->u.ret.nlines, rec->u.ret.lines);
+	case PROTO_ENTRY_PROGRAM:
+		return rec->u.program.name.len <= PROTO_MAX_SETTING_KEY && rec->u.program.value.len <= PROTO_MAX_SETTING_VALUE;
+	case PROTO_ENTRY_GROUP:
+		return rec->u.group.group.len <= PROTO_MAX_GROUP;
+	case PROTO_ENTRY_TIER:
+		return rec->u.tier.tier.len <= PROTO_MAX_TIER && rec->u.tier.note.len <= PROTO_MAX_REASON;
 	case PROTO_ENTRY_ADJUST:
 		return rec->u.adjust.reason.len <= PROTO_MAX_REASON && rec->u.adjust.comment.len <= PROTO_MAX_REASON;
 	case PROTO_ENTRY_KEY_CREATE:
@@ -52,18 +74,56 @@ static int record_fits(const struct record *rec)
 
 static int customer_fits(const struct proto_customer *c)
 {
+	if (c->ngroups > PROTO_MAX_GROUPS || c->tier.len > PROTO_MAX_TIER)
+		return 0;
+	for (uint8_t i = 0; i < c->ngroups; i++)
+		if (c->groups[i].len > PROTO_MAX_GROUP)
+			return 0;
 	return c->email.len <= PROTO_MAX_EMAIL && c->phone.len <= PROTO_MAX_PHONE && c->first_name.len <= PROTO_MAX_NAME &&
 	       c->last_name.len <= PROTO_MAX_NAME;
+}
+
+static void rlines_put(struct proto_wbuf *w, uint16_t n, const struct record_line *lines)
+{
+	proto_put_u16(w, n);
+	for (uint16_t i = 0; i < n; i++) {
+		proto_put_str(w, lines[i].sku);
+		proto_put_str(w, lines[i].category);
+		proto_put_i64(w, lines[i].qty);
+		proto_put_i64(w, lines[i].amount);
+		proto_put_i64(w, lines[i].earned);
+	}
+}
+
+static uint16_t rlines_get(struct proto_rbuf *r, struct record_line *lines)
+{
+	uint16_t n = proto_get_u16(r);
+
+	if (n > PROTO_MAX_LINES) {
+		if (!r->error)
+			r->error = PROTO_E_FIELD;
+		return 0;
+	}
+	for (uint16_t i = 0; i < n && !r->error; i++) {
+		lines[i].sku = proto_get_str(r, PROTO_MAX_SKU);
+		lines[i].category = proto_get_str(r, PROTO_MAX_CATEGORY);
+		lines[i].qty = proto_get_i64(r);
+		lines[i].amount = proto_get_i64(r);
+		lines[i].earned = proto_get_i64(r);
+	}
+	return n;
 }
 
 static void put_payload(struct proto_wbuf *w, const struct record *rec)
 {
 	switch (rec->type) {
 	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_JOIN:
 		proto_put_str(w, rec->u.enrol.email);
 		proto_put_str(w, rec->u.enrol.phone);
 		proto_put_str(w, rec->u.enrol.first_name);
 		proto_put_str(w, rec->u.enrol.last_name);
+		proto_put_u8(w, rec->u.enrol.member);
 		break;
 	case PROTO_ENTRY_ACCRUE:
 		proto_put_str(w, rec->u.accrue.location);
@@ -71,6 +131,32 @@ static void put_payload(struct proto_wbuf *w, const struct record *rec)
 		proto_put_i64(w, rec->u.accrue.amount);
 		proto_put_i64(w, rec->u.accrue.points);
 		proto_put_i64(w, rec->u.accrue.balance_after);
+		proto_put_u32(w, rec->u.accrue.multiplier);
+		rlines_put(w, rec->u.accrue.nlines, rec->u.accrue.lines);
+		break;
+	case PROTO_ENTRY_RETURN:
+		proto_put_str(w, rec->u.ret.location);
+		proto_put_str(w, rec->u.ret.order_id);
+		proto_put_u64(w, rec->u.ret.sale_seq);
+		proto_put_u64(w, rec->u.ret.prev_return_seq);
+		proto_put_i64(w, rec->u.ret.refunded);
+		proto_put_i64(w, rec->u.ret.taken);
+		proto_put_i64(w, rec->u.ret.applied);
+		proto_put_i64(w, rec->u.ret.balance_after);
+		proto_put_u8(w, rec->u.ret.full);
+		rlines_put(w, rec->u.ret.nlines, rec->u.ret.lines);
+		break;
+	case PROTO_ENTRY_PROGRAM:
+		proto_put_str(w, rec->u.program.name);
+		proto_put_str(w, rec->u.program.value);
+		break;
+	case PROTO_ENTRY_GROUP:
+		proto_put_u8(w, rec->u.group.add);
+		proto_put_str(w, rec->u.group.group);
+		break;
+	case PROTO_ENTRY_TIER:
+		proto_put_str(w, rec->u.tier.tier);
+		proto_put_str(w, rec->u.tier.note);
 		break;
 	case PROTO_ENTRY_ADJUST:
 		proto_put_i64(w, rec->u.adjust.points);
@@ -125,7 +211,9 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	if (XXH3_64bits_withSeed(buf, len - 8, seq) != sum)
 		return RECORD_E_CHECKSUM;
 
-	memset(rec, 0, sizeof *rec);
+	/* Only the header: each type's decoder sets every field of its own,
+	 * and the line arrays (14 KiB) are read only up to nlines. */
+	memset(rec, 0, offsetof(struct record, u));
 	proto_rbuf_init(&r, buf, len - 8);
 	rec->type = proto_get_u8(&r);
 	if (proto_get_u8(&r) != RECORD_FORMAT)
@@ -137,10 +225,12 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	rec->body_hash = proto_get_u64(&r);
 	switch (rec->type) {
 	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_JOIN:
 		rec->u.enrol.email = proto_get_str(&r, PROTO_MAX_EMAIL);
 		rec->u.enrol.phone = proto_get_str(&r, PROTO_MAX_PHONE);
 		rec->u.enrol.first_name = proto_get_str(&r, PROTO_MAX_NAME);
 		rec->u.enrol.last_name = proto_get_str(&r, PROTO_MAX_NAME);
+		rec->u.enrol.member = proto_get_u8(&r);
 		break;
 	case PROTO_ENTRY_ACCRUE:
 		rec->u.accrue.location = proto_get_str(&r, PROTO_MAX_LOCATION);
@@ -148,6 +238,32 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 		rec->u.accrue.amount = proto_get_i64(&r);
 		rec->u.accrue.points = proto_get_i64(&r);
 		rec->u.accrue.balance_after = proto_get_i64(&r);
+		rec->u.accrue.multiplier = proto_get_u32(&r);
+		rec->u.accrue.nlines = rlines_get(&r, rec->u.accrue.lines);
+		break;
+	case PROTO_ENTRY_RETURN:
+		rec->u.ret.location = proto_get_str(&r, PROTO_MAX_LOCATION);
+		rec->u.ret.order_id = proto_get_str(&r, PROTO_MAX_ORDER);
+		rec->u.ret.sale_seq = proto_get_u64(&r);
+		rec->u.ret.prev_return_seq = proto_get_u64(&r);
+		rec->u.ret.refunded = proto_get_i64(&r);
+		rec->u.ret.taken = proto_get_i64(&r);
+		rec->u.ret.applied = proto_get_i64(&r);
+		rec->u.ret.balance_after = proto_get_i64(&r);
+		rec->u.ret.full = proto_get_u8(&r);
+		rec->u.ret.nlines = rlines_get(&r, rec->u.ret.lines);
+		break;
+	case PROTO_ENTRY_PROGRAM:
+		rec->u.program.name = proto_get_str(&r, PROTO_MAX_SETTING_KEY);
+		rec->u.program.value = proto_get_str(&r, PROTO_MAX_SETTING_VALUE);
+		break;
+	case PROTO_ENTRY_GROUP:
+		rec->u.group.add = proto_get_u8(&r);
+		rec->u.group.group = proto_get_str(&r, PROTO_MAX_GROUP);
+		break;
+	case PROTO_ENTRY_TIER:
+		rec->u.tier.tier = proto_get_str(&r, PROTO_MAX_TIER);
+		rec->u.tier.note = proto_get_str(&r, PROTO_MAX_REASON);
 		break;
 	case PROTO_ENTRY_ADJUST:
 		rec->u.adjust.points = proto_get_i64(&r);
@@ -201,6 +317,9 @@ int record_order_encode(struct proto_wbuf *w, const struct record_order *s)
 	proto_put_u64(w, s->seq);
 	proto_put_i64(w, s->amount);
 	proto_put_i64(w, s->points);
+	proto_put_i64(w, s->refunded);
+	proto_put_i64(w, s->taken_back);
+	proto_put_u64(w, s->last_return_seq);
 	return w->overflow ? PROTO_E_SPACE : 0;
 }
 
@@ -212,6 +331,9 @@ int record_order_decode(const uint8_t *b, size_t n, struct record_order *s)
 	s->seq = proto_get_u64(&r);
 	s->amount = proto_get_i64(&r);
 	s->points = proto_get_i64(&r);
+	s->refunded = proto_get_i64(&r);
+	s->taken_back = proto_get_i64(&r);
+	s->last_return_seq = proto_get_u64(&r);
 	return proto_rbuf_finish(&r);
 }
 

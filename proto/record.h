@@ -19,12 +19,19 @@
 #define RECORD_FORMAT 1
 #define RECORD_HASH_SIZE 32
 /* Upper bound of one encoded record (all strings at their limits). */
-#define RECORD_MAX_SIZE 2048
+#define RECORD_MAX_SIZE 65536
 
 enum record_error {
 	RECORD_E_SHORT = -20,    /* truncated */
 	RECORD_E_CHECKSUM = -21, /* checksum does not match */
 	RECORD_E_FORMAT = -22,   /* unknown type or format version, or trailing bytes */
+};
+
+/* A line of a sale as the journal keeps it: what it was and what it earned. */
+struct record_line {
+	struct proto_str sku, category;
+	int64_t qty, amount;
+	int64_t earned; /* in a return: taken back for this line */
 };
 
 struct record {
@@ -37,11 +44,37 @@ struct record {
 	union {
 		struct {
 			struct proto_str email, phone, first_name, last_name;
-		} enrol;
+			uint8_t member; /* 0: a guest, recorded by a sale */
+		} enrol;            /* also JOIN: a guest becomes a member with these details */
 		struct {
 			struct proto_str location, order_id;
 			int64_t amount, points, balance_after;
+			uint32_t multiplier;
+			uint16_t nlines;
+			struct record_line lines[PROTO_MAX_LINES];
 		} accrue;
+		struct {
+			struct proto_str location, order_id;
+			uint64_t sale_seq;        /* the sale returned */
+			uint64_t prev_return_seq; /* this order's previous return, 0 if none */
+			int64_t refunded;         /* amount refunded by this return */
+			int64_t taken;            /* points taken back (>= 0) */
+			int64_t applied;          /* of those, removed from the balance */
+			int64_t balance_after;
+			uint8_t full;             /* the order is now refunded in full: its visit is undone */
+			uint16_t nlines;
+			struct record_line lines[PROTO_MAX_LINES]; /* category unused */
+		} ret;
+		struct {
+			struct proto_str name, value;
+		} program;
+		struct {
+			uint8_t add;
+			struct proto_str group;
+		} group;
+		struct {
+			struct proto_str tier, note;
+		} tier;
 		struct {
 			int64_t points, balance_after;
 			struct proto_str reason, comment;
@@ -90,9 +123,12 @@ int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s
 /* orders: key = location bytes, 0x00, order id bytes. */
 struct record_order {
 	uint64_t customer_id;
-	uint64_t seq;
+	uint64_t seq; /* the sale */
 	int64_t amount;
 	int64_t points;
+	int64_t refunded;   /* by its returns so far */
+	int64_t taken_back; /* by its returns so far */
+	uint64_t last_return_seq;
 };
 int record_order_encode(struct proto_wbuf *w, const struct record_order *s);
 int record_order_decode(const uint8_t *b, size_t n, struct record_order *s);
@@ -107,6 +143,8 @@ struct record_request {
 };
 int record_request_encode(struct proto_wbuf *w, const struct record_request *s);
 int record_request_decode(const uint8_t *b, size_t n, struct record_request *s);
+
+/* program: key = setting name, value = its text (no codec: both are plain bytes). */
 
 /* keys: key = key id (record_key_u64). */
 struct record_apikey {

@@ -4,6 +4,7 @@
 #include "dispatch.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,15 @@ static int has_control(struct proto_str s)
 	return 0;
 }
 
+/* Minor units as people write money: 12.34, -0.05. */
+static const char *money_text(int64_t minor, char *buf, size_t cap)
+{
+	uint64_t v = minor < 0 ? -(uint64_t)minor : (uint64_t)minor;
+	snprintf(buf, cap, "%s%llu.%02llu", minor < 0 ? "-" : "", (unsigned long long)(v / 100),
+		 (unsigned long long)(v % 100));
+	return buf;
+}
+
 static const char *ref_text(const struct proto_ref *ref, char *buf, size_t cap)
 {
 	if (ref->kind == PROTO_REF_ID)
@@ -191,7 +201,8 @@ static uint64_t commit_record(struct dispatch *d, struct record *rec, struct dis
 	int rc;
 
 	if (!seq) {
-		dispatch_error(out, PROTO_ST_INTERNAL, "cannot journal the change (out of memory)");
+		if (out)
+			dispatch_error(out, PROTO_ST_INTERNAL, "cannot journal the change (out of memory)");
 		return 0;
 	}
 	rc = model_apply(d->model, seq, rec);
@@ -207,9 +218,11 @@ static uint64_t commit_record(struct dispatch *d, struct record *rec, struct dis
 	return seq;
 }
 
+/* The header only: each operation sets every field of its own part (a
+ * record holds line arrays of 14 KiB that a sale without lines never reads). */
 static void record_init(struct record *rec, uint8_t type, const uint8_t key[PROTO_KEY_SIZE], uint64_t body_hash)
 {
-	memset(rec, 0, sizeof *rec);
+	memset(rec, 0, offsetof(struct record, u));
 	rec->type = type;
 	rec->time_us = dispatch_now_us();
 	memcpy(rec->request_key, key, PROTO_KEY_SIZE);
@@ -265,7 +278,7 @@ static enum dispatch_action op_enrol(struct dispatch *d, const uint8_t *body, si
 	struct proto_enrol_req req;
 	char email[PROTO_MAX_EMAIL + 1], phone[PROTO_MAX_PHONE + 1];
 	struct proto_str ne, np;
-	struct model_customer *c;
+	struct model_customer *c, *ce, *cp, *guest;
 	struct record rec;
 	uint64_t seq;
 
@@ -294,24 +307,26 @@ static enum dispatch_action op_enrol(struct dispatch *d, const uint8_t *body, si
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "names must not contain control characters");
 		return DISPATCH_REPLY;
 	}
-	if ((c = model_customer_by_email(d->model, ne))) {
+	/* A guest that a sale recorded joins: same customer, now a member. */
+	ce = model_customer_by_email(d->model, ne);
+	cp = model_customer_by_phone(d->model, np);
+	if ((ce && ce->member) || (cp && cp->member) || (ce && cp && ce != cp)) {
+		int by_email = ce && (ce->member || !cp || !cp->member);
+		c = by_email ? ce : cp;
 		depend(out, c->last_seq);
-		dispatch_error(out, PROTO_ST_CONFLICT, "email %s already belongs to customer #%llu", email,
-			       (unsigned long long)c->id);
+		dispatch_error(out, PROTO_ST_CONFLICT, "%s %s already belongs to %s #%llu", by_email ? "email" : "phone",
+			       by_email ? email : phone, c->member ? "customer" : "guest", (unsigned long long)c->id);
 		return DISPATCH_REPLY;
 	}
-	if ((c = model_customer_by_phone(d->model, np))) {
-		depend(out, c->last_seq);
-		dispatch_error(out, PROTO_ST_CONFLICT, "phone %s already belongs to customer #%llu", phone,
-			       (unsigned long long)c->id);
-		return DISPATCH_REPLY;
-	}
-	record_init(&rec, PROTO_ENTRY_ENROL, req.key, XXH3_64bits(body, len));
-	rec.customer_id = d->model->next_customer_id;
-	rec.u.enrol.email = ne;
-	rec.u.enrol.phone = np;
+	guest = ce ? ce : cp;
+	record_init(&rec, guest ? PROTO_ENTRY_JOIN : PROTO_ENTRY_ENROL, req.key, XXH3_64bits(body, len));
+	rec.customer_id = guest ? guest->id : d->model->next_customer_id;
+	rec.prev_seq = guest ? guest->last_seq : 0;
+	rec.u.enrol.email = ne.len || !guest ? ne : model_customer_email(guest);
+	rec.u.enrol.phone = np.len || !guest ? np : model_customer_phone(guest);
 	rec.u.enrol.first_name = req.first_name;
 	rec.u.enrol.last_name = req.last_name;
+	rec.u.enrol.member = 1;
 	if (!(seq = commit_record(d, &rec, out)))
 		return DISPATCH_REPLY;
 	reply_customer(out, model_customer_by_id(d->model, rec.customer_id));
@@ -332,16 +347,38 @@ static enum dispatch_action op_lookup(struct dispatch *d, const uint8_t *body, s
 	return DISPATCH_REPLY;
 }
 
+/* The result of one sale, for ACCRUE's reply or one ACCRUE_BATCH item. */
+struct outcome {
+	uint16_t status;
+	int replay;
+	uint64_t seq;
+	int64_t points;
+	struct model_customer *c;
+	uint64_t wait_seq;
+	char msg[PROTO_MAX_MESSAGE + 1];
+};
+
+static void fail(struct outcome *o, uint16_t status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(struct outcome *o, uint16_t status, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->status = status;
+	va_start(ap, fmt);
+	vsnprintf(o->msg, sizeof o->msg, fmt, ap);
+	va_end(ap);
+}
+
 /* The location a sale is booked at: the request's, else the key's, else the default. */
 static int sale_location(const struct dispatch_session *sess, struct proto_str asked, struct proto_str *loc,
-			 struct dispatch_out *out)
+			 struct outcome *o)
 {
 	struct proto_str own = proto_str_c(sess->location);
 
 	if (sess->role == PROTO_ROLE_TERMINAL && asked.len &&
 	    (asked.len != own.len || memcmp(asked.ptr, own.ptr, own.len) != 0)) {
-		dispatch_error(out, PROTO_ST_FORBIDDEN, "this terminal key is bound to location \"%s\", not \"%.*s\"",
-			       sess->location, (int)asked.len, asked.ptr);
+		fail(o, PROTO_ST_FORBIDDEN, "this terminal key is bound to location \"%s\", not \"%.*s\"", sess->location,
+		     (int)asked.len, asked.ptr);
 		return -1;
 	}
 	if (asked.len)
@@ -351,67 +388,295 @@ static int sale_location(const struct dispatch_session *sess, struct proto_str a
 	else
 		*loc = proto_str_c(MODEL_DEFAULT_LOCATION);
 	if (has_control(*loc)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "location must not contain control characters");
+		fail(o, PROTO_ST_BAD_REQUEST, "location must not contain control characters");
 		return -1;
 	}
 	return 0;
 }
 
+/* A sale may be dated up to this far ahead of the server's clock. */
+#define SALE_CLOCK_SKEW_US (5 * 60 * 1000000LL)
+
+/*
+ * Check a sale's lines and time; fill rules' view of the lines. An order id
+ * is required unless for_quote. Returns 0 or -1 with o filled.
+ */
+static int sale_check(const struct proto_sale *sale, int for_quote, struct rules_line *lines, int64_t *when,
+		      struct outcome *o)
+{
+	int64_t sum = 0, now = dispatch_now_us();
+
+	if (!for_quote && (!sale->order_id.len || has_control(sale->order_id))) {
+		fail(o, PROTO_ST_BAD_REQUEST, "an order id is required (printable text)");
+		return -1;
+	}
+	if (sale->amount <= 0) {
+		fail(o, PROTO_ST_RANGE, "sale amount must be positive, in minor units (got %lld)", (long long)sale->amount);
+		return -1;
+	}
+	for (uint16_t i = 0; i < sale->nlines; i++) {
+		const struct proto_line *l = &sale->lines[i];
+		if (!l->sku.len || has_control(l->sku) || has_control(l->category)) {
+			fail(o, PROTO_ST_BAD_REQUEST, "line %u: a SKU is required, and SKU and category must be printable", i + 1);
+			return -1;
+		}
+		if (l->qty < 1 || l->amount < 0) {
+			fail(o, PROTO_ST_RANGE, "line %u: quantity must be at least 1 and amount not negative", i + 1);
+			return -1;
+		}
+		if (__builtin_add_overflow(sum, l->amount, &sum)) {
+			fail(o, PROTO_ST_RANGE, "line amounts are out of range");
+			return -1;
+		}
+		lines[i].sku.ptr = l->sku.ptr;
+		lines[i].sku.len = l->sku.len;
+		lines[i].category.ptr = l->category.ptr;
+		lines[i].category.len = l->category.len;
+		lines[i].qty = l->qty;
+		lines[i].amount = l->amount;
+	}
+	if (sale->nlines && sum != sale->amount) {
+		char a[32], b[32];
+		fail(o, PROTO_ST_BAD_REQUEST, "the lines add up to %s, not the sale amount %s", money_text(sum, a, sizeof a),
+		     money_text(sale->amount, b, sizeof b));
+		return -1;
+	}
+	if (sale->time_us < 0 || sale->time_us > now + SALE_CLOCK_SKEW_US) {
+		fail(o, PROTO_ST_RANGE, "sale time is in the future or negative");
+		return -1;
+	}
+	*when = sale->time_us ? sale->time_us : now;
+	return 0;
+}
+
+/*
+ * A sale for a customer that is not there: with the program recording
+ * guests, an email or phone becomes a guest (an ENROL record of its own,
+ * ahead of the sale's). Returns the guest, or NULL with o filled.
+ */
+static struct model_customer *guest_for(struct dispatch *d, const struct proto_ref *ref, struct outcome *o)
+{
+	char email[PROTO_MAX_EMAIL + 1], phone[PROTO_MAX_PHONE + 1], buf[300];
+	struct proto_str ne = {"", 0}, np = {"", 0};
+	static const uint8_t no_key[PROTO_KEY_SIZE];
+	struct record rec;
+
+	if (ref->kind == PROTO_REF_ID || d->model->rules.guests != RULES_GUESTS_RECORD) {
+		fail(o, PROTO_ST_NOT_FOUND, "no customer %s%s", ref_text(ref, buf, sizeof buf),
+		     ref->kind == PROTO_REF_ID ? "" : " (the program does not record guests)");
+		return NULL;
+	}
+	if ((ref->kind == PROTO_REF_EMAIL && model_email_normalise(ref->text, email, &ne)) ||
+	    (ref->kind == PROTO_REF_PHONE && model_phone_normalise(ref->text, phone, &np)) || (!ne.len && !np.len)) {
+		fail(o, PROTO_ST_BAD_REQUEST, "\"%s\" is not a valid %s", ref_text(ref, buf, sizeof buf),
+		     ref->kind == PROTO_REF_EMAIL ? "email" : "phone number");
+		return NULL;
+	}
+	record_init(&rec, PROTO_ENTRY_ENROL, no_key, 0);
+	rec.customer_id = d->model->next_customer_id;
+	rec.u.enrol.email = ne;
+	rec.u.enrol.phone = np;
+	rec.u.enrol.first_name = rec.u.enrol.last_name = proto_str_c("");
+	rec.u.enrol.member = 0;
+	if (!commit_record(d, &rec, NULL)) {
+		fail(o, PROTO_ST_INTERNAL, "cannot journal the guest (out of memory)");
+		return NULL;
+	}
+	return model_customer_by_id(d->model, rec.customer_id);
+}
+
+/* One sale: ACCRUE, and each item of ACCRUE_BATCH. */
+static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, const struct proto_accrue_req *req,
+		       uint64_t hash, struct outcome *o)
+{
+	static struct rules_line lines[PROTO_MAX_LINES];
+	static struct rules_earning earning;
+	struct rules_customer who;
+	const struct model_request *q;
+	const struct model_order *ord;
+	struct model_customer *c;
+	struct proto_str loc;
+	struct record *rec;
+	int64_t when, balance, total;
+
+	memset(o, 0, sizeof *o);
+	if (model_key_is_zero(req->key)) {
+		fail(o, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
+		return;
+	}
+	if ((q = model_request_find(d->model, req->key))) {
+		o->wait_seq = q->seq;
+		if (q->opcode != PROTO_OP_ACCRUE || q->body_hash != hash) {
+			fail(o, PROTO_ST_KEY_REUSED, "request key was already used for a different %s request",
+			     proto_opcode_name(q->opcode));
+			return;
+		}
+		o->c = model_customer_by_id(d->model, q->object_id);
+		o->replay = 1;
+		o->seq = q->seq;
+		o->points = q->value;
+		return;
+	}
+	if (sale_location(sess, req->sale.location, &loc, o) || sale_check(&req->sale, 0, lines, &when, o))
+		return;
+	if ((ord = model_order_find(d->model, loc, req->sale.order_id))) {
+		o->wait_seq = ord->seq;
+		fail(o, PROTO_ST_DUPLICATE_ORDER, "order \"%.*s\" at location \"%.*s\" was already accrued (journal entry %llu)",
+		     (int)req->sale.order_id.len, req->sale.order_id.ptr, (int)loc.len, loc.ptr, (unsigned long long)ord->seq);
+		return;
+	}
+	c = model_customer_find(d->model, &req->ref);
+	if (c && !c->member && d->model->rules.guests != RULES_GUESTS_RECORD) {
+		o->wait_seq = c->last_seq;
+		fail(o, PROTO_ST_NOT_MEMBER, "customer #%llu is a guest, and the program does not record guests' sales",
+		     (unsigned long long)c->id);
+		return;
+	}
+	if (c) {
+		o->wait_seq = c->last_seq;
+		model_customer_rules(c, &who);
+	} else {
+		/* A guest (if the program records them): it earns nothing, and
+		 * nothing is journalled for it before the sale is known to be good. */
+		memset(&who, 0, sizeof who);
+		who.tier.ptr = "";
+	}
+	if (rules_earn(&d->model->rules, &who, when, req->sale.amount, req->sale.nlines ? lines : NULL, req->sale.nlines,
+		       &earning) != RULES_OK) {
+		fail(o, PROTO_ST_RANGE, "the sale's amounts are out of range");
+		return;
+	}
+	if (!c && !(c = guest_for(d, &req->ref, o)))
+		return;
+	if (rules_add(c->balance, earning.earned, &balance) || rules_add(c->lifetime_points, earning.earned, &total) ||
+	    rules_add(c->total_spend, req->sale.amount, &total)) {
+		fail(o, PROTO_ST_RANGE, "sale amount %lld is out of range for this customer", (long long)req->sale.amount);
+		return;
+	}
+	rec = malloc(sizeof *rec);
+	if (!rec) {
+		fail(o, PROTO_ST_INTERNAL, "out of memory");
+		return;
+	}
+	record_init(rec, PROTO_ENTRY_ACCRUE, req->key, hash);
+	rec->time_us = when;
+	rec->customer_id = c->id;
+	rec->prev_seq = c->last_seq;
+	rec->u.accrue.location = loc;
+	rec->u.accrue.order_id = req->sale.order_id;
+	rec->u.accrue.amount = req->sale.amount;
+	rec->u.accrue.points = earning.earned;
+	rec->u.accrue.balance_after = balance;
+	rec->u.accrue.multiplier = earning.multiplier;
+	rec->u.accrue.nlines = req->sale.nlines;
+	for (uint16_t i = 0; i < req->sale.nlines; i++) {
+		rec->u.accrue.lines[i].sku = req->sale.lines[i].sku;
+		rec->u.accrue.lines[i].category = req->sale.lines[i].category;
+		rec->u.accrue.lines[i].qty = req->sale.lines[i].qty;
+		rec->u.accrue.lines[i].amount = req->sale.lines[i].amount;
+		rec->u.accrue.lines[i].earned = earning.line_earned[i];
+	}
+	o->seq = commit_record(d, rec, NULL);
+	free(rec);
+	if (!o->seq) {
+		fail(o, PROTO_ST_INTERNAL, "cannot journal the sale (out of memory)");
+		return;
+	}
+	o->c = c;
+	o->points = earning.earned;
+	o->wait_seq = o->seq;
+}
+
 static enum dispatch_action op_accrue(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
 				      size_t len, struct dispatch_out *out)
 {
-	struct proto_accrue_req req;
-	struct model_customer *c;
-	const struct model_order *o;
-	struct proto_str loc;
-	struct record rec;
-	int64_t points, balance, spend;
-	uint64_t seq, hash = XXH3_64bits(body, len);
+	static struct proto_accrue_req req;
+	struct outcome o;
 
 	if (proto_accrue_req_decode(body, len, &req)) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ACCRUE body");
 		return DISPATCH_REPLY;
 	}
-	if (check_request_key(d, PROTO_OP_ACCRUE, req.key, hash, out))
-		return DISPATCH_REPLY;
-	if (sale_location(sess, req.location, &loc, out))
-		return DISPATCH_REPLY;
-	if (!req.order_id.len || has_control(req.order_id)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "an order id is required (printable text)");
+	accrue_one(d, sess, &req, XXH3_64bits(body, len), &o);
+	depend(out, o.wait_seq);
+	if (o.status) {
+		dispatch_error(out, o.status, "%s", o.msg);
 		return DISPATCH_REPLY;
 	}
-	if (req.amount <= 0) {
-		dispatch_error(out, PROTO_ST_RANGE, "sale amount must be positive, in minor units (got %lld)",
-			       (long long)req.amount);
+	if (!o.c) {
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "the customer of this request key no longer exists");
 		return DISPATCH_REPLY;
 	}
-	if (!(c = find_customer(d, &req.ref, out)))
-		return DISPATCH_REPLY;
-	if ((o = model_order_find(d->model, loc, req.order_id))) {
-		depend(out, o->seq);
-		dispatch_error(out, PROTO_ST_DUPLICATE_ORDER,
-			       "order \"%.*s\" at location \"%.*s\" was already accrued (journal entry %llu)",
-			       (int)req.order_id.len, req.order_id.ptr, (int)loc.len, loc.ptr, (unsigned long long)o->seq);
+	reply_change(out, o.c, o.seq, o.points);
+	if (o.replay)
+		out->flags |= PROTO_FLAG_REPLAY;
+	return DISPATCH_REPLY;
+}
+
+/* Batch replies keep refusal messages short so 8,190 of them fit one frame. */
+#define BATCH_MESSAGE_MAX 96
+
+static enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
+					    size_t len, struct dispatch_out *out)
+{
+	static struct proto_accrue_req req;
+	struct proto_rbuf r;
+	struct proto_wbuf w;
+	uint16_t count;
+
+	proto_rbuf_init(&r, body, len);
+	if (proto_batch_req_begin(&r, &count)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ACCRUE_BATCH body (1 to %d sales)", PROTO_MAX_BATCH);
 		return DISPATCH_REPLY;
 	}
-	if (rules_points_for_sale(&d->rules, req.amount, &points) || rules_add(c->balance, points, &balance) ||
-	    rules_add(c->lifetime_points, points, &spend) || rules_add(c->total_spend, req.amount, &spend)) {
-		depend(out, c->last_seq);
-		dispatch_error(out, PROTO_ST_RANGE, "sale amount %lld is out of range for this customer",
-			       (long long)req.amount);
+	/* A sale may add a guest too: room for two records each, or none yet. */
+	if (!store_has_room_for(d->store, 2u * count))
+		return DISPATCH_BLOCKED;
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_batch_rep_put_header(&w, count);
+	for (uint16_t i = 0; i < count; i++) {
+		struct proto_batch_item it;
+		struct outcome o;
+		const uint8_t *item;
+		size_t item_len;
+
+		memset(&it, 0, sizeof it);
+		if (proto_batch_req_next(&r, &item, &item_len)) {
+			/* The frame is cut short: what was applied stays applied and is reported; the rest is refused. */
+			fail(&o, PROTO_ST_BAD_REQUEST, "batch item %u is truncated", i + 1);
+			o.wait_seq = 0;
+			o.c = NULL;
+		} else if (proto_accrue_req_decode(item, item_len, &req)) {
+			memset(&o, 0, sizeof o);
+			fail(&o, PROTO_ST_BAD_REQUEST, "malformed sale");
+		} else {
+			accrue_one(d, sess, &req, XXH3_64bits(item, item_len), &o);
+		}
+		depend(out, o.wait_seq);
+		if (!o.status && !o.c)
+			fail(&o, PROTO_ST_NOT_FOUND, "the customer of this request key no longer exists");
+		it.status = o.status;
+		it.replay = (uint8_t)o.replay;
+		if (!o.status) {
+			it.seq = o.seq;
+			it.points = o.points;
+			it.customer_id = o.c->id;
+			it.balance = o.c->balance;
+			depend(out, o.c->last_seq);
+		} else {
+			it.message = proto_str_c(o.msg);
+			if (it.message.len > BATCH_MESSAGE_MAX)
+				it.message.len = BATCH_MESSAGE_MAX;
+		}
+		proto_batch_item_put(&w, &it);
+	}
+	if (w.overflow) {
+		/* Cannot happen within the limits above; say so rather than send half a reply. */
+		dispatch_error(out, PROTO_ST_INTERNAL, "batch reply does not fit a frame");
 		return DISPATCH_REPLY;
 	}
-	record_init(&rec, PROTO_ENTRY_ACCRUE, req.key, hash);
-	rec.customer_id = c->id;
-	rec.prev_seq = c->last_seq;
-	rec.u.accrue.location = loc;
-	rec.u.accrue.order_id = req.order_id;
-	rec.u.accrue.amount = req.amount;
-	rec.u.accrue.points = points;
-	rec.u.accrue.balance_after = balance;
-	if (!(seq = commit_record(d, &rec, out)))
-		return DISPATCH_REPLY;
-	reply_change(out, c, seq, points);
+	out->len = w.len;
 	return DISPATCH_REPLY;
 }
 
@@ -469,6 +734,7 @@ struct history_walk {
 	uint32_t count, limit;
 	uint64_t before;
 	uint64_t next_before;
+	int64_t balance; /* the balance after the entry being visited (newest first) */
 };
 
 static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
@@ -477,6 +743,23 @@ static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
 	struct proto_entry e;
 	size_t mark = hw->w.len;
 
+	/* Entries that change no balance show the balance they left standing;
+	 * walking newest first, that is the balance before the next newer change. */
+	int64_t after = hw->balance;
+	switch (rec->type) {
+	case PROTO_ENTRY_ACCRUE:
+		after = rec->u.accrue.balance_after;
+		hw->balance = after - rec->u.accrue.points;
+		break;
+	case PROTO_ENTRY_ADJUST:
+		after = rec->u.adjust.balance_after;
+		hw->balance = after - rec->u.adjust.points;
+		break;
+	case PROTO_ENTRY_RETURN:
+		after = rec->u.ret.balance_after;
+		hw->balance = after + rec->u.ret.applied;
+		break;
+	}
 	if (hw->before && seq >= hw->before)
 		return 0;
 	if (hw->count == hw->limit) {
@@ -488,6 +771,7 @@ static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
 	e.type = rec->type;
 	e.time_us = rec->time_us;
 	e.location = e.order_id = e.reason = e.comment = proto_str_c("");
+	e.balance_after = after;
 	switch (rec->type) {
 	case PROTO_ENTRY_ACCRUE:
 		e.points = rec->u.accrue.points;
@@ -501,6 +785,37 @@ static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
 		e.balance_after = rec->u.adjust.balance_after;
 		e.reason = rec->u.adjust.reason;
 		e.comment = rec->u.adjust.comment;
+		break;
+	case PROTO_ENTRY_ENROL:
+		if (!rec->u.enrol.member)
+			e.comment = proto_str_c("guest, recorded by a sale");
+		break;
+	case PROTO_ENTRY_JOIN:
+		e.comment = proto_str_c("joined as a member");
+		break;
+	case PROTO_ENTRY_RETURN: {
+		static char note[96];
+		e.points = -rec->u.ret.applied;
+		e.balance_after = rec->u.ret.balance_after;
+		e.amount = rec->u.ret.refunded;
+		e.location = rec->u.ret.location;
+		e.order_id = rec->u.ret.order_id;
+		if (rec->u.ret.taken > rec->u.ret.applied) {
+			snprintf(note, sizeof note, "shortfall %lld: the balance stops at zero",
+				 (long long)(rec->u.ret.taken - rec->u.ret.applied));
+			e.comment = proto_str_c(note);
+		} else if (rec->u.ret.balance_after < 0) {
+			e.comment = proto_str_c("balance below zero after a return of spent points");
+		}
+		break;
+	}
+	case PROTO_ENTRY_GROUP:
+		e.reason = rec->u.group.group;
+		e.comment = proto_str_c(rec->u.group.add ? "added to group" : "removed from group");
+		break;
+	case PROTO_ENTRY_TIER:
+		e.reason = rec->u.tier.note;
+		e.comment = rec->u.tier.tier.len ? rec->u.tier.tier : proto_str_c("(no tier)");
 		break;
 	}
 	proto_entry_put(&hw->w, &e);
@@ -540,6 +855,7 @@ static enum dispatch_action op_history(struct dispatch *d, const uint8_t *body, 
 	proto_history_rep_put_header(&hw.w, 0, 0);
 	hw.limit = req.limit;
 	hw.before = req.before_seq;
+	hw.balance = c->balance;
 	if (store_walk_chain(d->store, c->last_seq, history_entry, &hw)) {
 		dispatch_error(out, PROTO_ST_STORAGE, "cannot read the journal of customer #%llu", (unsigned long long)c->id);
 		return DISPATCH_REPLY;
@@ -552,6 +868,624 @@ static enum dispatch_action op_history(struct dispatch *d, const uint8_t *body, 
 		proto_history_rep_put_header(&hdr, hw.next_before, hw.count);
 	}
 	out->len = hw.w.len;
+	return DISPATCH_REPLY;
+}
+
+/* ---- returns, quotes, orders -------------------------------------------------- */
+
+/* What the journal says of one order, read back for line returns and ORDER. */
+struct order_read {
+	int ok;
+	int64_t time_us;
+	uint32_t multiplier;
+	uint16_t nlines;
+	struct {
+		char sku[PROTO_MAX_SKU], category[PROTO_MAX_CATEGORY];
+		uint8_t sku_len, category_len;
+		int64_t qty, amount, earned;
+		int64_t refunded_qty, refunded, taken; /* by returns naming this line */
+	} line[PROTO_MAX_LINES];
+	uint64_t next_return; /* walking the order's returns */
+};
+
+static int read_sale(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct order_read *or = ctx;
+
+	(void)seq;
+	if (rec->type != PROTO_ENTRY_ACCRUE)
+		return 1;
+	or->ok = 1;
+	or->time_us = rec->time_us;
+	or->multiplier = rec->u.accrue.multiplier;
+	or->nlines = rec->u.accrue.nlines;
+	for (uint16_t i = 0; i < or->nlines; i++) {
+		const struct record_line *l = &rec->u.accrue.lines[i];
+		memcpy(or->line[i].sku, l->sku.ptr, l->sku.len);
+		or->line[i].sku_len = (uint8_t)l->sku.len;
+		memcpy(or->line[i].category, l->category.ptr, l->category.len);
+		or->line[i].category_len = (uint8_t)l->category.len;
+		or->line[i].qty = l->qty;
+		or->line[i].amount = l->amount;
+		or->line[i].earned = l->earned;
+		or->line[i].refunded_qty = or->line[i].refunded = or->line[i].taken = 0;
+	}
+	return 1;
+}
+
+/* The line of the sale a returned SKU belongs to: the first with quantity left. */
+static int line_for_sku(const struct order_read *or, struct proto_str sku, int64_t qty)
+{
+	for (uint16_t i = 0; i < or->nlines; i++)
+		if (or->line[i].sku_len == sku.len && memcmp(or->line[i].sku, sku.ptr, sku.len) == 0 &&
+		    or->line[i].qty - or->line[i].refunded_qty >= qty)
+			return i;
+	return -1;
+}
+
+static int read_return(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct order_read *or = ctx;
+
+	(void)seq;
+	if (rec->type != PROTO_ENTRY_RETURN) {
+		or->ok = 0;
+		return 1;
+	}
+	for (uint16_t i = 0; i < rec->u.ret.nlines; i++) {
+		const struct record_line *l = &rec->u.ret.lines[i];
+		struct proto_str sku = {l->sku.ptr, l->sku.len};
+		/* Replayed oldest first, the line is the one chosen when the return was made. */
+		int k = line_for_sku(or, sku, l->qty);
+		if (k < 0) {
+			or->ok = 0;
+			return 1;
+		}
+		or->line[k].refunded_qty += l->qty;
+		or->line[k].refunded += l->amount;
+		or->line[k].taken += l->earned;
+	}
+	or->next_return = rec->u.ret.prev_return_seq;
+	return 1;
+}
+
+/* Returns of one order that a line return reads back, at most. */
+#define MAX_RETURNS_PER_ORDER 1024
+
+static int note_return(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct order_read *or = ctx;
+	(void)seq;
+	or->next_return = rec->type == PROTO_ENTRY_RETURN ? rec->u.ret.prev_return_seq : 0;
+	or->ok = rec->type == PROTO_ENTRY_RETURN;
+	return 1;
+}
+
+/*
+ * Load a sale and the per-line effect of its returns, applied oldest first
+ * as they were made. Returns 0, or -1 if the journal cannot be read or the
+ * order has more returns than this reads back.
+ */
+static int order_load(struct dispatch *d, const struct model_order *o, struct order_read *or)
+{
+	static uint64_t seqs[MAX_RETURNS_PER_ORDER];
+	uint32_t n = 0;
+
+	or->ok = 0;
+	if (store_walk_chain(d->store, o->seq, read_sale, or) || !or->ok)
+		return -1;
+	for (uint64_t seq = o->last_return_seq; seq; seq = or->next_return) {
+		if (n == MAX_RETURNS_PER_ORDER || store_walk_chain(d->store, seq, note_return, or) || !or->ok)
+			return -1;
+		seqs[n++] = seq;
+	}
+	while (n--)
+		if (store_walk_chain(d->store, seqs[n], read_return, or) || !or->ok)
+			return -1;
+	return 0;
+}
+
+static const struct model_order *find_order(struct dispatch *d, const struct dispatch_session *sess,
+					    struct proto_str location, struct proto_str order_id, struct dispatch_out *out)
+{
+	const struct model_order *o;
+	struct proto_str loc;
+	struct outcome oc;
+
+	if (sale_location(sess, location, &loc, &oc)) {
+		dispatch_error(out, oc.status, "%s", oc.msg);
+		return NULL;
+	}
+	if (!(o = model_order_find(d->model, loc, order_id)))
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "no order \"%.*s\" at location \"%.*s\"", (int)order_id.len,
+			       order_id.ptr, (int)loc.len, loc.ptr);
+	return o;
+}
+
+static void reply_return(struct dispatch_out *out, const struct model_customer *c, uint64_t seq, const struct record *rec)
+{
+	struct proto_return_rep r;
+	struct proto_wbuf w;
+
+	r.seq = seq;
+	r.points = -rec->u.ret.applied;
+	r.shortfall = rec->u.ret.taken - rec->u.ret.applied;
+	r.refunded = rec->u.ret.refunded;
+	model_customer_view(c, &r.customer);
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_return_rep_encode(&w, &r);
+	out->len = w.len;
+	depend(out, c->last_seq);
+	depend(out, seq);
+}
+
+struct replay_return {
+	struct dispatch_out *out;
+	const struct model_customer *c;
+};
+
+static int replay_return_rec(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct replay_return *rr = ctx;
+	if (rec->type == PROTO_ENTRY_RETURN)
+		reply_return(rr->out, rr->c, seq, rec);
+	return 1;
+}
+
+static enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
+				      size_t len, struct dispatch_out *out)
+{
+	static struct proto_return_req req;
+	static struct order_read or;
+	static struct record rec;
+	const struct model_request *q;
+	const struct model_order *o;
+	struct model_customer *c;
+	uint64_t hash = XXH3_64bits(body, len), seq;
+	int64_t refund = 0, take = 0, applied, balance, when, now = dispatch_now_us();
+
+	if (proto_return_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed RETURN body");
+		return DISPATCH_REPLY;
+	}
+	if (model_key_is_zero(req.key)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
+		return DISPATCH_REPLY;
+	}
+	if ((q = model_request_find(d->model, req.key))) {
+		struct replay_return rr = {out, NULL};
+		depend(out, q->seq);
+		if (q->opcode != PROTO_OP_RETURN || q->body_hash != hash) {
+			dispatch_error(out, PROTO_ST_KEY_REUSED, "request key was already used for a different %s request",
+				       proto_opcode_name(q->opcode));
+			return DISPATCH_REPLY;
+		}
+		/* The original outcome is in the journal: read it once it is durable. */
+		if (q->seq > store_durable_seq(d->store)) {
+			out->wait_seq = q->seq;
+			return DISPATCH_DEFER;
+		}
+		rr.c = model_customer_by_id(d->model, q->object_id);
+		if (!rr.c || store_walk_chain(d->store, q->seq, replay_return_rec, &rr)) {
+			dispatch_error(out, PROTO_ST_STORAGE, "cannot read the original return (journal entry %llu)",
+				       (unsigned long long)q->seq);
+			return DISPATCH_REPLY;
+		}
+		out->flags |= PROTO_FLAG_REPLAY;
+		return DISPATCH_REPLY;
+	}
+	if (!(o = find_order(d, sess, req.location, req.order_id, out)))
+		return DISPATCH_REPLY;
+	if (!(c = model_customer_by_id(d->model, o->customer_id))) {
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "the customer of this order no longer exists");
+		return DISPATCH_REPLY;
+	}
+	depend(out, c->last_seq);
+	if (req.time_us < 0 || req.time_us > now + SALE_CLOCK_SKEW_US) {
+		dispatch_error(out, PROTO_ST_RANGE, "return time is in the future or negative");
+		return DISPATCH_REPLY;
+	}
+	when = req.time_us ? req.time_us : now;
+
+	memset(&rec, 0, offsetof(struct record, u));
+	rec.u.ret.nlines = 0;
+	if (req.nlines == 0) {
+		refund = req.amount;
+		if (refund <= 0) {
+			dispatch_error(out, PROTO_ST_RANGE, "a return refunds a positive amount or names lines");
+			return DISPATCH_REPLY;
+		}
+		if (refund > o->amount - o->refunded) {
+			char left[32], want[32];
+			dispatch_error(out, PROTO_ST_OVER_RETURN, "order has %s left to refund; cannot refund %s",
+				       money_text(o->amount - o->refunded, left, sizeof left), money_text(refund, want, sizeof want));
+			return DISPATCH_REPLY;
+		}
+		if (rules_take_back(o->points, o->amount, o->refunded, o->taken_back, refund, &take) != RULES_OK) {
+			dispatch_error(out, PROTO_ST_RANGE, "refund out of range");
+			return DISPATCH_REPLY;
+		}
+	} else {
+		/* By lines: the sale's lines and earlier returns are read from the journal. */
+		uint64_t need = o->last_return_seq > o->seq ? o->last_return_seq : o->seq;
+		if (need > store_durable_seq(d->store)) {
+			out->wait_seq = need;
+			return DISPATCH_DEFER;
+		}
+		if (order_load(d, o, &or)) {
+			dispatch_error(out, PROTO_ST_STORAGE, "cannot read order \"%.*s\" from the journal", (int)req.order_id.len,
+				       req.order_id.ptr);
+			return DISPATCH_REPLY;
+		}
+		for (uint16_t i = 0; i < req.nlines; i++) {
+			const struct proto_line *l = &req.lines[i];
+			int k = l->qty >= 1 ? line_for_sku(&or, l->sku, l->qty) : -1;
+			int64_t t;
+			if (l->qty < 1 || l->amount < 0) {
+				dispatch_error(out, PROTO_ST_RANGE, "line %u: quantity must be at least 1 and amount not negative",
+					       i + 1);
+				return DISPATCH_REPLY;
+			}
+			if (k < 0) {
+				int sold = 0;
+				for (uint16_t j = 0; j < or.nlines; j++)
+					sold |= or.line[j].sku_len == l->sku.len &&
+						memcmp(or.line[j].sku, l->sku.ptr, l->sku.len) == 0;
+				if (!sold)
+					dispatch_error(out, PROTO_ST_BAD_REQUEST, "line %u: SKU \"%.*s\" is not in this order", i + 1,
+						       (int)l->sku.len, l->sku.ptr);
+				else
+					dispatch_error(out, PROTO_ST_OVER_RETURN,
+						       "line %u: SKU \"%.*s\" has fewer than %lld left to return in this order", i + 1,
+						       (int)l->sku.len, l->sku.ptr, (long long)l->qty);
+				return DISPATCH_REPLY;
+			}
+			if (rules_take_back(or.line[k].earned, or.line[k].amount, or.line[k].refunded, or.line[k].taken, l->amount,
+					    &t) != RULES_OK) {
+				char want[32];
+				dispatch_error(out, PROTO_ST_OVER_RETURN, "line %u: refund %s is more than is left of SKU \"%.*s\"",
+					       i + 1, money_text(l->amount, want, sizeof want), (int)l->sku.len, l->sku.ptr);
+				return DISPATCH_REPLY;
+			}
+			or.line[k].refunded_qty += l->qty;
+			or.line[k].refunded += l->amount;
+			or.line[k].taken += t;
+			refund += l->amount;
+			take += t;
+			rec.u.ret.lines[i].sku = l->sku;
+			rec.u.ret.lines[i].category = proto_str_c("");
+			rec.u.ret.lines[i].qty = l->qty;
+			rec.u.ret.lines[i].amount = l->amount;
+			rec.u.ret.lines[i].earned = t;
+		}
+		if (req.amount && req.amount != refund) {
+			char sum[32], want[32];
+			dispatch_error(out, PROTO_ST_BAD_REQUEST, "the lines add up to %s, not the return amount %s",
+				       money_text(refund, sum, sizeof sum), money_text(req.amount, want, sizeof want));
+			return DISPATCH_REPLY;
+		}
+		if (refund > o->amount - o->refunded) {
+			char left[32], want[32];
+			dispatch_error(out, PROTO_ST_OVER_RETURN, "order has %s left to refund; cannot refund %s",
+				       money_text(o->amount - o->refunded, left, sizeof left), money_text(refund, want, sizeof want));
+			return DISPATCH_REPLY;
+		}
+		rec.u.ret.nlines = req.nlines;
+	}
+	/* Never more than the sale earned, whatever mix of returns came before;
+	 * the lines' shares shrink with it, newest line first, to keep adding up. */
+	if (take > o->points - o->taken_back) {
+		int64_t excess = take - (o->points - o->taken_back);
+		take = o->points - o->taken_back;
+		for (uint16_t i = rec.u.ret.nlines; i-- > 0 && excess > 0;) {
+			int64_t cut = rec.u.ret.lines[i].earned < excess ? rec.u.ret.lines[i].earned : excess;
+			rec.u.ret.lines[i].earned -= cut;
+			excess -= cut;
+		}
+	}
+	applied = take;
+	if (d->model->rules.below_zero == RULES_BELOW_ZERO_STOP)
+		applied = c->balance <= 0 ? 0 : (take < c->balance ? take : c->balance);
+	balance = c->balance - applied;
+
+	record_init(&rec, PROTO_ENTRY_RETURN, req.key, hash);
+	rec.time_us = when;
+	rec.customer_id = c->id;
+	rec.prev_seq = c->last_seq;
+	rec.u.ret.location = proto_str_c("");
+	{
+		const char *z = memchr(o->key, 0, o->key_len);
+		rec.u.ret.location.ptr = o->key;
+		rec.u.ret.location.len = (uint32_t)(z - o->key);
+		rec.u.ret.order_id.ptr = z + 1;
+		rec.u.ret.order_id.len = (uint32_t)(o->key_len - rec.u.ret.location.len - 1);
+	}
+	rec.u.ret.sale_seq = o->seq;
+	rec.u.ret.prev_return_seq = o->last_return_seq;
+	rec.u.ret.refunded = refund;
+	rec.u.ret.taken = take;
+	rec.u.ret.applied = applied;
+	rec.u.ret.balance_after = balance;
+	rec.u.ret.full = o->refunded + refund == o->amount;
+	if (!(seq = commit_record(d, &rec, out)))
+		return DISPATCH_REPLY;
+	reply_return(out, c, seq, &rec);
+	return DISPATCH_REPLY;
+}
+
+static enum dispatch_action op_quote(struct dispatch *d, const uint8_t *body, size_t len, struct dispatch_out *out)
+{
+	static struct proto_quote_req req;
+	static struct rules_line lines[PROTO_MAX_LINES];
+	static struct rules_earning earning;
+	static struct proto_quote_rep rep;
+	struct rules_customer who;
+	struct outcome o;
+	struct proto_wbuf w;
+	int64_t when;
+
+	if (proto_quote_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed QUOTE body");
+		return DISPATCH_REPLY;
+	}
+	memset(&who, 0, sizeof who);
+	who.tier.ptr = "";
+	who.member = 1;
+	if (req.ref.kind) {
+		struct model_customer *c = find_customer(d, &req.ref, out);
+		if (!c)
+			return DISPATCH_REPLY;
+		model_customer_rules(c, &who);
+		depend(out, c->last_seq);
+	}
+	memset(&o, 0, sizeof o);
+	if (sale_check(&req.sale, 1, lines, &when, &o)) {
+		dispatch_error(out, o.status, "%s", o.msg);
+		return DISPATCH_REPLY;
+	}
+	if (rules_earn(&d->model->rules, &who, when, req.sale.amount, req.sale.nlines ? lines : NULL, req.sale.nlines,
+		       &earning) != RULES_OK) {
+		dispatch_error(out, PROTO_ST_RANGE, "the sale's amounts are out of range");
+		return DISPATCH_REPLY;
+	}
+	rep.earned = earning.earned;
+	rep.qualifying = earning.qualifying;
+	rep.qualifying_items = earning.qualifying_items;
+	rep.multiplier = earning.multiplier;
+	rep.unit = d->model->rules.unit;
+	rep.nlines = req.sale.nlines;
+	for (uint16_t i = 0; i < req.sale.nlines; i++)
+		rep.line_earned[i] = earning.line_earned[i];
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_quote_rep_encode(&w, &rep);
+	out->len = w.len;
+	depend(out, d->model->program_seq);
+	return DISPATCH_REPLY;
+}
+
+static enum dispatch_action op_order(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
+				     size_t len, struct dispatch_out *out)
+{
+	static struct proto_order_req req;
+	static struct order_read or;
+	static struct proto_order_rep rep;
+	const struct model_order *o;
+	struct proto_wbuf w;
+	uint64_t need;
+
+	if (proto_order_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ORDER body");
+		return DISPATCH_REPLY;
+	}
+	if (!(o = find_order(d, sess, req.location, req.order_id, out)))
+		return DISPATCH_REPLY;
+	need = o->last_return_seq > o->seq ? o->last_return_seq : o->seq;
+	if (need > store_durable_seq(d->store)) {
+		out->wait_seq = need;
+		return DISPATCH_DEFER;
+	}
+	if (order_load(d, o, &or)) {
+		dispatch_error(out, PROTO_ST_STORAGE, "cannot read the order from the journal");
+		return DISPATCH_REPLY;
+	}
+	rep.customer_id = o->customer_id;
+	rep.seq = o->seq;
+	rep.time_us = or.time_us;
+	rep.location.ptr = o->key;
+	rep.location.len = (uint32_t)strlen(o->key);
+	rep.order_id.ptr = o->key + rep.location.len + 1;
+	rep.order_id.len = o->key_len - rep.location.len - 1;
+	rep.amount = o->amount;
+	rep.earned = o->points;
+	rep.refunded = o->refunded;
+	rep.taken_back = o->taken_back;
+	rep.multiplier = or.multiplier;
+	rep.nlines = or.nlines;
+	for (uint16_t i = 0; i < or.nlines; i++) {
+		rep.lines[i].sku.ptr = or.line[i].sku;
+		rep.lines[i].sku.len = or.line[i].sku_len;
+		rep.lines[i].category.ptr = or.line[i].category;
+		rep.lines[i].category.len = or.line[i].category_len;
+		rep.lines[i].qty = or.line[i].qty;
+		rep.lines[i].amount = or.line[i].amount;
+		rep.lines[i].earned = or.line[i].earned;
+		rep.lines[i].refunded_qty = or.line[i].refunded_qty;
+		rep.lines[i].refunded = or.line[i].refunded;
+	}
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_order_rep_encode(&w, &rep);
+	out->len = w.len;
+	return DISPATCH_REPLY;
+}
+
+/* ---- groups, tiers, the program --------------------------------------------- */
+
+/* A group or tier name: printable, no spaces or commas (they separate lists in settings). */
+static int name_ok(struct proto_str n)
+{
+	for (uint32_t i = 0; i < n.len; i++) {
+		unsigned char ch = (unsigned char)n.ptr[i];
+		if (ch <= ' ' || ch == ',' || ch == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static enum dispatch_action op_group(struct dispatch *d, const uint8_t *body, size_t len, struct dispatch_out *out)
+{
+	struct proto_group_req req;
+	struct model_customer *c;
+	struct record rec;
+	uint64_t hash = XXH3_64bits(body, len);
+	int in;
+
+	if (proto_group_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed GROUP body");
+		return DISPATCH_REPLY;
+	}
+	if (check_request_key(d, PROTO_OP_GROUP, req.key, hash, out))
+		return DISPATCH_REPLY;
+	if (!req.group.len || !name_ok(req.group)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a group name is required: printable, no spaces or commas");
+		return DISPATCH_REPLY;
+	}
+	if (!(c = find_customer(d, &req.ref, out)))
+		return DISPATCH_REPLY;
+	in = model_customer_in_group(c, req.group);
+	if (req.add && in) {
+		reply_customer(out, c);
+		return DISPATCH_REPLY;
+	}
+	if (!req.add && !in) {
+		depend(out, c->last_seq);
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "customer #%llu is not in group \"%.*s\"", (unsigned long long)c->id,
+			       (int)req.group.len, req.group.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (req.add && c->tags && c->tags->ngroups >= PROTO_MAX_GROUPS) {
+		depend(out, c->last_seq);
+		dispatch_error(out, PROTO_ST_RANGE, "a customer is in at most %d groups", PROTO_MAX_GROUPS);
+		return DISPATCH_REPLY;
+	}
+	memset(&rec, 0, offsetof(struct record, u));
+	record_init(&rec, PROTO_ENTRY_GROUP, req.key, hash);
+	rec.customer_id = c->id;
+	rec.prev_seq = c->last_seq;
+	rec.u.group.add = req.add;
+	rec.u.group.group = req.group;
+	if (!commit_record(d, &rec, out))
+		return DISPATCH_REPLY;
+	reply_customer(out, c);
+	return DISPATCH_REPLY;
+}
+
+static enum dispatch_action op_tier(struct dispatch *d, const uint8_t *body, size_t len, struct dispatch_out *out)
+{
+	struct proto_tier_req req;
+	struct proto_customer v;
+	struct model_customer *c;
+	struct record rec;
+	uint64_t hash = XXH3_64bits(body, len);
+
+	if (proto_tier_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed TIER body");
+		return DISPATCH_REPLY;
+	}
+	if (check_request_key(d, PROTO_OP_TIER, req.key, hash, out))
+		return DISPATCH_REPLY;
+	if (!name_ok(req.tier) || has_control(req.note)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a tier name is printable, with no spaces or commas");
+		return DISPATCH_REPLY;
+	}
+	if (!(c = find_customer(d, &req.ref, out)))
+		return DISPATCH_REPLY;
+	model_customer_view(c, &v);
+	if (v.tier.len == req.tier.len && memcmp(v.tier.ptr, req.tier.ptr, v.tier.len) == 0) {
+		reply_customer(out, c);
+		return DISPATCH_REPLY;
+	}
+	memset(&rec, 0, offsetof(struct record, u));
+	record_init(&rec, PROTO_ENTRY_TIER, req.key, hash);
+	rec.customer_id = c->id;
+	rec.prev_seq = c->last_seq;
+	rec.u.tier.tier = req.tier;
+	rec.u.tier.note = req.note;
+	if (!commit_record(d, &rec, out))
+		return DISPATCH_REPLY;
+	reply_customer(out, c);
+	return DISPATCH_REPLY;
+}
+
+struct program_list {
+	struct proto_wbuf w;
+	uint16_t n;
+};
+
+static int program_list_put(void *ctx, const char *key, const char *value)
+{
+	struct program_list *pl = ctx;
+	proto_setting_put(&pl->w, proto_str_c(key), proto_str_c(value));
+	pl->n++;
+	return 0;
+}
+
+static enum dispatch_action op_program_get(struct dispatch *d, struct dispatch_out *out)
+{
+	struct program_list pl;
+	size_t at;
+
+	proto_wbuf_init(&pl.w, out->body, out->cap);
+	proto_reply_put_status(&pl.w, PROTO_OK);
+	at = pl.w.len;
+	proto_program_rep_put_header(&pl.w, 0);
+	pl.n = 0;
+	rules_each(&d->model->rules, program_list_put, &pl);
+	if (pl.w.overflow) {
+		dispatch_error(out, PROTO_ST_INTERNAL, "the program does not fit a reply");
+		return DISPATCH_REPLY;
+	}
+	out->body[at] = (uint8_t)pl.n;
+	out->body[at + 1] = (uint8_t)(pl.n >> 8);
+	out->len = pl.w.len;
+	depend(out, d->model->program_seq);
+	return DISPATCH_REPLY;
+}
+
+static enum dispatch_action op_program_set(struct dispatch *d, const uint8_t *body, size_t len, struct dispatch_out *out)
+{
+	static struct rules trial;
+	struct proto_program_set_req req;
+	struct record rec;
+	char err[300];
+	uint64_t hash = XXH3_64bits(body, len);
+	int rc;
+
+	if (proto_program_set_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed PROGRAM_SET body");
+		return DISPATCH_REPLY;
+	}
+	if (check_request_key(d, PROTO_OP_PROGRAM_SET, req.key, hash, out))
+		return DISPATCH_REPLY;
+	/* Try it on a copy: only a setting that applies cleanly is journalled. */
+	trial = d->model->rules;
+	err[0] = 0;
+	rc = rules_set(&trial, req.name.ptr, req.name.len, req.value.ptr, req.value.len, err, sizeof err);
+	if (rc != RULES_OK) {
+		dispatch_error(out, rc == RULES_E_FULL ? PROTO_ST_RANGE : PROTO_ST_BAD_REQUEST, "%s",
+			       err[0] ? err : "invalid setting");
+		return DISPATCH_REPLY;
+	}
+	memset(&rec, 0, offsetof(struct record, u));
+	record_init(&rec, PROTO_ENTRY_PROGRAM, req.key, hash);
+	rec.u.program.name = req.name;
+	rec.u.program.value = req.value;
+	if (!commit_record(d, &rec, out))
+		return DISPATCH_REPLY;
+	reply_empty(out);
+	depend(out, d->model->program_seq);
 	return DISPATCH_REPLY;
 }
 
@@ -651,6 +1585,11 @@ static int is_mutation(uint8_t opcode)
 	case PROTO_OP_ENROL:
 	case PROTO_OP_ACCRUE:
 	case PROTO_OP_ADJUST:
+	case PROTO_OP_RETURN:
+	case PROTO_OP_ACCRUE_BATCH:
+	case PROTO_OP_GROUP:
+	case PROTO_OP_TIER:
+	case PROTO_OP_PROGRAM_SET:
 	case PROTO_OP_KEY_CREATE:
 	case PROTO_OP_KEY_REVOKE:
 		return 1;
@@ -665,9 +1604,14 @@ static int allowed(uint8_t role, uint8_t opcode)
 	case PROTO_OP_PING:
 	case PROTO_OP_LOOKUP:
 	case PROTO_OP_HISTORY:
+	case PROTO_OP_QUOTE:
+	case PROTO_OP_ORDER:
+	case PROTO_OP_PROGRAM_GET:
 		return 1;
 	case PROTO_OP_ENROL:
 	case PROTO_OP_ACCRUE:
+	case PROTO_OP_ACCRUE_BATCH:
+	case PROTO_OP_RETURN:
 		return role == PROTO_ROLE_ADMIN || role == PROTO_ROLE_TERMINAL;
 	default:
 		return role == PROTO_ROLE_ADMIN;
@@ -707,6 +1651,14 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	case PROTO_OP_KEY_CREATE:
 	case PROTO_OP_KEY_LIST:
 	case PROTO_OP_KEY_REVOKE:
+	case PROTO_OP_RETURN:
+	case PROTO_OP_QUOTE:
+	case PROTO_OP_ACCRUE_BATCH:
+	case PROTO_OP_ORDER:
+	case PROTO_OP_GROUP:
+	case PROTO_OP_TIER:
+	case PROTO_OP_PROGRAM_GET:
+	case PROTO_OP_PROGRAM_SET:
 		break;
 	default:
 		dispatch_error(out, PROTO_ST_UNSUPPORTED, "opcode 0x%02x is not supported", h->opcode);
@@ -751,6 +1703,26 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 			return DISPATCH_REPLY;
 		}
 		return op_key_list(d, out);
+	case PROTO_OP_RETURN:
+		return op_return(d, sess, body, len, out);
+	case PROTO_OP_QUOTE:
+		return op_quote(d, body, len, out);
+	case PROTO_OP_ACCRUE_BATCH:
+		return op_accrue_batch(d, sess, body, len, out);
+	case PROTO_OP_ORDER:
+		return op_order(d, sess, body, len, out);
+	case PROTO_OP_GROUP:
+		return op_group(d, body, len, out);
+	case PROTO_OP_TIER:
+		return op_tier(d, body, len, out);
+	case PROTO_OP_PROGRAM_GET:
+		if (len) {
+			dispatch_error(out, PROTO_ST_BAD_REQUEST, "PROGRAM_GET has an empty body");
+			return DISPATCH_REPLY;
+		}
+		return op_program_get(d, out);
+	case PROTO_OP_PROGRAM_SET:
+		return op_program_set(d, body, len, out);
 	default:
 		return op_key_revoke(d, body, len, out);
 	}

@@ -45,6 +45,7 @@ int model_init(struct model *m)
 	memset(m, 0, sizeof *m);
 	m->next_customer_id = 1;
 	m->next_key_id = 1;
+	rules_init_default(&m->rules);
 	if (hidx_init(&m->by_id, 1024) || hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
 	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024)) {
 		model_free(m);
@@ -55,13 +56,16 @@ int model_init(struct model *m)
 
 void model_free(struct model *m)
 {
-	for (uint32_t i = 0; i < m->ncustomers; i++)
+	for (uint32_t i = 0; i < m->ncustomers; i++) {
 		free(m->customers[i].text);
+		free(m->customers[i].tags);
+	}
 	for (uint32_t i = 0; i < m->norders; i++)
 		free(m->orders[i].key);
 	free(m->customers);
 	free(m->dirty);
 	free(m->orders);
+	free(m->orders_dirty);
 	free(m->requests);
 	free(m->keys);
 	hidx_free(&m->by_id);
@@ -108,6 +112,87 @@ void model_customer_view(const struct model_customer *c, struct proto_customer *
 	out->total_spend = c->total_spend;
 	out->created_us = c->created_us;
 	out->last_visit_us = c->last_visit_us;
+	out->member = c->member;
+	out->tier.ptr = "";
+	out->tier.len = 0;
+	out->ngroups = 0;
+	if (c->tags) {
+		const char *p = c->tags->text;
+		out->tier.ptr = p;
+		out->tier.len = c->tags->tier_len;
+		p += c->tags->tier_len;
+		out->ngroups = c->tags->ngroups;
+		for (uint8_t i = 0; i < c->tags->ngroups; i++) {
+			out->groups[i].ptr = p;
+			out->groups[i].len = c->tags->group_len[i];
+			p += c->tags->group_len[i];
+		}
+	}
+}
+
+void model_customer_rules(const struct model_customer *c, struct rules_customer *out)
+{
+	struct proto_customer v;
+
+	model_customer_view(c, &v);
+	out->member = c->member;
+	out->tier.ptr = v.tier.ptr;
+	out->tier.len = v.tier.len;
+	out->ngroups = v.ngroups;
+	for (uint8_t i = 0; i < v.ngroups; i++) {
+		out->groups[i].ptr = v.groups[i].ptr;
+		out->groups[i].len = v.groups[i].len;
+	}
+}
+
+int model_customer_in_group(const struct model_customer *c, struct proto_str group)
+{
+	struct proto_customer v;
+
+	model_customer_view(c, &v);
+	for (uint8_t i = 0; i < v.ngroups; i++)
+		if (v.groups[i].len == group.len && memcmp(v.groups[i].ptr, group.ptr, group.len) == 0)
+			return 1;
+	return 0;
+}
+
+/* Build the tags of a tier and groups; NULL (and *rc 0) when both are empty. */
+static struct model_tags *tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc)
+{
+	struct model_tags *t;
+	size_t len = tier.len;
+	char *p;
+
+	*rc = 0;
+	if (tier.len > PROTO_MAX_TIER || ngroups > PROTO_MAX_GROUPS) {
+		*rc = MODEL_E_CORRUPT;
+		return NULL;
+	}
+	for (uint8_t i = 0; i < ngroups; i++) {
+		if (groups[i].len > PROTO_MAX_GROUP) {
+			*rc = MODEL_E_CORRUPT;
+			return NULL;
+		}
+		len += groups[i].len;
+	}
+	if (!tier.len && !ngroups)
+		return NULL;
+	t = malloc(sizeof *t + len);
+	if (!t) {
+		*rc = MODEL_E_NOMEM;
+		return NULL;
+	}
+	t->tier_len = (uint8_t)tier.len;
+	t->ngroups = ngroups;
+	p = t->text;
+	memcpy(p, tier.ptr, tier.len);
+	p += tier.len;
+	for (uint8_t i = 0; i < ngroups; i++) {
+		t->group_len[i] = (uint8_t)groups[i].len;
+		memcpy(p, groups[i].ptr, groups[i].len);
+		p += groups[i].len;
+	}
+	return t;
 }
 
 struct match_ctx {
@@ -300,6 +385,15 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 	c->total_spend = v->total_spend;
 	c->created_us = v->created_us;
 	c->last_visit_us = v->last_visit_us;
+	c->member = v->member;
+	{
+		int trc;
+		c->tags = tags_make(v->tier, v->ngroups, v->groups, &trc);
+		if (trc) {
+			free(c->text);
+			return trc;
+		}
+	}
 
 	if (hidx_insert(&m->by_id, hash_id(c->id), slot) ||
 	    (c->email_len && hidx_insert(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot)) ||
@@ -308,6 +402,7 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 		hidx_remove(&m->by_id, hash_id(c->id), slot);
 		hidx_remove(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot);
 		free(c->text);
+		free(c->tags);
 		return MODEL_E_NOMEM;
 	}
 	m->ncustomers++;
@@ -357,6 +452,21 @@ const struct model_order *model_order_find(const struct model *m, struct proto_s
 	return slot == HIDX_NONE ? NULL : &m->orders[slot];
 }
 
+const struct model_order *model_order_by_key(const struct model *m, const char *key, size_t key_len)
+{
+	uint32_t slot = order_find_key(m, key, key_len);
+	return slot == HIDX_NONE ? NULL : &m->orders[slot];
+}
+
+static void order_mark_dirty(struct model *m, uint32_t slot)
+{
+	if (m->orders[slot].dirty)
+		return;
+	/* The list was grown when the order was added. */
+	m->orders[slot].dirty = 1;
+	m->orders_dirty[m->norders_dirty++] = slot;
+}
+
 static int order_add(struct model *m, const char *key, size_t len, const struct record_order *s)
 {
 	uint32_t slot = m->norders;
@@ -364,7 +474,8 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 
 	if (order_find_key(m, key, len) != HIDX_NONE)
 		return MODEL_E_CORRUPT;
-	if (grow((void **)&m->orders, &m->orders_cap, slot + 1, sizeof *m->orders))
+	if (grow((void **)&m->orders, &m->orders_cap, slot + 1, sizeof *m->orders) ||
+	    grow((void **)&m->orders_dirty, &m->orders_dirty_cap, slot + 1, sizeof *m->orders_dirty))
 		return MODEL_E_NOMEM;
 	o = &m->orders[slot];
 	o->key = malloc(len);
@@ -376,6 +487,10 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 	o->seq = s->seq;
 	o->amount = s->amount;
 	o->points = s->points;
+	o->refunded = s->refunded;
+	o->taken_back = s->taken_back;
+	o->last_return_seq = s->last_return_seq;
+	o->dirty = 0;
 	if (hidx_insert(&m->by_order, hash_bytes(key, len), slot)) {
 		free(o->key);
 		return MODEL_E_NOMEM;
@@ -458,6 +573,11 @@ static uint8_t opcode_of(uint8_t type)
 	case PROTO_ENTRY_ACCRUE: return PROTO_OP_ACCRUE;
 	case PROTO_ENTRY_ADJUST: return PROTO_OP_ADJUST;
 	case PROTO_ENTRY_KEY_CREATE: return PROTO_OP_KEY_CREATE;
+	case PROTO_ENTRY_JOIN: return PROTO_OP_ENROL;
+	case PROTO_ENTRY_RETURN: return PROTO_OP_RETURN;
+	case PROTO_ENTRY_PROGRAM: return PROTO_OP_PROGRAM_SET;
+	case PROTO_ENTRY_GROUP: return PROTO_OP_GROUP;
+	case PROTO_ENTRY_TIER: return PROTO_OP_TIER;
 	case PROTO_ENTRY_KEY_REVOKE: return PROTO_OP_KEY_REVOKE;
 	}
 	return 0;
@@ -481,6 +601,120 @@ static int apply_points(struct model_customer *c, int64_t points, int64_t balanc
 	c->balance = bal;
 	if (points > 0 && __builtin_add_overflow(c->lifetime_points, points, &c->lifetime_points))
 		return MODEL_E_CORRUPT;
+	return 0;
+}
+
+/* JOIN: a guest takes the member's details; email and phone are re-indexed. */
+static int customer_rename(struct model *m, struct model_customer *c, const __typeof__(((struct record *)0)->u.enrol) *e)
+{
+	uint32_t slot = (uint32_t)(c - m->customers);
+	struct model_customer *other;
+	struct proto_str old_email = model_customer_email(c), old_phone = model_customer_phone(c);
+	size_t tlen = (size_t)e->email.len + e->phone.len + e->first_name.len + e->last_name.len;
+	char *text, *p;
+
+	if (e->email.len > 255 || e->phone.len > 255 || e->first_name.len > 255 || e->last_name.len > 255)
+		return MODEL_E_CORRUPT;
+	if (((other = model_customer_by_email(m, e->email)) && other != c) ||
+	    ((other = model_customer_by_phone(m, e->phone)) && other != c))
+		return MODEL_E_CORRUPT;
+	text = malloc(tlen ? tlen : 1);
+	if (!text)
+		return MODEL_E_NOMEM;
+	p = text;
+	memcpy(p, e->email.ptr, e->email.len);
+	p += e->email.len;
+	memcpy(p, e->phone.ptr, e->phone.len);
+	p += e->phone.len;
+	memcpy(p, e->first_name.ptr, e->first_name.len);
+	p += e->first_name.len;
+	memcpy(p, e->last_name.ptr, e->last_name.len);
+	if (old_email.len)
+		hidx_remove(&m->by_email, hash_bytes(old_email.ptr, old_email.len), slot);
+	if (old_phone.len)
+		hidx_remove(&m->by_phone, hash_bytes(old_phone.ptr, old_phone.len), slot);
+	free(c->text);
+	c->text = text;
+	c->email_len = (uint8_t)e->email.len;
+	c->phone_len = (uint8_t)e->phone.len;
+	c->first_len = (uint8_t)e->first_name.len;
+	c->last_len = (uint8_t)e->last_name.len;
+	/* Removal left room, so these inserts do not fail for want of memory
+	 * except while growing, and a half-indexed customer is worse than an
+	 * exit: report it as out of memory and let the caller stop. */
+	if ((e->email.len && hidx_insert(&m->by_email, hash_bytes(e->email.ptr, e->email.len), slot)) ||
+	    (e->phone.len && hidx_insert(&m->by_phone, hash_bytes(e->phone.ptr, e->phone.len), slot)))
+		return MODEL_E_NOMEM;
+	return 0;
+}
+
+/* A return: the order and the customer give back what the record says. */
+static int apply_return(struct model *m, struct model_customer *c, uint64_t seq, const struct record *rec)
+{
+	char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+	uint32_t slot;
+	struct model_order *o;
+	int64_t bal;
+
+	if (rec->u.ret.location.len > PROTO_MAX_LOCATION || rec->u.ret.order_id.len > PROTO_MAX_ORDER)
+		return MODEL_E_CORRUPT;
+	slot = order_find_key(m, key, order_key(key, rec->u.ret.location, rec->u.ret.order_id));
+	if (slot == HIDX_NONE)
+		return MODEL_E_CORRUPT;
+	o = &m->orders[slot];
+	if (o->customer_id != c->id || o->seq != rec->u.ret.sale_seq || o->last_return_seq != rec->u.ret.prev_return_seq ||
+	    rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
+	    rec->u.ret.applied > rec->u.ret.taken || o->refunded + rec->u.ret.refunded > o->amount ||
+	    o->taken_back + rec->u.ret.taken > o->points)
+		return MODEL_E_CORRUPT;
+	if (__builtin_sub_overflow(c->balance, rec->u.ret.applied, &bal) || bal != rec->u.ret.balance_after)
+		return MODEL_E_CORRUPT;
+	c->balance = bal;
+	c->lifetime_points -= rec->u.ret.taken;
+	c->total_spend -= rec->u.ret.refunded;
+	if (rec->u.ret.full) {
+		if (o->refunded + rec->u.ret.refunded != o->amount || c->visits == 0)
+			return MODEL_E_CORRUPT;
+		c->visits--;
+	}
+	o->refunded += rec->u.ret.refunded;
+	o->taken_back += rec->u.ret.taken;
+	o->last_return_seq = seq;
+	order_mark_dirty(m, slot);
+	return 0;
+}
+
+/* GROUP and TIER: rebuild the customer's tags. */
+static int apply_tags(struct model_customer *c, const struct record *rec)
+{
+	struct proto_customer v;
+	struct proto_str groups[PROTO_MAX_GROUPS];
+	struct model_tags *t;
+	uint8_t n = 0;
+	int rc;
+
+	model_customer_view(c, &v);
+	for (uint8_t i = 0; i < v.ngroups; i++)
+		if (rec->type != PROTO_ENTRY_GROUP || v.groups[i].len != rec->u.group.group.len ||
+		    memcmp(v.groups[i].ptr, rec->u.group.group.ptr, v.groups[i].len) != 0)
+			groups[n++] = v.groups[i];
+	if (rec->type == PROTO_ENTRY_GROUP) {
+		/* Adding a group already held, or removing one not held, is a record that could not have been made. */
+		if (rec->u.group.add ? n != v.ngroups : n == v.ngroups)
+			return MODEL_E_CORRUPT;
+		if (rec->u.group.add) {
+			if (n >= PROTO_MAX_GROUPS || !rec->u.group.group.len)
+				return MODEL_E_CORRUPT;
+			groups[n++] = rec->u.group.group;
+		}
+	} else {
+		v.tier = rec->u.tier.tier;
+	}
+	t = tags_make(v.tier, n, groups, &rc);
+	if (rc)
+		return rc;
+	free(c->tags);
+	c->tags = t;
 	return 0;
 }
 
@@ -508,6 +742,8 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 		v.first_name = rec->u.enrol.first_name;
 		v.last_name = rec->u.enrol.last_name;
 		v.created_us = rec->time_us;
+		v.member = rec->u.enrol.member;
+		v.tier.ptr = "";
 		if (rec->prev_seq != 0)
 			return MODEL_E_CORRUPT;
 		rc = customer_add(m, &v, seq);
@@ -518,7 +754,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 	}
 	case PROTO_ENTRY_ACCRUE: {
 		char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
-		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points};
+		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points, 0, 0, 0};
 		size_t klen;
 
 		if (!c || rec->u.accrue.location.len > PROTO_MAX_LOCATION || rec->u.accrue.order_id.len > PROTO_MAX_ORDER)
@@ -531,11 +767,44 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 			rc = order_add(m, key, klen, &o);
 		if (rc)
 			return rc;
+		order_mark_dirty(m, m->norders - 1);
 		c->visits++;
 		c->last_visit_us = rec->time_us;
 		req.value = rec->u.accrue.points;
 		break;
 	}
+	case PROTO_ENTRY_JOIN:
+		if (!c || c->member)
+			return MODEL_E_CORRUPT;
+		rc = customer_rename(m, c, &rec->u.enrol);
+		if (rc)
+			return rc;
+		c->member = 1;
+		break;
+	case PROTO_ENTRY_RETURN:
+		if (!c)
+			return MODEL_E_CORRUPT;
+		rc = apply_return(m, c, seq, rec);
+		if (rc)
+			return rc;
+		req.value = -rec->u.ret.applied;
+		break;
+	case PROTO_ENTRY_PROGRAM:
+		if (rec->customer_id ||
+		    rules_set(&m->rules, rec->u.program.name.ptr, rec->u.program.name.len, rec->u.program.value.ptr,
+			      rec->u.program.value.len, NULL, 0) != RULES_OK)
+			return MODEL_E_CORRUPT;
+		m->program_dirty = 1;
+		m->program_seq = seq;
+		break;
+	case PROTO_ENTRY_GROUP:
+	case PROTO_ENTRY_TIER:
+		if (!c)
+			return MODEL_E_CORRUPT;
+		rc = apply_tags(c, rec);
+		if (rc)
+			return rc;
+		break;
 	case PROTO_ENTRY_ADJUST:
 		if (!c)
 			return MODEL_E_CORRUPT;
@@ -594,10 +863,24 @@ int model_load_customer(struct model *m, const struct record_customer *s)
 
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s)
 {
-	int rc = order_add(m, key, key_len, s);
-	if (rc == 0)
-		m->orders_saved = m->norders;
-	return rc;
+	return order_add(m, key, key_len, s);
+}
+
+int model_load_program(struct model *m, const void *val, size_t len)
+{
+	struct proto_rbuf r;
+	uint16_t n;
+
+	proto_rbuf_init(&r, val, len);
+	if (proto_program_rep_begin(&r, &n))
+		return MODEL_E_CORRUPT;
+	for (uint16_t i = 0; i < n; i++) {
+		struct proto_str name, value;
+		if (proto_setting_next(&r, &name, &value) ||
+		    rules_set(&m->rules, name.ptr, name.len, value.ptr, value.len, NULL, 0) != RULES_OK)
+			return MODEL_E_CORRUPT;
+	}
+	return proto_rbuf_finish(&r) ? MODEL_E_CORRUPT : 0;
 }
 
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
@@ -608,6 +891,19 @@ int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 	return rc;
 }
 
+struct program_snap {
+	struct proto_wbuf w;
+	uint16_t n;
+};
+
+static int program_snap_put(void *ctx, const char *key, const char *value)
+{
+	struct program_snap *ps = ctx;
+	proto_setting_put(&ps->w, proto_str_c(key), proto_str_c(value));
+	ps->n++;
+	return 0;
+}
+
 int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *count)
 {
 	uint8_t kbuf[8], vbuf[RECORD_MAX_SIZE];
@@ -615,6 +911,9 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 	uint64_t n = 0;
 	int rc;
 
+	/* Every put first, the marks cleared only once all went through: a
+	 * checkpoint that fails half way leaves everything still marked, and
+	 * the store drops what was put. */
 	for (uint32_t i = 0; i < m->ndirty; i++) {
 		struct model_customer *c = &m->customers[m->dirty[i]];
 		struct record_customer s;
@@ -624,20 +923,19 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 		record_key_u64(kbuf, c->id);
 		if ((rc = record_customer_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_CUSTOMERS, kbuf, 8, vbuf, w.len)))
 			return rc;
-		c->dirty = 0;
 		n++;
 	}
-	m->ndirty = 0;
-	for (; m->orders_saved < m->norders; m->orders_saved++) {
-		const struct model_order *o = &m->orders[m->orders_saved];
-		struct record_order s = {o->customer_id, o->seq, o->amount, o->points};
+	for (uint32_t i = 0; i < m->norders_dirty; i++) {
+		struct model_order *o = &m->orders[m->orders_dirty[i]];
+		struct record_order s = {o->customer_id, o->seq,	  o->amount,	     o->points,
+					 o->refunded,	 o->taken_back, o->last_return_seq};
 		proto_wbuf_init(&w, vbuf, sizeof vbuf);
 		if ((rc = record_order_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_ORDERS, o->key, o->key_len, vbuf, w.len)))
 			return rc;
 		n++;
 	}
-	for (; m->requests_saved < m->nrequests; m->requests_saved++) {
-		const struct model_request *q = &m->requests[m->requests_saved];
+	for (uint32_t i = m->requests_saved; i < m->nrequests; i++) {
+		const struct model_request *q = &m->requests[i];
 		struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value};
 		proto_wbuf_init(&w, vbuf, sizeof vbuf);
 		if ((rc = record_request_encode(&w, &s)) ||
@@ -660,8 +958,39 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 				return rc;
 			n++;
 		}
-		m->keys_dirty = 0;
 	}
+	if (m->program_dirty) {
+		/* Every setting at its limits still fits. */
+		size_t cap = 2 + (size_t)PROTO_MAX_SETTINGS * (4 + PROTO_MAX_SETTING_KEY + PROTO_MAX_SETTING_VALUE);
+		struct program_snap ps;
+		uint8_t *buf = malloc(cap);
+
+		if (!buf)
+			return MODEL_E_NOMEM;
+		ps.n = 0;
+		proto_wbuf_init(&ps.w, buf, cap);
+		proto_program_rep_put_header(&ps.w, 0);
+		rules_each(&m->rules, program_snap_put, &ps);
+		/* The count was not known before the walk: write it now. */
+		buf[0] = (uint8_t)ps.n;
+		buf[1] = (uint8_t)(ps.n >> 8);
+		rc = ps.w.overflow ? PROTO_E_SPACE
+				   : put(ctx, MODEL_DB_PROGRAM, MODEL_PROGRAM_KEY, strlen(MODEL_PROGRAM_KEY), buf, ps.w.len);
+		free(buf);
+		if (rc)
+			return rc;
+		n++;
+	}
+
+	for (uint32_t i = 0; i < m->ndirty; i++)
+		m->customers[m->dirty[i]].dirty = 0;
+	m->ndirty = 0;
+	for (uint32_t i = 0; i < m->norders_dirty; i++)
+		m->orders[m->orders_dirty[i]].dirty = 0;
+	m->norders_dirty = 0;
+	m->requests_saved = m->nrequests;
+	m->keys_dirty = 0;
+	m->program_dirty = 0;
 	if (count)
 		*count += n;
 	return 0;

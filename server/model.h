@@ -19,6 +19,7 @@
 
 #include "hidx.h"
 #include "record.h"
+#include "rules.h"
 
 #define MODEL_E_NOMEM -30
 #define MODEL_E_CORRUPT -31 /* a record does not fit the state it is applied to */
@@ -29,6 +30,17 @@ enum model_db {
 	MODEL_DB_ORDERS = 1,
 	MODEL_DB_REQUESTS = 2,
 	MODEL_DB_KEYS = 3,
+	MODEL_DB_PROGRAM = 4, /* one entry, MODEL_PROGRAM_KEY: every setting */
+};
+
+#define MODEL_PROGRAM_KEY "settings"
+
+/* A customer's tier and groups; most customers have none, so it is apart. */
+struct model_tags {
+	uint8_t tier_len;
+	uint8_t ngroups;
+	uint8_t group_len[PROTO_MAX_GROUPS];
+	char text[]; /* the tier, then each group, unterminated */
 };
 
 /* Where a location is not given and the key has none. */
@@ -44,17 +56,23 @@ struct model_customer {
 	int64_t last_visit_us;
 	uint64_t visits;
 	char *text; /* email, phone, first and last name back to back, unterminated */
+	struct model_tags *tags; /* NULL: no tier, no groups */
 	uint8_t email_len, phone_len, first_len, last_len;
+	uint8_t member; /* 0: a guest */
 	uint8_t dirty;
 };
 
 struct model_order {
 	uint64_t customer_id;
-	uint64_t seq;
+	uint64_t seq; /* the sale */
 	int64_t amount;
 	int64_t points;
+	int64_t refunded;   /* by its returns */
+	int64_t taken_back; /* by its returns */
+	uint64_t last_return_seq;
 	char *key; /* location, NUL, order id */
 	uint32_t key_len;
+	uint8_t dirty;
 };
 
 struct model_request {
@@ -84,7 +102,9 @@ struct model {
 	uint32_t ndirty, dirty_cap;
 
 	struct model_order *orders;
-	uint32_t norders, orders_cap, orders_saved;
+	uint32_t norders, orders_cap;
+	uint32_t *orders_dirty; /* slots of orders new or changed since the last checkpoint */
+	uint32_t norders_dirty, orders_dirty_cap;
 	struct hidx by_order;
 
 	struct model_request *requests;
@@ -95,6 +115,10 @@ struct model {
 	uint32_t nkeys, keys_cap;
 	int keys_dirty;
 	uint64_t next_key_id;
+
+	struct rules rules; /* the program in force */
+	int program_dirty;
+	uint64_t program_seq; /* the last PROGRAM record applied since start */
 
 	uint64_t applied_seq; /* last journal record applied */
 };
@@ -116,6 +140,14 @@ const struct model_order *model_order_find(const struct model *m, struct proto_s
 int model_key_is_zero(const uint8_t key[PROTO_KEY_SIZE]);
 const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
 const struct model_apikey *model_apikey_find(const struct model *m, uint64_t id);
+
+/* The order of a sale, writable by the model only; NULL when absent. */
+const struct model_order *model_order_by_key(const struct model *m, const char *key, size_t key_len);
+
+/* The tier and groups of c as rules sees them (views into c). */
+void model_customer_rules(const struct model_customer *c, struct rules_customer *out);
+/* Whether c is in group. */
+int model_customer_in_group(const struct model_customer *c, struct proto_str group);
 
 struct proto_str model_customer_email(const struct model_customer *c);
 struct proto_str model_customer_phone(const struct model_customer *c);
@@ -147,6 +179,8 @@ int model_load_customer(struct model *m, const struct record_customer *s);
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s);
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s);
 int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *s);
+/* The program snapshot: a PROGRAM_GET-shaped list of settings. */
+int model_load_program(struct model *m, const void *val, size_t len);
 
 /* Receives one snapshot; returns 0 or an error that stops the checkpoint. */
 typedef int (*model_put_fn)(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val,

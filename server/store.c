@@ -39,8 +39,9 @@ struct batch {
 	int status;
 };
 
-enum { DB_CUSTOMERS, DB_ORDERS, DB_REQUESTS, DB_KEYS, DB_JOURNAL, DB_META, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"customers", "orders", "requests", "keys", "journal", "meta"};
+/* The first five are the snapshot databases, in enum model_db's order. */
+enum { DB_CUSTOMERS, DB_ORDERS, DB_REQUESTS, DB_KEYS, DB_PROGRAM, DB_JOURNAL, DB_META, DB_COUNT };
+static const char *const db_names[DB_COUNT] = {"customers", "orders", "requests", "keys", "program", "journal", "meta"};
 
 struct store {
 	MDB_env *env;
@@ -294,7 +295,7 @@ void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64
 
 static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
 {
-	for (int db = DB_CUSTOMERS; db <= DB_KEYS; db++) {
+	for (int db = DB_CUSTOMERS; db <= DB_PROGRAM; db++) {
 		MDB_cursor *cur;
 		MDB_val k, v;
 		int rc = mdb_cursor_open(txn, s->dbi[db], &cur), lrc = 0;
@@ -335,6 +336,9 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *
 					lrc = model_load_apikey(m, record_key_u64_read(k.mv_data), &a);
 				break;
 			}
+			case DB_PROGRAM:
+				lrc = model_load_program(m, v.mv_data, v.mv_size);
+				break;
 			}
 			if (lrc)
 				break;
@@ -619,7 +623,15 @@ void store_stop(struct store *s)
 
 int store_has_room(const struct store *s)
 {
-	return s->open->nrecs < BATCH_MAX_RECORDS && s->open->len < BATCH_MAX_BYTES;
+	return store_has_room_for(s, 1);
+}
+
+int store_has_room_for(const struct store *s, uint32_t n)
+{
+	/* An empty batch takes anything: a request bigger than a batch must not wait forever. */
+	if (!s->open->nrecs)
+		return 1;
+	return s->open->nrecs + n <= BATCH_MAX_RECORDS && s->open->len < BATCH_MAX_BYTES;
 }
 
 uint64_t store_append(struct store *s, const struct record *rec)
@@ -686,8 +698,13 @@ static int ckpt_put(void *ctx, enum model_db db, const void *key, size_t key_len
 
 int store_checkpoint(struct store *s, struct model *m)
 {
-	if (model_checkpoint(m, ckpt_put, s->open, NULL))
+	size_t mark = s->open->ckpt_len;
+
+	if (model_checkpoint(m, ckpt_put, s->open, NULL)) {
+		/* Nothing of a failed checkpoint may be written: its marks stay set. */
+		s->open->ckpt_len = mark;
 		return -1;
+	}
 	s->open->has_ckpt = 1;
 	s->open->ckpt_seq = s->last_seq;
 	return 0;

@@ -74,6 +74,8 @@ void store_stop(struct store *s);
 
 /* Whether the open batch can take one more record (backpressure). */
 int store_has_room(const struct store *s);
+/* Whether it can take n more (an empty batch takes any number). */
+int store_has_room_for(const struct store *s, uint32_t n);
 
 /*
  * Encode rec as the next journal record into the open batch. Returns its
