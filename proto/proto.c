@@ -946,6 +946,7 @@ int proto_batch_item_next(struct proto_rbuf *r, struct proto_batch_item *it)
 	it->message.ptr = "";
 	it->status = proto_get_u16(r);
 	it->replay = proto_get_u8(r);
+	field_check(r, it->replay <= 1);
 	if (it->status == PROTO_OK) {
 		it->seq = proto_get_u64(r);
 		it->points = proto_get_i64(r);

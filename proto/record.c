@@ -50,18 +50,18 @@ static int record_fits(const struct record *rec)
 	switch (rec->type) {
 	case PROTO_ENTRY_ENROL:
 	case PROTO_ENTRY_JOIN:
-		return rec->u.enrol.email.len <= PROTO_MAX_EMAIL && rec->u.enrol.phone.len <= PROTO_MAX_PHONE &&
+		return rec->u.enrol.member <= 1 && rec->u.enrol.email.len <= PROTO_MAX_EMAIL && rec->u.enrol.phone.len <= PROTO_MAX_PHONE &&
 		       rec->u.enrol.first_name.len <= PROTO_MAX_NAME && rec->u.enrol.last_name.len <= PROTO_MAX_NAME;
 	case PROTO_ENTRY_ACCRUE:
 		return rec->u.accrue.location.len <= PROTO_MAX_LOCATION && rec->u.accrue.order_id.len <= PROTO_MAX_ORDER &&
 		       lines_fit(rec->u.accrue.nlines, rec->u.accrue.lines);
 	case PROTO_ENTRY_RETURN:
-		return rec->u.ret.location.len <= PROTO_MAX_LOCATION && rec->u.ret.order_id.len <= PROTO_MAX_ORDER &&
+		return rec->u.ret.full <= 1 && rec->u.ret.location.len <= PROTO_MAX_LOCATION && rec->u.ret.order_id.len <= PROTO_MAX_ORDER &&
 		       lines_fit(rec->u.ret.nlines, rec->u.ret.lines);
 	case PROTO_ENTRY_PROGRAM:
 		return rec->u.program.name.len <= PROTO_MAX_SETTING_KEY && rec->u.program.value.len <= PROTO_MAX_SETTING_VALUE;
 	case PROTO_ENTRY_GROUP:
-		return rec->u.group.group.len <= PROTO_MAX_GROUP;
+		return rec->u.group.add <= 1 && rec->u.group.group.len <= PROTO_MAX_GROUP;
 	case PROTO_ENTRY_TIER:
 		return rec->u.tier.tier.len <= PROTO_MAX_TIER && rec->u.tier.note.len <= PROTO_MAX_REASON;
 	case PROTO_ENTRY_ADJUST:
@@ -74,7 +74,7 @@ static int record_fits(const struct record *rec)
 
 static int customer_fits(const struct proto_customer *c)
 {
-	if (c->ngroups > PROTO_MAX_GROUPS || c->tier.len > PROTO_MAX_TIER)
+	if (c->member > 1 || c->ngroups > PROTO_MAX_GROUPS || c->tier.len > PROTO_MAX_TIER)
 		return 0;
 	for (uint8_t i = 0; i < c->ngroups; i++)
 		if (c->groups[i].len > PROTO_MAX_GROUP)
@@ -285,6 +285,11 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	}
 	if (r.error == PROTO_E_BODY)
 		return RECORD_E_SHORT;
+	/* Flag bytes are 0 or 1, as the encoder writes them. */
+	if (!r.error && (((rec->type == PROTO_ENTRY_ENROL || rec->type == PROTO_ENTRY_JOIN) && rec->u.enrol.member > 1) ||
+			 (rec->type == PROTO_ENTRY_GROUP && rec->u.group.add > 1) ||
+			 (rec->type == PROTO_ENTRY_RETURN && rec->u.ret.full > 1)))
+		return RECORD_E_FORMAT;
 	return proto_rbuf_finish(&r) ? RECORD_E_FORMAT : 0;
 }
 

@@ -144,7 +144,7 @@ struct record_request {
 int record_request_encode(struct proto_wbuf *w, const struct record_request *s);
 int record_request_decode(const uint8_t *b, size_t n, struct record_request *s);
 
-/* program: key = setting name, value = its text (no codec: both are plain bytes). */
+/* program: one entry, key "settings", value a PROGRAM_GET-shaped list of every setting. */
 
 /* keys: key = key id (record_key_u64). */
 struct record_apikey {

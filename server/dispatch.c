@@ -155,6 +155,8 @@ static int check_request_key(struct dispatch *d, uint8_t opcode, const uint8_t k
 	}
 	switch (opcode) {
 	case PROTO_OP_ENROL:
+	case PROTO_OP_GROUP:
+	case PROTO_OP_TIER:
 		c = model_customer_by_id(d->model, q->object_id);
 		if (!c)
 			goto gone;
@@ -629,6 +631,24 @@ static enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ACCRUE_BATCH body (1 to %d sales)", PROTO_MAX_BATCH);
 		return DISPATCH_REPLY;
 	}
+	/* The whole frame is checked before anything is applied: every item
+	 * framed, nothing after the last, and room for the worst-case reply. */
+	{
+		struct proto_rbuf scan = r;
+		const uint8_t *item;
+		size_t item_len;
+		for (uint16_t i = 0; i < count; i++)
+			if (proto_batch_req_next(&scan, &item, &item_len))
+				break;
+		if (proto_rbuf_finish(&scan)) {
+			dispatch_error(out, PROTO_ST_BAD_REQUEST, "ACCRUE_BATCH items are cut short or followed by stray bytes; nothing applied");
+			return DISPATCH_REPLY;
+		}
+		if (4 + (size_t)count * (5 + 32 + 2 + BATCH_MESSAGE_MAX) > out->cap) {
+			dispatch_error(out, PROTO_ST_RANGE, "a batch of %u sales may not fit one reply; send fewer", count);
+			return DISPATCH_REPLY;
+		}
+	}
 	/* A sale may add a guest too: room for two records each, or none yet. */
 	if (!store_has_room_for(d->store, 2u * count))
 		return DISPATCH_BLOCKED;
@@ -642,13 +662,11 @@ static enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_
 		size_t item_len;
 
 		memset(&it, 0, sizeof it);
+		memset(&o, 0, sizeof o);
 		if (proto_batch_req_next(&r, &item, &item_len)) {
-			/* The frame is cut short: what was applied stays applied and is reported; the rest is refused. */
+			/* The scan above makes this impossible; refuse rather than guess. */
 			fail(&o, PROTO_ST_BAD_REQUEST, "batch item %u is truncated", i + 1);
-			o.wait_seq = 0;
-			o.c = NULL;
 		} else if (proto_accrue_req_decode(item, item_len, &req)) {
-			memset(&o, 0, sizeof o);
 			fail(&o, PROTO_ST_BAD_REQUEST, "malformed sale");
 		} else {
 			accrue_one(d, sess, &req, XXH3_64bits(item, item_len), &o);
@@ -1067,7 +1085,12 @@ static enum dispatch_action op_return(struct dispatch *d, struct dispatch_sessio
 			return DISPATCH_DEFER;
 		}
 		rr.c = model_customer_by_id(d->model, q->object_id);
-		if (!rr.c || store_walk_chain(d->store, q->seq, replay_return_rec, &rr)) {
+		if (!rr.c) {
+			dispatch_error(out, PROTO_ST_NOT_FOUND, "the customer of this request key no longer exists");
+			return DISPATCH_REPLY;
+		}
+		out->len = 0;
+		if (store_walk_chain(d->store, q->seq, replay_return_rec, &rr) || !out->len) {
 			dispatch_error(out, PROTO_ST_STORAGE, "cannot read the original return (journal entry %llu)",
 				       (unsigned long long)q->seq);
 			return DISPATCH_REPLY;
@@ -1370,7 +1393,6 @@ static enum dispatch_action op_group(struct dispatch *d, const uint8_t *body, si
 		dispatch_error(out, PROTO_ST_RANGE, "a customer is in at most %d groups", PROTO_MAX_GROUPS);
 		return DISPATCH_REPLY;
 	}
-	memset(&rec, 0, offsetof(struct record, u));
 	record_init(&rec, PROTO_ENTRY_GROUP, req.key, hash);
 	rec.customer_id = c->id;
 	rec.prev_seq = c->last_seq;
@@ -1407,7 +1429,6 @@ static enum dispatch_action op_tier(struct dispatch *d, const uint8_t *body, siz
 		reply_customer(out, c);
 		return DISPATCH_REPLY;
 	}
-	memset(&rec, 0, offsetof(struct record, u));
 	record_init(&rec, PROTO_ENTRY_TIER, req.key, hash);
 	rec.customer_id = c->id;
 	rec.prev_seq = c->last_seq;
@@ -1478,7 +1499,6 @@ static enum dispatch_action op_program_set(struct dispatch *d, const uint8_t *bo
 			       err[0] ? err : "invalid setting");
 		return DISPATCH_REPLY;
 	}
-	memset(&rec, 0, offsetof(struct record, u));
 	record_init(&rec, PROTO_ENTRY_PROGRAM, req.key, hash);
 	rec.u.program.name = req.name;
 	rec.u.program.value = req.value;

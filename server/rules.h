@@ -8,7 +8,8 @@
  * what a return takes back. It is pure: no I/O, no clock, no allocation; the
  * caller passes the time and the customer's tier and groups.
  *
- * Settings (every value is text; an empty value restores the default):
+ * Settings (every value is text, blanks around it ignored; an empty value
+ * restores the default):
  *   unit                 points | stamps                     (points)
  *   earn.points          whole points per earn.per, 0..1000000  (1)
  *   earn.per             money, > 0, e.g. 1.00                (1.00)
@@ -24,41 +25,53 @@
  *   multiplier.group.G   decimal multiplier for members of group G, 0.01..100
  *   multiplier.tier.T    decimal multiplier for customers in tier T
  *   promo.NAME           "MULT START END [GROUP,GROUP...]": a multiplier in
- *                        force from START (inclusive) to END (exclusive),
- *                        times as 2026-12-01T00:00:00Z; with groups, only
+ *                        force from START (inclusive) to END (exclusive,
+ *                        after START), times as 2026-12-01T00:00:00Z, the
+ *                        fields separated by blanks; with groups, only
  *                        for customers in at least one of them
  *   returns.below_zero   allow | stop: a return may take the balance below
  *                        zero, or stops at zero and records the shortfall (allow)
  *   guests               refuse | record: a sale for an unknown email or
  *                        phone is refused, or recorded for a guest (refuse)
  *
- * Money is written with up to two decimals ("12", "12.5", "12.34") and held
- * in minor units. A multiplier is written with up to two decimals.
+ * Money is written with up to two decimals ("12", "12.5", "12.34"; not
+ * "12.", ".5", "-1" or "1e3") and held in minor units. A multiplier is
+ * written the same way and held in 1/10000. A time is exactly
+ * YYYY-MM-DDTHH:MM:SSZ, UTC, from 1970 to 9999.
+ * A name (category, SKU, group, tier, promotion) is 1..RULES_MAX_NAME bytes
+ * of printable ASCII without spaces or commas, compared byte for byte
+ * ("VIP" is not "vip"). In a comma list, blanks around entries are trimmed,
+ * empty entries ignored and repeats kept once.
  *
  * How a sale earns. The qualifying amount is the sum of the amounts of lines
  * that are not excluded (by SKU or category); a sale without lines qualifies
  * with its whole amount. Below earn.min_spend (or at zero) it earns nothing.
  * The multiplier is the customer's tier multiplier (1 if none) times the
- * largest multiplier among the customer's groups (1 if none) times every
- * promotion in force for the customer, kept to 4 decimals (rounded down)
- * and capped at 100. In the points unit:
+ * largest multiplier among those of the customer's groups that have one (1
+ * if none has; a group without one does not count as 1) times every
+ * promotion in force for the customer: the exact product, kept to 4
+ * decimals once (rounded down: 1.11 * 1.11 * 1.11 * 10 = 13.67631 is
+ * 13.6763) and capped at 100 (100 * 3 * 0.5 is 100). In the points unit:
  *     earned = round(qualifying * earn.points / earn.per * multiplier)
  * rounded once, at the end, by earn.rounding. In the stamps unit:
  *     earned = round((stamps.per_visit + stamps.per_item * qualifying items)
  *                    * multiplier)
  * where qualifying items is the quantity of non-excluded lines in
- * stamps.categories (all non-excluded lines if it is empty).
+ * stamps.categories (all non-excluded lines if it is empty); a sale without
+ * lines has none.
  * Lines: the earned total is shared among the qualifying lines in proportion
- * to their amounts (points) or quantities (stamps per item; per-visit stamps
- * go to no line), each line rounded down and the remainder given one unit at
- * a time to the lines with the largest remainders, earliest first; the
- * line shares always add up to the total.
+ * to their amounts (points) or quantities (stamps), each line rounded down
+ * and the remainder given one unit at a time to the lines with the largest
+ * remainders, earliest first. In points the line shares add up to the total.
+ * In stamps the per-visit stamps go to no line: the lines share the total
+ * less round(stamps.per_visit * multiplier) (same rounding; never negative).
  *
  * How a return takes back. Reversals are cumulative so that rounding never
  * lets the customer keep more than the returned part earned, and all returns
  * of a sale together never take back more than it earned:
  *     taken_after = ceil(earned * refunded_after / amount)
- * and this return takes taken_after - taken_before. For a return by lines
+ * (earned itself once everything is refunded) and this return takes
+ * taken_after - taken_before, or 0 if that is negative. For a return by lines
  * the same rule runs per line on that line's points and amount.
  */
 #ifndef ACCRUE_RULES_H
@@ -160,10 +173,13 @@ struct rules_earning {
 void rules_init_default(struct rules *r);
 
 /*
- * Set one setting: key[0..key_len) to value[0..value_len) (empty: default,
- * or remove a multiplier or promotion). Returns RULES_OK, RULES_E_KEY,
- * RULES_E_VALUE or RULES_E_FULL; on error r is unchanged and, if err is not
- * NULL, err[0..errlen) explains in one sentence.
+ * Set one setting: key[0..key_len) to value[0..value_len) (empty or blank:
+ * default, or remove a multiplier or promotion; removing one that is not
+ * there is RULES_OK). Returns RULES_OK, RULES_E_KEY (also a multiplier or
+ * promotion key whose name is not a valid name), RULES_E_VALUE or
+ * RULES_E_FULL (a list over RULES_MAX_LIST, or a new multiplier or
+ * promotion over its maximum); on error r is unchanged and, if err is not
+ * NULL, err[0..errlen) explains in one sentence (NUL-terminated, cut to fit).
  */
 int rules_set(struct rules *r, const char *key, size_t key_len, const char *value, size_t value_len, char *err,
 	      size_t errlen);
@@ -172,16 +188,25 @@ int rules_set(struct rules *r, const char *key, size_t key_len, const char *valu
  * Call fn for every setting in its canonical text form (money as 12.34,
  * multipliers as 1.5, times as 2026-12-01T00:00:00Z), defaults included,
  * in a stable order (the fixed keys, then multipliers and promotions by
- * name). Stops early and returns fn's value if it returns non-zero.
+ * name). key and value are NUL-terminated and live only during the call;
+ * keys are under 100 bytes and values under 2200. Re-applying every pair to
+ * rules_init_default gives back r byte for byte. Stops early and returns
+ * fn's value if it returns non-zero; otherwise returns 0.
  */
 int rules_each(const struct rules *r, int (*fn)(void *ctx, const char *key, const char *value), void *ctx);
 
 /*
  * What a sale earns for customer c at time now_us. lines may be NULL with
  * nlines 0 (the sale is its amount); otherwise amount must equal the sum of
- * the lines' amounts. Returns RULES_OK or RULES_E_RANGE (a negative amount,
- * a line quantity below 1, amounts that do not add up, more than
- * RULES_MAX_LINES lines, or a result that does not fit in 64 bits).
+ * the lines' amounts. Returns RULES_OK or RULES_E_RANGE (a negative amount
+ * or line amount, a line quantity below 1, amounts that do not add up,
+ * more than RULES_MAX_LINES lines or lines NULL with nlines > 0, a customer
+ * with more than RULES_MAX_GROUPS groups, r holding a number outside the
+ * ranges rules_set allows, or a result - earned or qualifying_items - that
+ * does not fit in 64 bits). out is written only on RULES_OK, shares past
+ * nlines as 0. A guest (c->member 0) earns 0 on every line; qualifying,
+ * qualifying_items and multiplier are still filled, as they are below the
+ * minimum spend.
  */
 int rules_earn(const struct rules *r, const struct rules_customer *c, int64_t now_us, int64_t amount,
 	       const struct rules_line *lines, uint32_t nlines, struct rules_earning *out);
@@ -190,7 +215,9 @@ int rules_earn(const struct rules *r, const struct rules_customer *c, int64_t no
  * What a return takes back, cumulatively: a sale (or line) that earned
  * earned on amount, of which refunded_before was refunded before and
  * taken_before taken back, now refunds refund more. Returns RULES_OK with
- * *take, or RULES_E_RANGE if refund < 0 or refunded_before + refund > amount.
+ * *take (0 <= *take, taken_before + *take <= earned), or RULES_E_RANGE if
+ * any argument is negative, refunded_before + refund > amount or
+ * taken_before > earned (*take untouched).
  */
 int rules_take_back(int64_t earned, int64_t amount, int64_t refunded_before, int64_t taken_before, int64_t refund,
 		    int64_t *take);
@@ -201,10 +228,10 @@ int rules_points_for_sale(const struct rules *r, int64_t amount, int64_t *points
 /* *sum = a + b, or RULES_E_RANGE on signed overflow. */
 int rules_add(int64_t a, int64_t b, int64_t *sum);
 
-/* Parse money ("12", "12.3", "12.34") into minor units; 0 or RULES_E_VALUE. */
+/* Parse money ("12", "12.3", "12.34") into minor units; 0 or RULES_E_VALUE (*minor untouched). */
 int rules_money_parse(const char *s, size_t len, int64_t *minor);
 
-/* Parse "2026-12-01T00:00:00Z" into UTC microseconds; 0 or RULES_E_VALUE. */
+/* Parse "2026-12-01T00:00:00Z" into UTC microseconds; 0 or RULES_E_VALUE (*us untouched). */
 int rules_time_parse(const char *s, size_t len, int64_t *us);
 
 #endif

@@ -15,7 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_FORMAT 1
+/* 2: checkout (lines, returns, program, guests, groups, tiers). */
+#define STORE_FORMAT 2
 #define STORE_MAP_INITIAL ((size_t)1 << 30)
 #define STORE_MAP_MAX ((size_t)1 << 42)
 /* Bounds of one open batch: beyond them the loop stops reading sockets. */
