@@ -235,7 +235,7 @@ expect_out "Lee" "show has the last name"
 expect_out "ann.lee@example.com" "show has the lower-cased email"
 expect_out "+15550104000" "show has the normalised phone"
 checks=$((checks + 1))
-grep -qE '^balance[[:space:]]+0$' <<<"$OUT" || fail "show: no 'balance 0' line: [$OUT]"
+grep -qE '^balance[[:space:]]+0 points$' <<<"$OUT" || fail "show: no 'balance 0 points' line: [$OUT]"
 
 run --json show +15550104000
 expect_rc 0 "--json show by phone"

@@ -775,9 +775,12 @@ static void groups_print(const struct accrue_customer *cu)
 	field_print("groups", buf);
 }
 
-static void customer_print(const struct accrue_customer *cu)
+static const char *unit_name(struct ctl *c);
+
+/* unit: the program's unit ("points" or "stamps"), named beside the balance. */
+static void customer_print(const char *unit, const struct accrue_customer *cu)
 {
-	char buf[64];
+	char buf[64], label[32];
 
 	snprintf(buf, sizeof buf, "#%" PRIu64, cu->id);
 	field_print("customer", buf);
@@ -785,10 +788,11 @@ static void customer_print(const struct accrue_customer *cu)
 	field_print("phone", cu->phone);
 	field_print("first name", cu->first_name);
 	field_print("last name", cu->last_name);
-	snprintf(buf, sizeof buf, "%" PRId64, cu->balance);
+	snprintf(buf, sizeof buf, "%" PRId64 " %s", cu->balance, unit);
 	field_print("balance", buf);
 	snprintf(buf, sizeof buf, "%" PRId64, cu->lifetime_points);
-	field_print("lifetime points", buf);
+	snprintf(label, sizeof label, "lifetime %s", unit);
+	field_print(label, buf);
 	snprintf(buf, sizeof buf, "%" PRIu64, cu->visits);
 	field_print("visits", buf);
 	money_format(buf, sizeof buf, cu->total_spend);
@@ -929,7 +933,7 @@ static int cmd_enrol(struct ctl *c, int argc, char **argv)
 		putchar('\n');
 	} else {
 		printf("enrolled customer #%" PRIu64 "\n", cu.id);
-		customer_print(&cu);
+		customer_print(unit_name(c), &cu);
 	}
 	return EXIT_DONE;
 }
@@ -966,12 +970,12 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
 		json_customer(&cu);
 		putchar('\n');
 	} else {
-		customer_print(&cu);
+		customer_print(unit_name(c), &cu);
 	}
 	return EXIT_DONE;
 }
 
-static void change_print(const struct ctl *c, const struct accrue_result *res, const char *what)
+static void change_print(struct ctl *c, const struct accrue_result *res, const char *what)
 {
 	if (c->json) {
 		printf("{\"seq\":%" PRIu64 ",\"points\":%" PRId64 ",\"replay\":%s,\"customer\":", res->seq, res->points,
@@ -983,7 +987,7 @@ static void change_print(const struct ctl *c, const struct accrue_result *res, c
 	printf("%s (journal seq %" PRIu64 ")\n", what, res->seq);
 	if (res->replay)
 		puts("note: this repeats an earlier request with the same key; nothing was applied again");
-	customer_print(&res->customer);
+	customer_print(unit_name(c), &res->customer);
 }
 
 /* Print a table (or say "none" when empty) and free it; EXIT_DONE or EXIT_IO when out of memory. */
@@ -1188,7 +1192,7 @@ static int cmd_return(struct ctl *c, int argc, char **argv)
 		       unit);
 	if (res.replay)
 		puts("note: this repeats an earlier request with the same key; nothing was applied again");
-	customer_print(&res.customer);
+	customer_print(unit_name(c), &res.customer);
 done:
 	free(b.lines);
 	return rc;
@@ -1780,7 +1784,7 @@ static int group_run(struct ctl *c, int argc, char **argv, int add)
 		printf("%s customer #%" PRIu64 " %s group %s\n", add ? "added" : "removed", cu.id, add ? "to" : "from",
 		       clean ? clean : "?");
 		free(clean);
-		customer_print(&cu);
+		customer_print(unit_name(c), &cu);
 	}
 	return EXIT_DONE;
 }
@@ -1854,7 +1858,7 @@ static int tier_set(struct ctl *c, int argc, char **argv)
 		} else {
 			printf("customer #%" PRIu64 " is in no tier\n", cu.id);
 		}
-		customer_print(&cu);
+		customer_print(unit_name(c), &cu);
 	}
 	return EXIT_DONE;
 }
