@@ -1599,48 +1599,50 @@ static enum dispatch_action op_key_revoke(struct dispatch *d, const uint8_t *bod
 
 /* ---- the entry point ------------------------------------------------------------ */
 
-static int is_mutation(uint8_t opcode)
-{
-	switch (opcode) {
-	case PROTO_OP_ENROL:
-	case PROTO_OP_ACCRUE:
-	case PROTO_OP_ADJUST:
-	case PROTO_OP_RETURN:
-	case PROTO_OP_ACCRUE_BATCH:
-	case PROTO_OP_GROUP:
-	case PROTO_OP_TIER:
-	case PROTO_OP_PROGRAM_SET:
-	case PROTO_OP_KEY_CREATE:
-	case PROTO_OP_KEY_REVOKE:
-		return 1;
-	}
-	return 0;
-}
+#define ROLE_BIT(r) (1u << (r))
+#define ANY_ROLE (ROLE_BIT(PROTO_ROLE_ADMIN) | ROLE_BIT(PROTO_ROLE_TERMINAL) | ROLE_BIT(PROTO_ROLE_READONLY))
+#define SELLERS (ROLE_BIT(PROTO_ROLE_ADMIN) | ROLE_BIT(PROTO_ROLE_TERMINAL))
+#define ADMIN ROLE_BIT(PROTO_ROLE_ADMIN)
 
-/* Whether role may run opcode. */
-static int allowed(uint8_t role, uint8_t opcode)
+/* What each opcode after HELLO is: who may send it, whether it changes the
+ * ledger, and whether its body must be empty. One row per opcode. */
+static const struct op_info {
+	uint8_t opcode;
+	uint8_t roles;
+	uint8_t mutation;
+	uint8_t empty_body;
+} op_table[] = {
+	{PROTO_OP_PING, ANY_ROLE, 0, 1},
+	{PROTO_OP_ENROL, SELLERS, 1, 0},
+	{PROTO_OP_LOOKUP, ANY_ROLE, 0, 0},
+	{PROTO_OP_ACCRUE, SELLERS, 1, 0},
+	{PROTO_OP_ADJUST, ADMIN, 1, 0},
+	{PROTO_OP_HISTORY, ANY_ROLE, 0, 0},
+	{PROTO_OP_RETURN, SELLERS, 1, 0},
+	{PROTO_OP_QUOTE, ANY_ROLE, 0, 0},
+	{PROTO_OP_ACCRUE_BATCH, SELLERS, 1, 0},
+	{PROTO_OP_ORDER, ANY_ROLE, 0, 0},
+	{PROTO_OP_GROUP, ADMIN, 1, 0},
+	{PROTO_OP_TIER, ADMIN, 1, 0},
+	{PROTO_OP_KEY_CREATE, ADMIN, 1, 0},
+	{PROTO_OP_KEY_LIST, ADMIN, 0, 1},
+	{PROTO_OP_KEY_REVOKE, ADMIN, 1, 0},
+	{PROTO_OP_PROGRAM_GET, ANY_ROLE, 0, 1},
+	{PROTO_OP_PROGRAM_SET, ADMIN, 1, 0},
+};
+
+static const struct op_info *op_find(uint8_t opcode)
 {
-	switch (opcode) {
-	case PROTO_OP_PING:
-	case PROTO_OP_LOOKUP:
-	case PROTO_OP_HISTORY:
-	case PROTO_OP_QUOTE:
-	case PROTO_OP_ORDER:
-	case PROTO_OP_PROGRAM_GET:
-		return 1;
-	case PROTO_OP_ENROL:
-	case PROTO_OP_ACCRUE:
-	case PROTO_OP_ACCRUE_BATCH:
-	case PROTO_OP_RETURN:
-		return role == PROTO_ROLE_ADMIN || role == PROTO_ROLE_TERMINAL;
-	default:
-		return role == PROTO_ROLE_ADMIN;
-	}
+	for (size_t i = 0; i < sizeof op_table / sizeof op_table[0]; i++)
+		if (op_table[i].opcode == opcode)
+			return &op_table[i];
+	return NULL;
 }
 
 enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_session *sess, const struct proto_header *h,
 				      const uint8_t *body, struct dispatch_out *out)
 {
+	const struct op_info *op;
 	size_t len = h->body_len;
 
 	out->len = 0;
@@ -1661,35 +1663,20 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 		dispatch_error(out, PROTO_ST_HELLO_REQUIRED, "the first request on a connection must be HELLO");
 		return DISPATCH_REPLY_CLOSE;
 	}
-	switch (h->opcode) {
-	case PROTO_OP_PING:
-	case PROTO_OP_ENROL:
-	case PROTO_OP_LOOKUP:
-	case PROTO_OP_ACCRUE:
-	case PROTO_OP_ADJUST:
-	case PROTO_OP_HISTORY:
-	case PROTO_OP_KEY_CREATE:
-	case PROTO_OP_KEY_LIST:
-	case PROTO_OP_KEY_REVOKE:
-	case PROTO_OP_RETURN:
-	case PROTO_OP_QUOTE:
-	case PROTO_OP_ACCRUE_BATCH:
-	case PROTO_OP_ORDER:
-	case PROTO_OP_GROUP:
-	case PROTO_OP_TIER:
-	case PROTO_OP_PROGRAM_GET:
-	case PROTO_OP_PROGRAM_SET:
-		break;
-	default:
+	if (!(op = op_find(h->opcode))) {
 		dispatch_error(out, PROTO_ST_UNSUPPORTED, "opcode 0x%02x is not supported", h->opcode);
 		return DISPATCH_REPLY;
 	}
-	if (!allowed(sess->role, h->opcode)) {
+	if (!(op->roles & ROLE_BIT(sess->role))) {
 		dispatch_error(out, PROTO_ST_FORBIDDEN, "a %s key may not %s", proto_role_name(sess->role),
 			       proto_opcode_name(h->opcode));
 		return DISPATCH_REPLY;
 	}
-	if (is_mutation(h->opcode)) {
+	if (op->empty_body && len) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "%s has an empty body", proto_opcode_name(h->opcode));
+		return DISPATCH_REPLY;
+	}
+	if (op->mutation) {
 		if (d->shutting_down) {
 			dispatch_error(out, PROTO_ST_SHUTTING_DOWN, "the server is stopping; retry shortly");
 			return DISPATCH_REPLY;
@@ -1699,10 +1686,6 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	}
 	switch (h->opcode) {
 	case PROTO_OP_PING:
-		if (len) {
-			dispatch_error(out, PROTO_ST_BAD_REQUEST, "PING has an empty body");
-			return DISPATCH_REPLY;
-		}
 		reply_empty(out);
 		return DISPATCH_REPLY;
 	case PROTO_OP_ENROL:
@@ -1718,10 +1701,6 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	case PROTO_OP_KEY_CREATE:
 		return op_key_create(d, body, len, out);
 	case PROTO_OP_KEY_LIST:
-		if (len) {
-			dispatch_error(out, PROTO_ST_BAD_REQUEST, "KEY_LIST has an empty body");
-			return DISPATCH_REPLY;
-		}
 		return op_key_list(d, out);
 	case PROTO_OP_RETURN:
 		return op_return(d, sess, body, len, out);
@@ -1736,10 +1715,6 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	case PROTO_OP_TIER:
 		return op_tier(d, body, len, out);
 	case PROTO_OP_PROGRAM_GET:
-		if (len) {
-			dispatch_error(out, PROTO_ST_BAD_REQUEST, "PROGRAM_GET has an empty body");
-			return DISPATCH_REPLY;
-		}
 		return op_program_get(d, out);
 	case PROTO_OP_PROGRAM_SET:
 		return op_program_set(d, body, len, out);
