@@ -44,6 +44,7 @@
 
 #include "accrue.h"
 #include "check.h"
+#include "client_check.h"
 #include "harness.h"
 #include "proto.h"
 
@@ -53,56 +54,6 @@
 static struct harness h;
 
 /* ---- helpers --------------------------------------------------------- */
-
-static struct accrue_ref by_id(uint64_t id)
-{
-	struct accrue_ref r;
-	memset(&r, 0, sizeof r);
-	r.kind = ACCRUE_REF_ID;
-	r.id = id;
-	return r;
-}
-
-static struct accrue_ref by_text(int kind, const char *text)
-{
-	struct accrue_ref r;
-	memset(&r, 0, sizeof r);
-	r.kind = kind;
-	snprintf(r.text, sizeof r.text, "%s", text);
-	return r;
-}
-
-static int64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void new_key(uint8_t key[ACCRUE_KEY_SIZE])
-{
-	REQUIRE(accrue_key_random(key) == 0);
-}
-
-/* The server's message must mention what the user needs to see. */
-#define CHECK_MSG_HAS(a, needle)                                                                   \
-	do {                                                                                       \
-		const char *msg_ = accrue_message(a);                                              \
-		CHECK(msg_ != NULL && strstr(msg_, needle) != NULL);                               \
-		if (msg_ == NULL || strstr(msg_, needle) == NULL)                                  \
-			fprintf(stderr, "    message was \"%s\", expected it to contain \"%s\"\n",  \
-				msg_ ? msg_ : "(null)", needle);                                   \
-	} while (0)
-
-/* A status check that also prints the server's message when it fails. */
-#define CHECK_RC(a, expr, want)                                                                    \
-	do {                                                                                       \
-		int rc_ = (expr);                                                                  \
-		CHECK_INT(rc_, want);                                                              \
-		if (rc_ != (want))                                                                 \
-			fprintf(stderr, "    got %s: %s\n", accrue_strerror(rc_),                   \
-				(a) ? accrue_message(a) : "");                                     \
-	} while (0)
 
 static void check_same_customer(const char *what, const struct accrue_customer *x, const struct accrue_customer *y)
 {

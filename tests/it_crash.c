@@ -60,6 +60,7 @@
 
 #include "accrue.h"
 #include "check.h"
+#include "client_check.h"
 #include "harness.h"
 
 #define CUSTOMERS 20
@@ -124,15 +125,6 @@ static uint64_t rng_next(uint64_t *s)
 	x ^= x >> 27;
 	*s = x;
 	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static struct accrue_ref by_id(uint64_t id)
-{
-	struct accrue_ref r;
-	memset(&r, 0, sizeof r);
-	r.kind = ACCRUE_REF_ID;
-	r.id = id;
-	return r;
 }
 
 static void order_name(char *buf, size_t cap, int thread, size_t n)
