@@ -134,25 +134,45 @@ static struct model_customer *find_customer(struct dispatch *d, const struct pro
  * The request-key check every mutation starts with. Returns 1 if the request
  * was answered (a replay or a refusal), 0 if it is new and must be applied.
  */
+/*
+ * Look a mutation's request key up. Returns 0 with *q NULL for a new
+ * request, 0 with *q set for a replay of the same request, or a refusal
+ * (BAD_REQUEST: an all-zero key; KEY_REUSED: the key was used for another
+ * request, *q set) with its message in msg.
+ */
+static uint16_t request_key_lookup(const struct dispatch *d, uint8_t opcode, const uint8_t key[PROTO_KEY_SIZE],
+				   uint64_t body_hash, const struct model_request **q, char *msg, size_t cap)
+{
+	*q = NULL;
+	if (model_key_is_zero(key)) {
+		snprintf(msg, cap, "request key must not be all zero");
+		return PROTO_ST_BAD_REQUEST;
+	}
+	*q = model_request_find(d->model, key);
+	if (*q && ((*q)->opcode != opcode || (*q)->body_hash != body_hash)) {
+		snprintf(msg, cap, "request key was already used for a different %s request", proto_opcode_name((*q)->opcode));
+		return PROTO_ST_KEY_REUSED;
+	}
+	return 0;
+}
+
+/* request_key_lookup for the mutations answered here; 1 if answered (a replay or a refusal). */
 static int check_request_key(struct dispatch *d, uint8_t opcode, const uint8_t key[PROTO_KEY_SIZE], uint64_t body_hash,
 			     struct dispatch_out *out)
 {
 	const struct model_request *q;
 	const struct model_customer *c;
+	char msg[160];
+	uint16_t status = request_key_lookup(d, opcode, key, body_hash, &q, msg, sizeof msg);
 
-	if (model_key_is_zero(key)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
+	if (q)
+		depend(out, q->seq);
+	if (status) {
+		dispatch_error(out, status, "%s", msg);
 		return 1;
 	}
-	q = model_request_find(d->model, key);
 	if (!q)
 		return 0;
-	depend(out, q->seq);
-	if (q->opcode != opcode || q->body_hash != body_hash) {
-		dispatch_error(out, PROTO_ST_KEY_REUSED, "request key was already used for a different %s request",
-			       proto_opcode_name(q->opcode));
-		return 1;
-	}
 	switch (opcode) {
 	case PROTO_OP_ENROL:
 	case PROTO_OP_GROUP:
@@ -502,17 +522,12 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 	int64_t when, balance, total;
 
 	memset(o, 0, sizeof *o);
-	if (model_key_is_zero(req->key)) {
-		fail(o, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
-		return;
-	}
-	if ((q = model_request_find(d->model, req->key))) {
+	o->status = request_key_lookup(d, PROTO_OP_ACCRUE, req->key, hash, &q, o->msg, sizeof o->msg);
+	if (q)
 		o->wait_seq = q->seq;
-		if (q->opcode != PROTO_OP_ACCRUE || q->body_hash != hash) {
-			fail(o, PROTO_ST_KEY_REUSED, "request key was already used for a different %s request",
-			     proto_opcode_name(q->opcode));
-			return;
-		}
+	if (o->status)
+		return;
+	if (q) {
 		o->c = model_customer_by_id(d->model, q->object_id);
 		o->replay = 1;
 		o->seq = q->seq;
@@ -1067,18 +1082,18 @@ static enum dispatch_action op_return(struct dispatch *d, struct dispatch_sessio
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed RETURN body");
 		return DISPATCH_REPLY;
 	}
-	if (model_key_is_zero(req.key)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "request key must not be all zero");
-		return DISPATCH_REPLY;
-	}
-	if ((q = model_request_find(d->model, req.key))) {
-		struct replay_return rr = {out, NULL};
-		depend(out, q->seq);
-		if (q->opcode != PROTO_OP_RETURN || q->body_hash != hash) {
-			dispatch_error(out, PROTO_ST_KEY_REUSED, "request key was already used for a different %s request",
-				       proto_opcode_name(q->opcode));
+	{
+		char msg[160];
+		uint16_t status = request_key_lookup(d, PROTO_OP_RETURN, req.key, hash, &q, msg, sizeof msg);
+		if (q)
+			depend(out, q->seq);
+		if (status) {
+			dispatch_error(out, status, "%s", msg);
 			return DISPATCH_REPLY;
 		}
+	}
+	if (q) {
+		struct replay_return rr = {out, NULL};
 		/* The original outcome is in the journal: read it once it is durable. */
 		if (q->seq > store_durable_seq(d->store)) {
 			out->wait_seq = q->seq;
@@ -1111,8 +1126,7 @@ static enum dispatch_action op_return(struct dispatch *d, struct dispatch_sessio
 	}
 	when = req.time_us ? req.time_us : now;
 
-	memset(&rec, 0, offsetof(struct record, u));
-	rec.u.ret.nlines = 0;
+	rec.u.ret.nlines = 0; /* rec is reused: an amount return names no lines */
 	if (req.nlines == 0) {
 		refund = req.amount;
 		if (refund <= 0) {
