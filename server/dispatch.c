@@ -511,14 +511,16 @@ static struct model_customer *guest_for(struct dispatch *d, const struct proto_r
 static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, const struct proto_accrue_req *req,
 		       uint64_t hash, struct outcome *o)
 {
+	/* Large (line arrays) and used by the loop thread alone: kept, not allocated per sale. */
 	static struct rules_line lines[PROTO_MAX_LINES];
 	static struct rules_earning earning;
+	static struct record sale_rec;
+	struct record *rec = &sale_rec;
 	struct rules_customer who;
 	const struct model_request *q;
 	const struct model_order *ord;
 	struct model_customer *c;
 	struct proto_str loc;
-	struct record *rec;
 	int64_t when, balance, total;
 
 	memset(o, 0, sizeof *o);
@@ -570,11 +572,6 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 		fail(o, PROTO_ST_RANGE, "sale amount %lld is out of range for this customer", (long long)req->sale.amount);
 		return;
 	}
-	rec = malloc(sizeof *rec);
-	if (!rec) {
-		fail(o, PROTO_ST_INTERNAL, "out of memory");
-		return;
-	}
 	record_init(rec, PROTO_ENTRY_ACCRUE, req->key, hash);
 	rec->time_us = when;
 	rec->customer_id = c->id;
@@ -594,7 +591,6 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 		rec->u.accrue.lines[i].earned = earning.line_earned[i];
 	}
 	o->seq = commit_record(d, rec, NULL);
-	free(rec);
 	if (!o->seq) {
 		fail(o, PROTO_ST_INTERNAL, "cannot journal the sale (out of memory)");
 		return;
