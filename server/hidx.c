@@ -5,10 +5,11 @@
 
 #include <stdlib.h>
 
-/* Hash 0 marks an empty slot, so a real hash of 0 is stored as 1. */
-static uint64_t hash_fix(uint64_t hash)
+/* The 32 bits kept of a hash; 0 marks an empty slot, so it is stored as 1. */
+static uint32_t hash_tag(uint64_t hash)
 {
-	return hash ? hash : 1;
+	uint32_t tag = (uint32_t)hash ^ (uint32_t)(hash >> 32);
+	return tag ? tag : 1;
 }
 
 int hidx_init(struct hidx *h, uint64_t expect)
@@ -33,13 +34,13 @@ void hidx_free(struct hidx *h)
 	h->mask = h->used = h->live = 0;
 }
 
-static void place(struct hidx_slot *slots, uint64_t mask, uint64_t hash, uint32_t value)
+static void place(struct hidx_slot *slots, uint64_t mask, uint32_t tag, uint32_t value)
 {
-	uint64_t i = hash & mask;
+	uint64_t i = tag & mask;
 
-	while (slots[i].hash)
+	while (slots[i].tag)
 		i = (i + 1) & mask;
-	slots[i].hash = hash;
+	slots[i].tag = tag;
 	slots[i].value = value;
 }
 
@@ -55,8 +56,8 @@ static int rehash(struct hidx *h)
 	if (!slots)
 		return -1;
 	for (uint64_t i = 0; i <= h->mask; i++)
-		if (h->slots[i].hash && h->slots[i].value != HIDX_NONE)
-			place(slots, cap - 1, h->slots[i].hash, h->slots[i].value);
+		if (h->slots[i].tag && h->slots[i].value != HIDX_NONE)
+			place(slots, cap - 1, h->slots[i].tag, h->slots[i].value);
 	free(h->slots);
 	h->slots = slots;
 	h->mask = cap - 1;
@@ -69,7 +70,7 @@ int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value)
 	/* Keep the load under 3/4 so probe runs stay short. */
 	if ((h->used + 1) * 4 > (h->mask + 1) * 3 && rehash(h) != 0)
 		return -1;
-	place(h->slots, h->mask, hash_fix(hash), value);
+	place(h->slots, h->mask, hash_tag(hash), value);
 	h->used++;
 	h->live++;
 	return 0;
@@ -78,12 +79,11 @@ int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value)
 uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void *ctx, uint32_t value),
 		   const void *ctx)
 {
-	uint64_t i;
+	uint32_t tag = hash_tag(hash);
 
-	hash = hash_fix(hash);
-	for (i = hash & h->mask; h->slots[i].hash; i = (i + 1) & h->mask) {
+	for (uint64_t i = tag & h->mask; h->slots[i].tag; i = (i + 1) & h->mask) {
 		const struct hidx_slot *s = &h->slots[i];
-		if (s->hash == hash && s->value != HIDX_NONE && (!match || match(ctx, s->value)))
+		if (s->tag == tag && s->value != HIDX_NONE && (!match || match(ctx, s->value)))
 			return s->value;
 	}
 	return HIDX_NONE;
@@ -91,11 +91,10 @@ uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void 
 
 int hidx_remove(struct hidx *h, uint64_t hash, uint32_t value)
 {
-	uint64_t i;
+	uint32_t tag = hash_tag(hash);
 
-	hash = hash_fix(hash);
-	for (i = hash & h->mask; h->slots[i].hash; i = (i + 1) & h->mask) {
-		if (h->slots[i].hash == hash && h->slots[i].value == value) {
+	for (uint64_t i = tag & h->mask; h->slots[i].tag; i = (i + 1) & h->mask) {
+		if (h->slots[i].tag == tag && h->slots[i].value == value) {
 			h->slots[i].value = HIDX_NONE;
 			h->live--;
 			return 0;

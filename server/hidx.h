@@ -16,9 +16,15 @@
 
 #define HIDX_NONE UINT32_MAX
 
+/*
+ * 8 bytes a slot: 32 bits of the hash place and pre-filter an entry, and
+ * find's match callback settles every candidate against the real key, so
+ * the other 32 bits are not worth their memory (10 million customers are
+ * in three indexes each).
+ */
 struct hidx_slot {
-	uint64_t hash; /* 0: never used */
-	uint32_t value; /* HIDX_NONE with hash != 0: removed */
+	uint32_t tag;   /* 0: never used */
+	uint32_t value; /* HIDX_NONE with tag != 0: removed */
 };
 
 struct hidx {
