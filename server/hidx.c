@@ -44,14 +44,11 @@ static void place(struct hidx_slot *slots, uint64_t mask, uint32_t tag, uint32_t
 	slots[i].value = value;
 }
 
-/* Rebuild into a table sized for the live entries, dropping removed ones. */
-static int rehash(struct hidx *h)
+/* Rebuild into a table of cap slots (a power of two), dropping removed entries. */
+static int rehash_to(struct hidx *h, uint64_t cap)
 {
-	uint64_t cap = (h->mask + 1);
 	struct hidx_slot *slots;
 
-	if (h->live * 2 >= cap)
-		cap <<= 1;
 	slots = calloc(cap, sizeof *slots);
 	if (!slots)
 		return -1;
@@ -63,6 +60,23 @@ static int rehash(struct hidx *h)
 	h->mask = cap - 1;
 	h->used = h->live;
 	return 0;
+}
+
+/* Rebuild at the same size, or twice it when live entries fill half. */
+static int rehash(struct hidx *h)
+{
+	uint64_t cap = h->mask + 1;
+
+	return rehash_to(h, h->live * 2 >= cap ? cap << 1 : cap);
+}
+
+int hidx_reserve(struct hidx *h, uint64_t extra)
+{
+	uint64_t want = h->live + extra, cap = h->mask + 1;
+
+	while (want * 4 > cap * 3)
+		cap <<= 1;
+	return cap == h->mask + 1 ? 0 : rehash_to(h, cap);
 }
 
 int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value)
@@ -86,6 +100,27 @@ uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void 
 		if (s->tag == tag && s->value != HIDX_NONE && (!match || match(ctx, s->value)))
 			return s->value;
 	}
+	return HIDX_NONE;
+}
+
+uint32_t hidx_insert_unique(struct hidx *h, uint64_t hash, uint32_t value, int (*match)(const void *ctx, uint32_t value),
+			    const void *ctx)
+{
+	uint32_t tag = hash_tag(hash);
+	uint64_t i;
+
+	if ((h->used + 1) * 4 > (h->mask + 1) * 3 && rehash(h) != 0)
+		return HIDX_NOMEM;
+	for (i = tag & h->mask; h->slots[i].tag; i = (i + 1) & h->mask) {
+		const struct hidx_slot *s = &h->slots[i];
+		if (s->tag == tag && s->value != HIDX_NONE && (!match || match(ctx, s->value)))
+			return s->value;
+	}
+	/* i is the empty slot that ended the walk: where place() would put it. */
+	h->slots[i].tag = tag;
+	h->slots[i].value = value;
+	h->used++;
+	h->live++;
 	return HIDX_NONE;
 }
 

@@ -38,6 +38,9 @@ struct hidx {
 int hidx_init(struct hidx *h, uint64_t expect);
 void hidx_free(struct hidx *h);
 
+/* Make room for extra more entries without growing again. Returns 0 or -1 (out of memory). */
+int hidx_reserve(struct hidx *h, uint64_t extra);
+
 /* Add a (hash, value) pair; duplicates are allowed. Returns 0 or -1 (out of memory). */
 int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value);
 
@@ -47,6 +50,16 @@ int hidx_insert(struct hidx *h, uint64_t hash, uint32_t value);
  */
 uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void *ctx, uint32_t value),
 		   const void *ctx);
+
+/*
+ * Insert (hash, value) unless an entry with this hash matches (match as in
+ * hidx_find): one walk of the probe sequence does both. Returns HIDX_NONE
+ * when inserted, the matching entry's value when one was there (nothing
+ * inserted), or HIDX_NONE - 1 when out of memory.
+ */
+uint32_t hidx_insert_unique(struct hidx *h, uint64_t hash, uint32_t value, int (*match)(const void *ctx, uint32_t value),
+			    const void *ctx);
+#define HIDX_NOMEM (HIDX_NONE - 1)
 
 /* Remove the entry (hash, value). Returns 0, or -1 if it was not there. */
 int hidx_remove(struct hidx *h, uint64_t hash, uint32_t value);

@@ -472,8 +472,6 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 	uint32_t slot = m->norders;
 	struct model_order *o;
 
-	if (order_find_key(m, key, len) != HIDX_NONE)
-		return MODEL_E_CORRUPT;
 	if (grow((void **)&m->orders, &m->orders_cap, slot + 1, sizeof *m->orders) ||
 	    grow((void **)&m->orders_dirty, &m->orders_dirty_cap, slot + 1, sizeof *m->orders_dirty))
 		return MODEL_E_NOMEM;
@@ -491,9 +489,14 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 	o->taken_back = s->taken_back;
 	o->last_return_seq = s->last_return_seq;
 	o->dirty = 0;
-	if (hidx_insert(&m->by_order, hash_bytes(key, len), slot)) {
-		free(o->key);
-		return MODEL_E_NOMEM;
+	{
+		/* The check that the order is new and its insertion, in one probe. */
+		struct order_match om = {m, key, len};
+		uint32_t was = hidx_insert_unique(&m->by_order, hash_bytes(key, len), slot, match_order, &om);
+		if (was != HIDX_NONE) {
+			free(o->key);
+			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+		}
 	}
 	m->norders++;
 	return 0;
@@ -517,8 +520,6 @@ static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 	uint32_t slot = m->nrequests;
 	struct model_request *q;
 
-	if (model_request_find(m, key))
-		return MODEL_E_CORRUPT;
 	if (grow((void **)&m->requests, &m->requests_cap, slot + 1, sizeof *m->requests))
 		return MODEL_E_NOMEM;
 	q = &m->requests[slot];
@@ -528,8 +529,13 @@ static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 	q->seq = s->seq;
 	q->object_id = s->object_id;
 	q->value = s->value;
-	if (hidx_insert(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), slot))
-		return MODEL_E_NOMEM;
+	{
+		/* The slot is filled first: match_request reads candidates' keys, never this one's. */
+		struct match_ctx mc = {m, {(const char *)key, PROTO_KEY_SIZE}, 0};
+		uint32_t was = hidx_insert_unique(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), slot, match_request, &mc);
+		if (was != HIDX_NONE)
+			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+	}
 	m->nrequests++;
 	return 0;
 }
@@ -851,6 +857,20 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 			return rc;
 	}
 	m->applied_seq = seq;
+	return 0;
+}
+
+int model_reserve(struct model *m, uint64_t n)
+{
+	uint64_t orders = m->norders + n, requests = m->nrequests + n;
+
+	if (orders > UINT32_MAX - 1 || requests > UINT32_MAX - 1)
+		return MODEL_E_NOMEM;
+	if (grow((void **)&m->orders, &m->orders_cap, (uint32_t)orders, sizeof *m->orders) ||
+	    grow((void **)&m->orders_dirty, &m->orders_dirty_cap, (uint32_t)orders, sizeof *m->orders_dirty) ||
+	    grow((void **)&m->requests, &m->requests_cap, (uint32_t)requests, sizeof *m->requests) ||
+	    hidx_reserve(&m->by_order, n) || hidx_reserve(&m->by_request, n))
+		return MODEL_E_NOMEM;
 	return 0;
 }
 

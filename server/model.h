@@ -173,6 +173,13 @@ int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], st
  */
 int model_apply(struct model *m, uint64_t seq, const struct record *rec);
 
+/*
+ * Make room for n more orders and request keys at once (recovery knows how
+ * many records it will replay): no index grows and rehashes on the way.
+ * Returns 0 or MODEL_E_NOMEM.
+ */
+int model_reserve(struct model *m, uint64_t n);
+
 /* ---- snapshots -------------------------------------------------------- */
 
 int model_load_customer(struct model *m, const struct record_customer *s);

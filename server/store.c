@@ -386,6 +386,15 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
 		goto out;
 	}
+	/* Size the indexes for the whole tail once, instead of growing them
+	 * while replaying (a sale adds an order and a request key). */
+	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) {
+		uint64_t last = record_key_u64_read(k.mv_data);
+		if (last > ckpt && model_reserve(m, last - ckpt)) {
+			set_err(err, errlen, "out of memory sizing for %llu journal records", (unsigned long long)(last - ckpt));
+			goto out;
+		}
+	}
 	/* The checkpointed record itself must still be there: the journal is
 	 * append-only, so its absence means the file lost its tail. */
 	expect = ckpt + 1;
