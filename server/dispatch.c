@@ -655,7 +655,10 @@ static enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_
 			dispatch_error(out, PROTO_ST_BAD_REQUEST, "ACCRUE_BATCH items are cut short or followed by stray bytes; nothing applied");
 			return DISPATCH_REPLY;
 		}
-		if (4 + (size_t)count * (5 + 32 + 2 + BATCH_MESSAGE_MAX) > out->cap) {
+		/* An item is OK (status, replay, seq, points, customer, balance: 35
+		 * bytes) or refused (status, replay, message: 5 + at most 96). */
+		size_t item_max = 3 + 2 + BATCH_MESSAGE_MAX > 3 + 32 ? 3 + 2 + BATCH_MESSAGE_MAX : 3 + 32;
+		if (4 + (size_t)count * item_max > out->cap) {
 			dispatch_error(out, PROTO_ST_RANGE, "a batch of %u sales may not fit one reply; send fewer", count);
 			return DISPATCH_REPLY;
 		}
