@@ -353,9 +353,8 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 	size_t tlen = (size_t)v->email.len + v->phone.len + v->first_name.len + v->last_name.len;
 	char *text;
 
-	if (v->id == 0 || model_customer_by_id(m, v->id) || model_customer_by_email(m, v->email) ||
-	    model_customer_by_phone(m, v->phone) || v->email.len > 255 || v->phone.len > 255 ||
-	    v->first_name.len > 255 || v->last_name.len > 255)
+	/* Taken ids, emails and phones are found by the inserts below. */
+	if (v->id == 0 || v->email.len > 255 || v->phone.len > 255 || v->first_name.len > 255 || v->last_name.len > 255)
 		return MODEL_E_CORRUPT;
 	if (grow((void **)&m->customers, &m->customers_cap, slot + 1, sizeof *m->customers) ||
 	    grow((void **)&m->dirty, &m->dirty_cap, slot + 1, sizeof *m->dirty))
@@ -395,15 +394,29 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 		}
 	}
 
-	if (hidx_insert(&m->by_id, hash_id(c->id), slot) ||
-	    (c->email_len && hidx_insert(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot)) ||
-	    (c->phone_len && hidx_insert(&m->by_phone, hash_bytes(v->phone.ptr, v->phone.len), slot))) {
-		/* Out of memory half way: undo so no index points at a dead slot. */
-		hidx_remove(&m->by_id, hash_id(c->id), slot);
-		hidx_remove(&m->by_email, hash_bytes(v->email.ptr, v->email.len), slot);
-		free(c->text);
-		free(c->tags);
-		return MODEL_E_NOMEM;
+	{
+		/* Each index refuses a taken key in the same probe that inserts;
+		 * a refusal half way undoes the inserts before it. */
+		struct match_ctx mi = {m, {"", 0}, c->id}, me = {m, v->email, 0}, mp = {m, v->phone, 0};
+		uint64_t he = hash_bytes(v->email.ptr, v->email.len), hp = hash_bytes(v->phone.ptr, v->phone.len);
+		uint32_t was = hidx_insert_unique(&m->by_id, hash_id(c->id), slot, match_id, &mi);
+		int in_id = was == HIDX_NONE, in_email = 0;
+
+		if (was == HIDX_NONE && c->email_len) {
+			was = hidx_insert_unique(&m->by_email, he, slot, match_email, &me);
+			in_email = was == HIDX_NONE;
+		}
+		if (was == HIDX_NONE && c->phone_len)
+			was = hidx_insert_unique(&m->by_phone, hp, slot, match_phone, &mp);
+		if (was != HIDX_NONE) {
+			if (in_id)
+				hidx_remove(&m->by_id, hash_id(c->id), slot);
+			if (in_email)
+				hidx_remove(&m->by_email, he, slot);
+			free(c->text);
+			free(c->tags);
+			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+		}
 	}
 	m->ncustomers++;
 	if (c->id >= m->next_customer_id)
@@ -860,16 +873,20 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 	return 0;
 }
 
-int model_reserve(struct model *m, uint64_t n)
+int model_reserve(struct model *m, uint64_t customers, uint64_t orders_n, uint64_t requests_n)
 {
-	uint64_t orders = m->norders + n, requests = m->nrequests + n;
+	uint64_t ncust = m->ncustomers + customers, orders = m->norders + orders_n, requests = m->nrequests + requests_n;
 
-	if (orders > UINT32_MAX - 1 || requests > UINT32_MAX - 1)
+	if (ncust > UINT32_MAX - 1 || orders > UINT32_MAX - 1 || requests > UINT32_MAX - 1)
 		return MODEL_E_NOMEM;
-	if (grow((void **)&m->orders, &m->orders_cap, (uint32_t)orders, sizeof *m->orders) ||
+	if (grow((void **)&m->customers, &m->customers_cap, (uint32_t)ncust, sizeof *m->customers) ||
+	    grow((void **)&m->dirty, &m->dirty_cap, (uint32_t)ncust, sizeof *m->dirty) ||
+	    hidx_reserve(&m->by_id, customers) || hidx_reserve(&m->by_email, customers) ||
+	    hidx_reserve(&m->by_phone, customers) ||
+	    grow((void **)&m->orders, &m->orders_cap, (uint32_t)orders, sizeof *m->orders) ||
 	    grow((void **)&m->orders_dirty, &m->orders_dirty_cap, (uint32_t)orders, sizeof *m->orders_dirty) ||
 	    grow((void **)&m->requests, &m->requests_cap, (uint32_t)requests, sizeof *m->requests) ||
-	    hidx_reserve(&m->by_order, n) || hidx_reserve(&m->by_request, n))
+	    hidx_reserve(&m->by_order, orders_n) || hidx_reserve(&m->by_request, requests_n))
 		return MODEL_E_NOMEM;
 	return 0;
 }

@@ -174,11 +174,11 @@ int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], st
 int model_apply(struct model *m, uint64_t seq, const struct record *rec);
 
 /*
- * Make room for n more orders and request keys at once (recovery knows how
- * many records it will replay): no index grows and rehashes on the way.
- * Returns 0 or MODEL_E_NOMEM.
+ * Make room for so many more customers, orders and request keys at once
+ * (recovery knows how many it will load and replay), so that no array or
+ * index grows and rehashes on the way. Returns 0 or MODEL_E_NOMEM.
  */
-int model_reserve(struct model *m, uint64_t n);
+int model_reserve(struct model *m, uint64_t customers, uint64_t orders, uint64_t requests);
 
 /* ---- snapshots -------------------------------------------------------- */
 

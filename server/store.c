@@ -296,6 +296,16 @@ void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64
 
 static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
 {
+	MDB_stat st[DB_KEYS];
+
+	/* Size memory for every snapshot once, from LMDB's own entry counts. */
+	for (int db = DB_CUSTOMERS; db < DB_KEYS; db++)
+		if (mdb_stat(txn, s->dbi[db], &st[db]))
+			st[db].ms_entries = 0;
+	if (model_reserve(m, st[DB_CUSTOMERS].ms_entries, st[DB_ORDERS].ms_entries, st[DB_REQUESTS].ms_entries)) {
+		set_err(err, errlen, "out of memory loading %zu customers", st[DB_CUSTOMERS].ms_entries);
+		return -1;
+	}
 	for (int db = DB_CUSTOMERS; db <= DB_PROGRAM; db++) {
 		MDB_cursor *cur;
 		MDB_val k, v;
@@ -390,7 +400,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	 * while replaying (a sale adds an order and a request key). */
 	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) {
 		uint64_t last = record_key_u64_read(k.mv_data);
-		if (last > ckpt && model_reserve(m, last - ckpt)) {
+		if (last > ckpt && model_reserve(m, 0, last - ckpt, last - ckpt)) {
 			set_err(err, errlen, "out of memory sizing for %llu journal records", (unsigned long long)(last - ckpt));
 			goto out;
 		}
