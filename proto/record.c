@@ -325,6 +325,9 @@ int record_order_encode(struct proto_wbuf *w, const struct record_order *s)
 	proto_put_i64(w, s->refunded);
 	proto_put_i64(w, s->taken_back);
 	proto_put_u64(w, s->last_return_seq);
+	if (s->key.len > PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER)
+		return PROTO_E_FIELD;
+	proto_put_str(w, s->key);
 	return w->overflow ? PROTO_E_SPACE : 0;
 }
 
@@ -339,6 +342,7 @@ int record_order_decode(const uint8_t *b, size_t n, struct record_order *s)
 	s->refunded = proto_get_i64(&r);
 	s->taken_back = proto_get_i64(&r);
 	s->last_return_seq = proto_get_u64(&r);
+	s->key = proto_get_str(&r, PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER);
 	return proto_rbuf_finish(&r);
 }
 
@@ -349,6 +353,7 @@ int record_request_encode(struct proto_wbuf *w, const struct record_request *s)
 	proto_put_u64(w, s->seq);
 	proto_put_u64(w, s->object_id);
 	proto_put_i64(w, s->value);
+	proto_put_bytes(w, s->key, PROTO_KEY_SIZE);
 	return w->overflow ? PROTO_E_SPACE : 0;
 }
 
@@ -361,6 +366,7 @@ int record_request_decode(const uint8_t *b, size_t n, struct record_request *s)
 	s->seq = proto_get_u64(&r);
 	s->object_id = proto_get_u64(&r);
 	s->value = proto_get_i64(&r);
+	proto_get_bytes(&r, s->key, PROTO_KEY_SIZE);
 	return proto_rbuf_finish(&r);
 }
 

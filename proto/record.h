@@ -120,7 +120,11 @@ struct record_customer {
 int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s);
 int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s);
 
-/* orders: key = location bytes, 0x00, order id bytes. */
+/*
+ * orders: key = the sale's seq (record_key_u64), so a checkpoint appends new
+ * orders instead of inserting at random places; the order's own key is in
+ * the value.
+ */
 struct record_order {
 	uint64_t customer_id;
 	uint64_t seq; /* the sale */
@@ -129,17 +133,19 @@ struct record_order {
 	int64_t refunded;   /* by its returns so far */
 	int64_t taken_back; /* by its returns so far */
 	uint64_t last_return_seq;
+	struct proto_str key; /* location bytes, 0x00, order id bytes */
 };
 int record_order_encode(struct proto_wbuf *w, const struct record_order *s);
 int record_order_decode(const uint8_t *b, size_t n, struct record_order *s);
 
-/* requests: key = the 16-byte request key. */
+/* requests: key = the seq of the record it made (record_key_u64), appended in order; the request key is in the value. */
 struct record_request {
 	uint8_t opcode;
 	uint64_t body_hash;
 	uint64_t seq;
 	uint64_t object_id; /* customer id, or key id for key operations */
 	int64_t value;      /* points changed, where the operation has any */
+	uint8_t key[PROTO_KEY_SIZE];
 };
 int record_request_encode(struct proto_wbuf *w, const struct record_request *s);
 int record_request_decode(const uint8_t *b, size_t n, struct record_request *s);

@@ -740,7 +740,7 @@ static int apply_tags(struct model_customer *c, const struct record *rec)
 int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 {
 	struct model_customer *c = NULL;
-	struct record_request req = {opcode_of(rec->type), rec->body_hash, seq, rec->customer_id, 0};
+	struct record_request req = {opcode_of(rec->type), rec->body_hash, seq, rec->customer_id, 0, {0}};
 	int rc = 0;
 
 	if (seq <= m->applied_seq)
@@ -773,7 +773,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 	}
 	case PROTO_ENTRY_ACCRUE: {
 		char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
-		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points, 0, 0, 0};
+		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points, 0, 0, 0, {"", 0}};
 		size_t klen;
 
 		if (!c || rec->u.accrue.location.len > PROTO_MAX_LOCATION || rec->u.accrue.order_id.len > PROTO_MAX_ORDER)
@@ -964,19 +964,21 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 	}
 	for (uint32_t i = 0; i < m->norders_dirty; i++) {
 		struct model_order *o = &m->orders[m->orders_dirty[i]];
-		struct record_order s = {o->customer_id, o->seq,	  o->amount,	     o->points,
-					 o->refunded,	 o->taken_back, o->last_return_seq};
+		struct record_order s = {o->customer_id, o->seq, o->amount, o->points, o->refunded, o->taken_back,
+					 o->last_return_seq, {o->key, o->key_len}};
 		proto_wbuf_init(&w, vbuf, sizeof vbuf);
-		if ((rc = record_order_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_ORDERS, o->key, o->key_len, vbuf, w.len)))
+		record_key_u64(kbuf, o->seq);
+		if ((rc = record_order_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_ORDERS, kbuf, 8, vbuf, w.len)))
 			return rc;
 		n++;
 	}
 	for (uint32_t i = m->requests_saved; i < m->nrequests; i++) {
 		const struct model_request *q = &m->requests[i];
-		struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value};
+		struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value, {0}};
+		memcpy(s.key, q->key, PROTO_KEY_SIZE);
 		proto_wbuf_init(&w, vbuf, sizeof vbuf);
-		if ((rc = record_request_encode(&w, &s)) ||
-		    (rc = put(ctx, MODEL_DB_REQUESTS, q->key, PROTO_KEY_SIZE, vbuf, w.len)))
+		record_key_u64(kbuf, q->seq);
+		if ((rc = record_request_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_REQUESTS, kbuf, 8, vbuf, w.len)))
 			return rc;
 		n++;
 	}

@@ -328,16 +328,20 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *
 			}
 			case DB_ORDERS: {
 				struct record_order o;
-				lrc = record_order_decode(v.mv_data, v.mv_size, &o);
+				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v.mv_data, v.mv_size, &o);
+				if (!lrc && o.seq != record_key_u64_read(k.mv_data))
+					lrc = RECORD_E_FORMAT;
 				if (!lrc)
-					lrc = model_load_order(m, k.mv_data, k.mv_size, &o);
+					lrc = model_load_order(m, o.key.ptr, o.key.len, &o);
 				break;
 			}
 			case DB_REQUESTS: {
 				struct record_request q;
-				lrc = k.mv_size != PROTO_KEY_SIZE ? RECORD_E_FORMAT : record_request_decode(v.mv_data, v.mv_size, &q);
+				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v.mv_data, v.mv_size, &q);
+				if (!lrc && q.seq != record_key_u64_read(k.mv_data))
+					lrc = RECORD_E_FORMAT;
 				if (!lrc)
-					lrc = model_load_request(m, k.mv_data, &q);
+					lrc = model_load_request(m, q.key, &q);
 				break;
 			}
 			case DB_KEYS: {

@@ -881,15 +881,20 @@ static void test_snapshot_customer(void)
 
 static void test_snapshot_order(void)
 {
-	uint8_t buf[64];
+	static const char okey[] = "store-1\0A-1001";
+	static char long_key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER + 1];
+	uint8_t buf[256];
 	struct proto_wbuf w;
 	struct record_order s = {0x0102030405060708ull, 0x1112131415161718ull, 12345, -77, 2500, 15,
-				 0x2122232425262728ull},
+				 0x2122232425262728ull, {okey, sizeof okey - 1}},
 			    got;
 
 	proto_wbuf_init(&w, buf, sizeof buf);
 	CHECK_INT(record_order_encode(&w, &s), 0);
-	CHECK_INT(w.len, 56);
+	/* 56 bytes of figures, then the order's own key (the LMDB key is the sale's seq). */
+	CHECK_INT(w.len, 56 + 2 + 14);
+	CHECK(le_read(buf + 56, 2) == 14);
+	CHECK(memcmp(buf + 58, okey, 14) == 0);
 	CHECK(le_read(buf, 8) == s.customer_id);
 	CHECK(le_read(buf + 8, 8) == s.seq);
 	CHECK(le_read(buf + 16, 8) == (uint64_t)s.amount);
@@ -906,6 +911,7 @@ static void test_snapshot_order(void)
 	CHECK(got.refunded == s.refunded);
 	CHECK(got.taken_back == s.taken_back);
 	CHECK(got.last_return_seq == s.last_return_seq);
+	CHECK(got.key.len == 14 && memcmp(got.key.ptr, okey, 14) == 0);
 	for (size_t cut = 0; cut < w.len; cut++) {
 		uint8_t *copy = dup_exact(buf, cut);
 		CHECK_INT(record_order_decode(copy, cut, &got), PROTO_E_BODY);
@@ -914,20 +920,30 @@ static void test_snapshot_order(void)
 	CHECK_INT(record_order_decode(buf, w.len + 1, &got), PROTO_E_BODY);
 	/* An order snapshot of the old 32-byte layout is not taken for a new one. */
 	CHECK_INT(record_order_decode(buf, 32, &got), PROTO_E_BODY);
-	uint8_t small[55];
+	uint8_t small[71];
 	proto_wbuf_init(&w, small, sizeof small);
 	CHECK_INT(record_order_encode(&w, &s), PROTO_E_SPACE);
+	/* A key longer than a location, NUL and an order id can be is refused, not written. */
+	memset(long_key, 'k', sizeof long_key);
+	s.key.ptr = long_key;
+	s.key.len = sizeof long_key;
+	proto_wbuf_init(&w, buf, sizeof buf);
+	CHECK_INT(record_order_encode(&w, &s), PROTO_E_FIELD);
 }
 
 static void test_snapshot_request(void)
 {
 	uint8_t buf[64];
 	struct proto_wbuf w;
-	struct record_request s = {PROTO_OP_ACCRUE, 0xfeedfacecafebeefull, 1001, 42, -250}, got;
+	struct record_request s = {PROTO_OP_ACCRUE, 0xfeedfacecafebeefull, 1001, 42, -250,
+				   {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+			      got;
 
 	proto_wbuf_init(&w, buf, sizeof buf);
 	CHECK_INT(record_request_encode(&w, &s), 0);
-	CHECK_INT(w.len, 33);
+	/* 33 bytes of figures, then the request key itself (the LMDB key is the record's seq). */
+	CHECK_INT(w.len, 33 + 16);
+	CHECK(memcmp(buf + 33, s.key, 16) == 0);
 	CHECK_INT(buf[0], PROTO_OP_ACCRUE);
 	CHECK(le_read(buf + 1, 8) == s.body_hash);
 	CHECK(le_read(buf + 9, 8) == s.seq);
@@ -940,13 +956,14 @@ static void test_snapshot_request(void)
 	CHECK(got.seq == s.seq);
 	CHECK(got.object_id == s.object_id);
 	CHECK(got.value == s.value);
+	CHECK(memcmp(got.key, s.key, 16) == 0);
 	for (size_t cut = 0; cut < w.len; cut++) {
 		uint8_t *copy = dup_exact(buf, cut);
 		CHECK_INT(record_request_decode(copy, cut, &got), PROTO_E_BODY);
 		free(copy);
 	}
 	CHECK_INT(record_request_decode(buf, w.len + 1, &got), PROTO_E_BODY);
-	uint8_t small[32];
+	uint8_t small[48];
 	proto_wbuf_init(&w, small, sizeof small);
 	CHECK_INT(record_request_encode(&w, &s), PROTO_E_SPACE);
 }
