@@ -83,6 +83,7 @@ struct options {
 	uint32_t mix_accrue; /* relative weights */
 	uint32_t mix_lookup;
 	double warmup_s;
+	uint64_t rate;       /* requests per second over all connections; 0: as fast as replies allow */
 	int json;
 	int enrol_only;
 	int connections_set, pipeline_set;
@@ -325,6 +326,9 @@ struct bench {
 	uint32_t nlive;  /* connections not closed */
 	uint32_t enrol_depth;
 	uv_timer_t timer;
+	uv_timer_t pace; /* --rate: tops the connections up every millisecond */
+	double tokens;   /* --rate: requests that may be sent now */
+	uint64_t pace_ns;
 	uv_signal_t sigint;
 
 	uint32_t max_body; /* from HELLO */
@@ -707,9 +711,22 @@ static void conn_refill(struct conn *c)
 	c->wlen = 0;
 	now = uv_hrtime();
 	while (c->nfree > 0) {
-		enum req_kind kind = next_kind(b, c);
+		enum req_kind kind;
+		/* A paced run sends only what the rate has earned so far (enrolment is never paced). */
+		if (b->opt.rate && !c->enrol) {
+			b->tokens += (double)(now - b->pace_ns) * (double)b->opt.rate / 1e9;
+			b->pace_ns = now;
+			/* At most 10 ms of requests in one burst after an idle spell. */
+			if (b->tokens > (double)b->opt.rate / 100 + 1)
+				b->tokens = (double)b->opt.rate / 100 + 1;
+			if (b->tokens < 1)
+				break;
+		}
+		kind = next_kind(b, c);
 		if (kind == KIND_NONE)
 			break;
+		if (b->opt.rate && !c->enrol)
+			b->tokens -= 1;
 		if (encode_request(c, kind, now))
 			return;
 	}
@@ -1166,6 +1183,14 @@ static void bench_check_progress(struct bench *b)
 	}
 }
 
+static void on_pace(uv_timer_t *t)
+{
+	struct bench *b = t->data;
+
+	if (b->phase == PHASE_WARMUP || b->phase == PHASE_RUN)
+		refill_all(b);
+}
+
 static void bench_finish(struct bench *b)
 {
 	if (b->phase == PHASE_DONE)
@@ -1174,6 +1199,8 @@ static void bench_finish(struct bench *b)
 	close_connections(b);
 	uv_timer_stop(&b->timer);
 	uv_close((uv_handle_t *)&b->timer, NULL);
+	uv_timer_stop(&b->pace);
+	uv_close((uv_handle_t *)&b->pace, NULL);
 	uv_close((uv_handle_t *)&b->sigint, NULL);
 }
 
@@ -1205,6 +1232,9 @@ static void usage(FILE *f)
 		"  --mix accrue=W,lookup=W  relative weights of the requests (default\n"
 		"                         accrue=100); a lookup is a LOOKUP by id\n"
 		"  --warmup S             seconds of load before measuring (default 2)\n"
+		"  --rate R               send at most R requests per second over all\n"
+		"                         connections (default: each as soon as a slot\n"
+		"                         frees); latency is still from send to reply\n"
 		"  --enrol-only           enrol, report enrolments per second, exit; uses\n"
 		"                         --connections and --pipeline if given, else %d and %d\n"
 		"  --json                 print one JSON object on stdout instead of text\n"
@@ -1311,7 +1341,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_SERVER = 256, OPT_KEY_FILE, OPT_CONNECTIONS, OPT_PIPELINE, OPT_BATCH, OPT_DURATION,
-		OPT_REQUESTS, OPT_CUSTOMERS, OPT_ZIPF, OPT_MIX, OPT_WARMUP, OPT_JSON, OPT_ENROL_ONLY, OPT_HELP,
+		OPT_REQUESTS, OPT_CUSTOMERS, OPT_ZIPF, OPT_MIX, OPT_WARMUP, OPT_JSON, OPT_ENROL_ONLY, OPT_HELP, OPT_RATE,
 	};
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, OPT_SERVER},
@@ -1325,6 +1355,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"zipf", required_argument, NULL, OPT_ZIPF},
 		{"mix", required_argument, NULL, OPT_MIX},
 		{"warmup", required_argument, NULL, OPT_WARMUP},
+		{"rate", required_argument, NULL, OPT_RATE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"enrol-only", no_argument, NULL, OPT_ENROL_ONLY},
 		{"help", no_argument, NULL, OPT_HELP},
@@ -1382,6 +1413,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case OPT_WARMUP:
 			if (parse_seconds(arg, 0, 3600, &o->warmup_s))
 				return usage_error("--warmup wants seconds (0..3600), not '%s'", arg);
+			break;
+		case OPT_RATE:
+			if (parse_u64(arg, 1, 100000000, &o->rate))
+				return usage_error("--rate wants requests per second (1..100000000), not '%s'", arg);
 			break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ENROL_ONLY: o->enrol_only = 1; break;
@@ -1634,11 +1669,11 @@ static void report_run(const struct bench *b, const struct histogram *h)
 		print_error_messages_json(b);
 		printf(",\"connections\":%" PRIu32 ",\"pipeline\":%" PRIu32 ",\"batch\":%" PRIu32
 		       ",\"duration_s\":%.3f,\"ops\":%" PRIu64 ",\"sales\":%" PRIu64 ",\"lookups\":%" PRIu64
-		       ",\"customers\":%" PRIu32 ",\"zipf\":%g,\"mix\":\"%s\",\"warmup_s\":%g"
+		       ",\"customers\":%" PRIu32 ",\"zipf\":%g,\"mix\":\"%s\",\"rate\":%" PRIu64 ",\"warmup_s\":%g"
 		       ",\"warmup_errors\":%" PRIu64 ",\"enrol_s\":%.3f,\"enrolments_per_sec\":%.1f"
 		       ",\"sales_total\":%" PRIu64 ",\"run_id\":\"%s\"}\n",
 		       b->opt.connections, b->opt.pipeline, b->opt.batch, secs, b->ops, b->sales_ok, b->lookups_ok,
-		       b->opt.customers, b->opt.zipf, mix, b->opt.warmup_s, b->warmup_errors, enrol_s, enrol_rate,
+		       b->opt.customers, b->opt.zipf, mix, b->opt.rate, b->opt.warmup_s, b->warmup_errors, enrol_s, enrol_rate,
 		       b->sales_ok_total, b->run_id);
 		return;
 	}
@@ -1712,6 +1747,11 @@ int main(int argc, char **argv)
 	b->loop = uv_default_loop();
 	uv_timer_init(b->loop, &b->timer);
 	b->timer.data = b;
+	uv_timer_init(b->loop, &b->pace);
+	b->pace.data = b;
+	b->pace_ns = uv_hrtime();
+	if (b->opt.rate)
+		uv_timer_start(&b->pace, on_pace, 1, 1);
 	uv_signal_init(b->loop, &b->sigint);
 	b->sigint.data = b;
 	uv_signal_start(&b->sigint, on_sigint, SIGINT);
