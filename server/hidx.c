@@ -4,6 +4,8 @@
 #include "hidx.h"
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 
 /* The 32 bits kept of a hash; 0 marks an empty slot, so it is stored as 1. */
 static uint32_t hash_tag(uint64_t hash)
@@ -12,13 +14,39 @@ static uint32_t hash_tag(uint64_t hash)
 	return tag ? tag : 1;
 }
 
+/*
+ * A big table is probed at random, one cache miss per lookup; with 4 KiB
+ * pages each miss is a TLB miss too and every first touch a page fault.
+ * Tables of 4 MiB and more ask for transparent huge pages (a hint: without
+ * them it works the same, only slower). free() releases either kind.
+ */
+#define HUGE_PAGE ((size_t)2 << 20)
+
+static struct hidx_slot *alloc_slots(uint64_t cap)
+{
+	size_t bytes = (size_t)cap * sizeof(struct hidx_slot), rounded;
+	void *p;
+
+	if (bytes < 2 * HUGE_PAGE)
+		return calloc(cap, sizeof(struct hidx_slot));
+	rounded = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	p = aligned_alloc(HUGE_PAGE, rounded);
+	if (!p)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	madvise(p, rounded, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, bytes);
+	return p;
+}
+
 int hidx_init(struct hidx *h, uint64_t expect)
 {
 	uint64_t cap = 16;
 
 	while (cap < expect + expect / 2 + 1)
 		cap <<= 1;
-	h->slots = calloc(cap, sizeof *h->slots);
+	h->slots = alloc_slots(cap);
 	if (!h->slots)
 		return -1;
 	h->mask = cap - 1;
@@ -49,7 +77,7 @@ static int rehash_to(struct hidx *h, uint64_t cap)
 {
 	struct hidx_slot *slots;
 
-	slots = calloc(cap, sizeof *slots);
+	slots = alloc_slots(cap);
 	if (!slots)
 		return -1;
 	for (uint64_t i = 0; i <= h->mask; i++)
@@ -101,6 +129,11 @@ uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void 
 			return s->value;
 	}
 	return HIDX_NONE;
+}
+
+void hidx_prefetch(const struct hidx *h, uint64_t hash)
+{
+	__builtin_prefetch(&h->slots[hash_tag(hash) & h->mask], 1);
 }
 
 uint32_t hidx_insert_unique(struct hidx *h, uint64_t hash, uint32_t value, int (*match)(const void *ctx, uint32_t value),

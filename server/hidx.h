@@ -57,6 +57,10 @@ uint32_t hidx_find(const struct hidx *h, uint64_t hash, int (*match)(const void 
  * when inserted, the matching entry's value when one was there (nothing
  * inserted), or HIDX_NONE - 1 when out of memory.
  */
+/* Start fetching the slot hash would probe first (a bulk load issues these
+ * a few entries ahead, so the cache misses overlap). */
+void hidx_prefetch(const struct hidx *h, uint64_t hash);
+
 uint32_t hidx_insert_unique(struct hidx *h, uint64_t hash, uint32_t value, int (*match)(const void *ctx, uint32_t value),
 			    const void *ctx);
 #define HIDX_NOMEM (HIDX_NONE - 1)

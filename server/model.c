@@ -6,9 +6,26 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 /* Grow *arr (of *cap elements of size) so that it holds at least need. */
+/* Arrays of millions of customers, orders or keys are written all over on
+ * load: ask for transparent huge pages on their aligned middle (a hint). */
+static void hint_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t)2 << 20;
+	uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1), hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#else
+	(void)p;
+	(void)bytes;
+#endif
+}
+
 static int grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
 {
 	uint32_t n;
@@ -27,6 +44,7 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
 		return MODEL_E_NOMEM;
 	*arr = p;
 	*cap = n;
+	hint_huge(p, (size_t)n * size);
 	return 0;
 }
 
@@ -35,18 +53,13 @@ static uint64_t hash_bytes(const void *p, size_t n)
 	return XXH3_64bits(p, n);
 }
 
-static uint64_t hash_id(uint64_t id)
-{
-	return XXH3_64bits(&id, sizeof id);
-}
-
 int model_init(struct model *m)
 {
 	memset(m, 0, sizeof *m);
 	m->next_customer_id = 1;
 	m->next_key_id = 1;
 	rules_init_default(&m->rules);
-	if (hidx_init(&m->by_id, 1024) || hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
+	if (hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
 	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024)) {
 		model_free(m);
 		return MODEL_E_NOMEM;
@@ -68,7 +81,6 @@ void model_free(struct model *m)
 	free(m->orders_dirty);
 	free(m->requests);
 	free(m->keys);
-	hidx_free(&m->by_id);
 	hidx_free(&m->by_email);
 	hidx_free(&m->by_phone);
 	hidx_free(&m->by_order);
@@ -201,12 +213,6 @@ struct match_ctx {
 	uint64_t id;
 };
 
-static int match_id(const void *ctx, uint32_t slot)
-{
-	const struct match_ctx *mc = ctx;
-	return mc->m->customers[slot].id == mc->id;
-}
-
 static int str_eq(struct proto_str a, struct proto_str b)
 {
 	return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
@@ -224,11 +230,10 @@ static int match_phone(const void *ctx, uint32_t slot)
 	return str_eq(model_customer_phone(&mc->m->customers[slot]), mc->s);
 }
 
+/* Ids are handed out densely from 1 and never reused: customer id is at slot id - 1. */
 struct model_customer *model_customer_by_id(const struct model *m, uint64_t id)
 {
-	struct match_ctx mc = {m, {"", 0}, id};
-	uint32_t slot = hidx_find(&m->by_id, hash_id(id), match_id, &mc);
-	return slot == HIDX_NONE ? NULL : &m->customers[slot];
+	return id >= 1 && id <= m->ncustomers ? &m->customers[id - 1] : NULL;
 }
 
 struct model_customer *model_customer_by_email(const struct model *m, struct proto_str email)
@@ -353,8 +358,9 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 	size_t tlen = (size_t)v->email.len + v->phone.len + v->first_name.len + v->last_name.len;
 	char *text;
 
-	/* Taken ids, emails and phones are found by the inserts below. */
-	if (v->id == 0 || v->email.len > 255 || v->phone.len > 255 || v->first_name.len > 255 || v->last_name.len > 255)
+	/* The id must be the next one (see model_customer_by_id); taken emails
+	 * and phones are found by the inserts below. */
+	if (v->id != (uint64_t)slot + 1 || v->email.len > 255 || v->phone.len > 255 || v->first_name.len > 255 || v->last_name.len > 255)
 		return MODEL_E_CORRUPT;
 	if (grow((void **)&m->customers, &m->customers_cap, slot + 1, sizeof *m->customers) ||
 	    grow((void **)&m->dirty, &m->dirty_cap, slot + 1, sizeof *m->dirty))
@@ -397,10 +403,10 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 	{
 		/* Each index refuses a taken key in the same probe that inserts;
 		 * a refusal half way undoes the inserts before it. */
-		struct match_ctx mi = {m, {"", 0}, c->id}, me = {m, v->email, 0}, mp = {m, v->phone, 0};
+		struct match_ctx me = {m, v->email, 0}, mp = {m, v->phone, 0};
 		uint64_t he = hash_bytes(v->email.ptr, v->email.len), hp = hash_bytes(v->phone.ptr, v->phone.len);
-		uint32_t was = hidx_insert_unique(&m->by_id, hash_id(c->id), slot, match_id, &mi);
-		int in_id = was == HIDX_NONE, in_email = 0;
+		uint32_t was = HIDX_NONE;
+		int in_email = 0;
 
 		if (was == HIDX_NONE && c->email_len) {
 			was = hidx_insert_unique(&m->by_email, he, slot, match_email, &me);
@@ -409,8 +415,6 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 		if (was == HIDX_NONE && c->phone_len)
 			was = hidx_insert_unique(&m->by_phone, hp, slot, match_phone, &mp);
 		if (was != HIDX_NONE) {
-			if (in_id)
-				hidx_remove(&m->by_id, hash_id(c->id), slot);
 			if (in_email)
 				hidx_remove(&m->by_email, he, slot);
 			free(c->text);
@@ -419,8 +423,7 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 		}
 	}
 	m->ncustomers++;
-	if (c->id >= m->next_customer_id)
-		m->next_customer_id = c->id + 1;
+	m->next_customer_id = c->id + 1;
 	return 0;
 }
 
@@ -881,7 +884,7 @@ int model_reserve(struct model *m, uint64_t customers, uint64_t orders_n, uint64
 		return MODEL_E_NOMEM;
 	if (grow((void **)&m->customers, &m->customers_cap, (uint32_t)ncust, sizeof *m->customers) ||
 	    grow((void **)&m->dirty, &m->dirty_cap, (uint32_t)ncust, sizeof *m->dirty) ||
-	    hidx_reserve(&m->by_id, customers) || hidx_reserve(&m->by_email, customers) ||
+	    hidx_reserve(&m->by_email, customers) ||
 	    hidx_reserve(&m->by_phone, customers) ||
 	    grow((void **)&m->orders, &m->orders_cap, (uint32_t)orders, sizeof *m->orders) ||
 	    grow((void **)&m->orders_dirty, &m->orders_dirty_cap, (uint32_t)orders, sizeof *m->orders_dirty) ||
@@ -918,6 +921,19 @@ int model_load_program(struct model *m, const void *val, size_t len)
 			return MODEL_E_CORRUPT;
 	}
 	return proto_rbuf_finish(&r) ? MODEL_E_CORRUPT : 0;
+}
+
+void model_prefetch_customer(const struct model *m, const struct record_customer *s)
+{
+	if (s->c.email.len)
+		hidx_prefetch(&m->by_email, hash_bytes(s->c.email.ptr, s->c.email.len));
+	if (s->c.phone.len)
+		hidx_prefetch(&m->by_phone, hash_bytes(s->c.phone.ptr, s->c.phone.len));
+}
+
+void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE])
+{
+	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
 }
 
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)

@@ -96,7 +96,7 @@ struct model_apikey {
 struct model {
 	struct model_customer *customers;
 	uint32_t ncustomers, customers_cap;
-	struct hidx by_id, by_email, by_phone;
+	struct hidx by_email, by_phone;
 	uint64_t next_customer_id;
 	uint32_t *dirty; /* slots of customers changed since the last checkpoint */
 	uint32_t ndirty, dirty_cap;
@@ -183,6 +183,9 @@ int model_reserve(struct model *m, uint64_t customers, uint64_t orders, uint64_t
 /* ---- snapshots -------------------------------------------------------- */
 
 int model_load_customer(struct model *m, const struct record_customer *s);
+/* Start fetching the index slots loading s (or a request key) will probe. */
+void model_prefetch_customer(const struct model *m, const struct record_customer *s);
+void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s);
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s);
 int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *s);

@@ -294,6 +294,71 @@ void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64
 
 /* ---- recovery ------------------------------------------------------------- */
 
+/* One decoded snapshot entry (pointing into the read transaction's pages). */
+union snap {
+	struct record_customer c;
+	struct record_order o;
+	struct record_request q;
+	struct {
+		uint64_t id;
+		struct record_apikey a;
+	} k;
+	MDB_val p;
+};
+
+#define LOAD_WINDOW 16
+
+static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e, const struct model *m)
+{
+	int rc = 0;
+
+	switch (db) {
+	case DB_CUSTOMERS:
+		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v->mv_data, v->mv_size, &e->c);
+		if (!rc && e->c.c.id != record_key_u64_read(k->mv_data))
+			rc = RECORD_E_FORMAT;
+		if (!rc)
+			model_prefetch_customer(m, &e->c);
+		return rc;
+	case DB_ORDERS:
+		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v->mv_data, v->mv_size, &e->o);
+		if (!rc && e->o.seq != record_key_u64_read(k->mv_data))
+			rc = RECORD_E_FORMAT;
+		return rc;
+	case DB_REQUESTS:
+		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v->mv_data, v->mv_size, &e->q);
+		if (!rc && e->q.seq != record_key_u64_read(k->mv_data))
+			rc = RECORD_E_FORMAT;
+		if (!rc)
+			model_prefetch_request(m, e->q.key);
+		return rc;
+	case DB_KEYS:
+		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_apikey_decode(v->mv_data, v->mv_size, &e->k.a);
+		if (!rc)
+			e->k.id = record_key_u64_read(k->mv_data);
+		return rc;
+	default:
+		e->p = *v;
+		return 0;
+	}
+}
+
+static int snap_load(int db, const union snap *e, struct model *m)
+{
+	switch (db) {
+	case DB_CUSTOMERS:
+		return model_load_customer(m, &e->c);
+	case DB_ORDERS:
+		return model_load_order(m, e->o.key.ptr, e->o.key.len, &e->o);
+	case DB_REQUESTS:
+		return model_load_request(m, e->q.key, &e->q);
+	case DB_KEYS:
+		return model_load_apikey(m, e->k.id, &e->k.a);
+	default:
+		return model_load_program(m, e->p.mv_data, e->p.mv_size);
+	}
+}
+
 static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
 {
 	MDB_stat st[DB_KEYS];
@@ -315,48 +380,20 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *
 			set_err(err, errlen, "cannot read %s: %s", db_names[db], mdb_strerror(rc));
 			return -1;
 		}
-		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-			switch (db) {
-			case DB_CUSTOMERS: {
-				struct record_customer c;
-				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v.mv_data, v.mv_size, &c);
-				if (!lrc && c.c.id != record_key_u64_read(k.mv_data))
-					lrc = RECORD_E_FORMAT;
-				if (!lrc)
-					lrc = model_load_customer(m, &c);
-				break;
+		/* Entries are decoded a window at a time and their index slots
+		 * prefetched before any is inserted, so the cache misses of a big
+		 * load overlap instead of following one another. */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+		while (rc == 0 && !lrc) {
+			union snap win[LOAD_WINDOW];
+			int n = 0;
+
+			for (; n < LOAD_WINDOW && rc == 0; n++, rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				if ((lrc = snap_decode(db, &k, &v, &win[n], m)))
+					break;
 			}
-			case DB_ORDERS: {
-				struct record_order o;
-				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v.mv_data, v.mv_size, &o);
-				if (!lrc && o.seq != record_key_u64_read(k.mv_data))
-					lrc = RECORD_E_FORMAT;
-				if (!lrc)
-					lrc = model_load_order(m, o.key.ptr, o.key.len, &o);
-				break;
-			}
-			case DB_REQUESTS: {
-				struct record_request q;
-				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v.mv_data, v.mv_size, &q);
-				if (!lrc && q.seq != record_key_u64_read(k.mv_data))
-					lrc = RECORD_E_FORMAT;
-				if (!lrc)
-					lrc = model_load_request(m, q.key, &q);
-				break;
-			}
-			case DB_KEYS: {
-				struct record_apikey a;
-				lrc = k.mv_size != 8 ? RECORD_E_FORMAT : record_apikey_decode(v.mv_data, v.mv_size, &a);
-				if (!lrc)
-					lrc = model_load_apikey(m, record_key_u64_read(k.mv_data), &a);
-				break;
-			}
-			case DB_PROGRAM:
-				lrc = model_load_program(m, v.mv_data, v.mv_size);
-				break;
-			}
-			if (lrc)
-				break;
+			for (int i = 0; i < n && !lrc; i++)
+				lrc = snap_load(db, &win[i], m);
 		}
 		mdb_cursor_close(cur);
 		if (lrc) {
@@ -462,6 +499,12 @@ out:
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
+	/* Everything recovery read now lives in the model. Mapping the file
+	 * again at the same size drops the pages recovery touched from this
+	 * process (they stay in the page cache): 10M customers would otherwise
+	 * keep ~2 GiB of snapshot pages resident for nothing. */
+	if (ret == 0)
+		mdb_env_set_mapsize(s->env, s->map_size);
 	pthread_rwlock_unlock(&s->map_lock);
 	return ret;
 }

@@ -112,6 +112,14 @@ static void test_model(void)
 	/* A record naming a taken email contradicts the state. */
 	r = enrol(2, "ann@example.com", "");
 	CHECK_INT(model_apply(&m, 2, &r), MODEL_E_CORRUPT);
+	/* Ids are dense: an enrolment naming a taken id or skipping one contradicts it too. */
+	r = enrol(1, "bob@example.com", "");
+	CHECK_INT(model_apply(&m, 2, &r), MODEL_E_CORRUPT);
+	r = enrol(3, "bob@example.com", "");
+	CHECK_INT(model_apply(&m, 2, &r), MODEL_E_CORRUPT);
+	CHECK(model_customer_by_id(&m, 0) == NULL);
+	CHECK(model_customer_by_id(&m, 2) == NULL);
+	CHECK(model_customer_by_email(&m, S("bob@example.com")) == NULL);
 
 	r = accrue(1, 1, "o1", 1299, 12, 12);
 	CHECK_INT(model_apply(&m, 2, &r), 0);
