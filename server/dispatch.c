@@ -253,6 +253,16 @@ static void record_init(struct record *rec, uint8_t type, const uint8_t key[PROT
 
 /* ---- operations -------------------------------------------------------------- */
 
+int dispatch_session_valid(const struct dispatch *d, const struct dispatch_session *sess)
+{
+	const struct model_apikey *k;
+
+	if (!sess->authed)
+		return 1;
+	k = model_apikey_find(d->model, sess->key_id);
+	return k && !k->revoked;
+}
+
 static enum dispatch_action op_hello(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
 				     size_t len, struct dispatch_out *out)
 {

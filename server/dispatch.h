@@ -56,6 +56,9 @@ struct dispatch_out {
 enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_session *sess, const struct proto_header *h,
 				      const uint8_t *body, struct dispatch_out *out);
 
+/* Whether an authenticated session's key is still valid (not revoked since its HELLO). */
+int dispatch_session_valid(const struct dispatch *d, const struct dispatch_session *sess);
+
 /* The reply to bytes that are not a frame (codec error err); the connection closes after it. */
 void dispatch_frame_error(int err, struct dispatch_out *out);
 

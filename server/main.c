@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct daemon {
 	int final_checkpoint;
 	int done;
 	uint64_t checkpoints_logged;
+	uint64_t map_grows_logged;
 };
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -85,9 +87,27 @@ static void usage(FILE *f)
 		"                           missing, locked while the daemon runs\n"
 		"  --listen HOST:PORT       address to serve (default 127.0.0.1:7400);\n"
 		"                           port 0 picks a free port\n"
-		"  --max-connections N      connections served at once (default 10000)\n"
+		"  --max-connections N      connections served at once (default 16384;\n"
+		"                           the open-file limit is raised to fit, as far\n"
+		"                           as the hard limit allows); one more gets a\n"
+		"                           BUSY reply and is closed\n"
 		"  --max-inflight N         replies a connection may have pending before\n"
 		"                           it is no longer read (default 4096)\n"
+		"  --frame-timeout S        a frame begun, and the HELLO after connecting,\n"
+		"                           must be complete within S seconds, or the\n"
+		"                           connection gets a PROTOCOL error and is\n"
+		"                           closed (default 10)\n"
+		"  --idle-timeout S         close a connection that sent nothing for S\n"
+		"                           seconds and waits for nothing (default 600;\n"
+		"                           0: never)\n"
+		"  --map-size MIB           initial LMDB map size in MiB (default 1024);\n"
+		"                           the map doubles by itself whenever it is full\n"
+		"  --discard-journal-from SEQ\n"
+		"                           start even though journal record SEQ is\n"
+		"                           damaged: records SEQ to the end are moved to\n"
+		"                           DIR/discarded-journal-SEQ.bin and what they did\n"
+		"                           is lost (accrued names SEQ when it refuses to\n"
+		"                           start; run accrue-check DIR first)\n"
 		"  --checkpoint-seconds N   checkpoint at least this often (default 60)\n"
 		"  --checkpoint-records N   ... or after this many journal records\n"
 		"                           (default 1000000)\n"
@@ -229,7 +249,8 @@ static void on_commit(void *ctx, int status)
 		/* Memory ran ahead of disk by the failed batch: rebuild it from
 		 * what is committed. Every request of that batch was answered
 		 * with a storage error, so nothing acknowledged is lost. */
-		log_line("commit failed (%d); requests of the batch refused; rebuilding memory from disk", status);
+		log_line("commit failed: %s; the requests of that batch were refused; rebuilding memory from disk",
+			 store_strerror(status));
 		model_free(&dm->model);
 		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
 			log_line("fatal: cannot rebuild from disk: %s", err);
@@ -240,6 +261,10 @@ static void on_commit(void *ctx, int status)
 	{
 		struct store_stats st;
 		store_get_stats(dm->store, &st);
+		if (st.map_grows != dm->map_grows_logged) {
+			dm->map_grows_logged = st.map_grows;
+			log_line("LMDB map grown to %zu MiB", st.map_size >> 20);
+		}
 		if (st.checkpoints != dm->checkpoints_logged) {
 			dm->checkpoints_logged = st.checkpoints;
 			log_line("checkpoint written (journal durable to seq %llu)", (unsigned long long)store_durable_seq(dm->store));
@@ -268,6 +293,26 @@ static void on_signal(uv_signal_t *h, int signum)
 	tick(dm);
 }
 
+/*
+ * Every connection is a file descriptor: raise the soft limit toward what
+ * max_connections needs (plus LMDB's files, the listener and some slack), as
+ * far as the hard limit allows, and say so when it falls short.
+ */
+static void raise_fd_limit(uint32_t max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		log_line("open-file limit is %llu (hard limit): about %llu connections fit, not --max-connections %u",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0),
+			 max_connections);
+}
+
 static int parse_u32(const char *s, uint32_t *out)
 {
 	char *end;
@@ -290,13 +335,18 @@ int main(int argc, char **argv)
 		{"max-inflight", required_argument, NULL, 'i'},
 		{"checkpoint-seconds", required_argument, NULL, 's'},
 		{"checkpoint-records", required_argument, NULL, 'r'},
+		{"frame-timeout", required_argument, NULL, 'f'},
+		{"idle-timeout", required_argument, NULL, 'I'},
+		{"map-size", required_argument, NULL, 'm'},
+		{"discard-journal-from", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	struct daemon dm;
-	struct net_config ncfg = {"127.0.0.1:7400", 10000, 4096};
-	uint32_t ckpt_seconds = 60, ckpt_records = 1000000;
+	struct net_config ncfg = {"127.0.0.1:7400", 16384, 4096, 10, 600};
+	uint32_t ckpt_seconds = 60, ckpt_records = 1000000, map_mib = 0;
+	uint64_t discard_from = 0;
 	char err[1024], bound[128], addr_text[160];
 	uint64_t replayed = 0, t0;
 	int opt;
@@ -325,6 +375,37 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'f':
+			if (parse_u32(optarg, &ncfg.frame_timeout)) {
+				fprintf(stderr, "accrued: --frame-timeout needs a positive whole number of seconds, not \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'I':
+			/* 0 is allowed here: never close idle connections. */
+			if (strcmp(optarg, "0") != 0 && parse_u32(optarg, &ncfg.idle_timeout)) {
+				fprintf(stderr, "accrued: --idle-timeout needs a whole number of seconds (0: never), not \"%s\"\n", optarg);
+				return 2;
+			}
+			if (strcmp(optarg, "0") == 0)
+				ncfg.idle_timeout = 0;
+			break;
+		case 'm':
+			if (parse_u32(optarg, &map_mib) || map_mib > (1u << 22)) {
+				fprintf(stderr, "accrued: --map-size needs a size in MiB (1 to 4194304), not \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'D': {
+			char *end;
+			errno = 0;
+			discard_from = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || optarg[0] == '-' || discard_from == 0) {
+				fprintf(stderr, "accrued: --discard-journal-from needs a journal seq, not \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -343,6 +424,10 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file-size limit a write must fail (EFBIG, a storage error to
+	 * the clients), not kill the daemon. */
+	signal(SIGXFSZ, SIG_IGN);
+	raise_fd_limit(ncfg.max_connections);
 	if (auth_init()) {
 		log_line("cannot initialise libsodium");
 		return 1;
@@ -352,10 +437,30 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	store_set_checkpoint_policy(dm.store, ckpt_records, (uint64_t)ckpt_seconds * 1000);
+	if (map_mib)
+		store_set_map_size(dm.store, (size_t)map_mib << 20);
+	if (discard_from) {
+		char path[4300];
+		uint64_t n;
+		if (store_discard_journal(dm.store, discard_from, path, sizeof path, &n, err, sizeof err)) {
+			log_line("cannot discard: %s", err);
+			store_close(dm.store);
+			return 1;
+		}
+		log_line("discarded %llu journal records from seq %llu on, as asked: they are in %s; what they did is lost",
+			 (unsigned long long)n, (unsigned long long)discard_from, path);
+	}
 	t0 = mono_ms();
 	if (model_init(&dm.model) || store_recover(dm.store, &dm.model, &replayed, err, sizeof err)) {
 		log_line("cannot recover %s: %s", dm.data_dir, err);
 		log_line("refusing to start; the data directory is left as it is");
+		if (store_bad_seq(dm.store))
+			log_line("to see every problem: accrue-check %s; to start anyway from the records before it, losing "
+				 "record %llu and every one after it: accrued --data %s --discard-journal-from %llu "
+				 "(they are kept in %s/discarded-journal-%llu.bin)",
+				 dm.data_dir, (unsigned long long)store_bad_seq(dm.store), dm.data_dir,
+				 (unsigned long long)store_bad_seq(dm.store), dm.data_dir,
+				 (unsigned long long)store_bad_seq(dm.store));
 		model_free(&dm.model);
 		store_close(dm.store);
 		return 1;

@@ -45,7 +45,38 @@ struct conn {
 	int in_flush;
 	struct conn *resume_next; /* connections to run again after a commit */
 	int in_resume;
+
+	uint64_t accepted_ms;    /* loop time of accept: the HELLO is owed by accepted + frame timeout */
+	uint64_t last_rx_ms;     /* last time bytes arrived */
+	uint64_t frame_start_ms; /* when the partial frame now in rbuf began; 0: none */
+	uint8_t peer[16];        /* client address (4 or 16 bytes), for failed-HELLO accounting */
+	uint8_t peer_len;
 };
+
+/* A refused HELLO's reply, held back because its address failed too often. */
+struct held {
+	struct held *next;
+	struct conn *conn;
+	uint64_t due_ms;
+	uint32_t len;
+	uint8_t frame[];
+};
+
+/* Failed HELLOs of one client address. */
+struct hello_fail {
+	uint8_t peer[16];
+	uint8_t peer_len;
+	uint32_t count;     /* failures since the first of this run of them */
+	uint64_t last_ms;   /* the latest failure */
+	uint64_t next_ms;   /* no held reply to this address goes out before this */
+};
+
+#define HELLO_FAIL_SLOTS 256
+#define HELLO_FAIL_FREE 3           /* failures answered at once */
+#define HELLO_FAIL_WINDOW_MS 60000  /* quiet time after which an address starts afresh */
+#define HELLO_DELAY_FIRST_MS 250
+#define HELLO_DELAY_MAX_MS 4000
+#define SWEEP_MS 100
 
 /* A reply waiting for its journal record to be durable. */
 struct parked {
@@ -83,6 +114,11 @@ struct net {
 	int closing;
 	uint8_t *scratch; /* one reply frame: header + max body */
 	size_t scratch_cap;
+	uv_timer_t sweep; /* timeouts and held replies, every SWEEP_MS */
+	int sweeping;
+	uint32_t sweep_turn;
+	struct held *held; /* by due time */
+	struct hello_fail fails[HELLO_FAIL_SLOTS];
 };
 
 static void conn_process(struct conn *c);
@@ -255,8 +291,8 @@ static void send_storage_error(struct conn *c, uint8_t opcode, uint32_t request_
 	struct net *n = c->net;
 	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
 
-	dispatch_error(&out, PROTO_ST_STORAGE, "the change could not be made durable (storage error %d); nothing was applied",
-		       status);
+	dispatch_error(&out, PROTO_ST_STORAGE, "the change could not be made durable (%s); nothing was applied",
+		       store_strerror(status));
 	out_append(c, n->scratch, frame_reply(n, opcode, 0, request_id, out.len));
 }
 
@@ -353,6 +389,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->rlen += (size_t)nread;
+	c->last_rx_ms = uv_now(c->net->loop);
 	conn_process(c);
 }
 
@@ -377,6 +414,98 @@ static int held_back(const struct conn *c)
 	return c->net->stopping || c->blocked || c->parked >= c->net->cfg.max_inflight || c->wlen >= WBUF_HIGH;
 }
 
+static uint16_t reply_status(const struct dispatch_out *out)
+{
+	struct proto_rbuf r;
+	uint16_t st = PROTO_ST_INTERNAL;
+
+	proto_rbuf_init(&r, out->body, out->len);
+	proto_reply_status(&r, &st);
+	return st;
+}
+
+/* Stop reading and close once drained: for a connection whose key was revoked. */
+static void conn_drain(struct conn *c)
+{
+	if (c->state == CONN_CLOSED || c->state == CONN_DRAINING)
+		return;
+	c->state = CONN_DRAINING;
+	c->rlen = 0;
+	set_reading(c, 0);
+	mark_flush(c);
+}
+
+static void drop_revoked(struct net *n)
+{
+	for (struct conn *c = n->conns; c; c = c->next)
+		if (c->sess.authed && !dispatch_session_valid(n->d, &c->sess))
+			conn_drain(c);
+}
+
+static struct hello_fail *fail_slot(struct net *n, const struct conn *c, uint64_t now)
+{
+	struct hello_fail *f, *oldest = &n->fails[0];
+
+	for (f = n->fails; f < n->fails + HELLO_FAIL_SLOTS; f++) {
+		if (f->peer_len == c->peer_len && !memcmp(f->peer, c->peer, c->peer_len))
+			return f;
+		if (f->last_ms < oldest->last_ms)
+			oldest = f;
+	}
+	/* A new address takes the slot quiet longest (an empty one first). */
+	memset(oldest, 0, sizeof *oldest);
+	memcpy(oldest->peer, c->peer, c->peer_len);
+	oldest->peer_len = c->peer_len;
+	oldest->last_ms = now;
+	return oldest;
+}
+
+/*
+ * Count a refused HELLO against its address. Returns 1 if its reply was held
+ * back (it goes out from sweep(); the connection closes after it), 0 if it is
+ * to be sent now.
+ */
+static int hello_failed(struct conn *c, const struct proto_header *h, const struct dispatch_out *out)
+{
+	struct net *n = c->net;
+	uint64_t now = uv_now(n->loop), delay, due;
+	struct hello_fail *f;
+	struct held *hr, **pp;
+	size_t len;
+
+	if (!c->peer_len)
+		return 0;
+	f = fail_slot(n, c, now);
+	if (now - f->last_ms > HELLO_FAIL_WINDOW_MS)
+		f->count = 0;
+	f->count++;
+	f->last_ms = now;
+	if (f->count <= HELLO_FAIL_FREE)
+		return 0;
+	delay = f->count - HELLO_FAIL_FREE - 1 >= 5 ? HELLO_DELAY_MAX_MS
+						     : (uint64_t)HELLO_DELAY_FIRST_MS << (f->count - HELLO_FAIL_FREE - 1);
+	if (delay > HELLO_DELAY_MAX_MS)
+		delay = HELLO_DELAY_MAX_MS;
+	/* One after another for the address: parallel connections do not help. */
+	due = (f->next_ms > now ? f->next_ms : now) + delay;
+	f->next_ms = due;
+
+	len = frame_reply(n, h->opcode, out->flags, h->request_id, out->len);
+	hr = xrealloc(NULL, sizeof *hr + len);
+	hr->conn = c;
+	hr->due_ms = due;
+	hr->len = (uint32_t)len;
+	memcpy(hr->frame, n->scratch, len);
+	for (pp = &n->held; *pp && (*pp)->due_ms <= due; pp = &(*pp)->next)
+		;
+	hr->next = *pp;
+	*pp = hr;
+	c->parked++;
+	c->refs++;
+	c->state = CONN_DRAINING;
+	return 1;
+}
+
 /* Run one frame. Returns 0 if it was consumed, 1 if processing must stop before it. */
 static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t *body)
 {
@@ -392,11 +521,15 @@ static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t
 		defer(c, h, body, out.wait_seq);
 		return 0;
 	case DISPATCH_REPLY_CLOSE:
+		if (h->opcode == PROTO_OP_HELLO && reply_status(&out) == PROTO_ST_AUTH && hello_failed(c, h, &out))
+			return 1;
 		emit(c, h, &out);
 		c->state = CONN_DRAINING;
 		return 1;
 	case DISPATCH_REPLY:
 		emit(c, h, &out);
+		if (h->opcode == PROTO_OP_KEY_REVOKE && reply_status(&out) == PROTO_OK)
+			drop_revoked(n);
 		return 0;
 	}
 	return 0;
@@ -442,6 +575,11 @@ static void conn_process(struct conn *c)
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
 		c->rlen -= off;
 	}
+	/* The frame timeout runs from the first byte of the frame now waiting. */
+	if (!c->rlen)
+		c->frame_start_ms = 0;
+	else if (off || !c->frame_start_ms)
+		c->frame_start_ms = uv_now(n->loop);
 	if (c->state == CONN_CLOSED)
 		return;
 	set_reading(c, c->state == CONN_READING);
@@ -484,6 +622,53 @@ void net_after_commit(struct net *n)
 	}
 }
 
+/* ---- timeouts and held replies ------------------------------------------------ */
+
+static void timeout_close(struct conn *c, const char *what, uint32_t secs)
+{
+	struct net *n = c->net;
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+	struct proto_header none = {0};
+
+	dispatch_error(&out, PROTO_ST_PROTOCOL, "%s within %u s (frame timeout): closing", what, secs);
+	emit(c, &none, &out);
+	conn_drain(c);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct net *n = t->data;
+	uint64_t now = uv_now(n->loop);
+	uint64_t frame_ms = (uint64_t)n->cfg.frame_timeout * 1000, idle_ms = (uint64_t)n->cfg.idle_timeout * 1000;
+
+	while (n->held && n->held->due_ms <= now) {
+		struct held *hr = n->held;
+		struct conn *c = hr->conn;
+
+		n->held = hr->next;
+		c->parked--;
+		if (c->state != CONN_CLOSED) {
+			out_append(c, hr->frame, hr->len);
+			mark_flush(c);
+		}
+		free(hr);
+		conn_unref(c);
+	}
+	/* Connections every few turns: a timeout is seconds, not 100 ms. */
+	if (++n->sweep_turn % 5)
+		return;
+	for (struct conn *c = n->conns; c; c = c->next) {
+		if (c->state != CONN_READING)
+			continue; /* held back by us, closing, or closed: not the client's fault */
+		if (frame_ms && c->frame_start_ms && now - c->frame_start_ms >= frame_ms)
+			timeout_close(c, "frame not completed", n->cfg.frame_timeout);
+		else if (frame_ms && !c->sess.authed && now - c->accepted_ms >= frame_ms)
+			timeout_close(c, "no HELLO", n->cfg.frame_timeout);
+		else if (idle_ms && !c->rlen && !c->parked && !c->wlen && !c->writing && now - c->last_rx_ms >= idle_ms)
+			conn_close(c);
+	}
+}
+
 /* ---- accepting ---------------------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *server, int status)
@@ -512,6 +697,20 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	c->accepted_ms = c->last_rx_ms = uv_now(n->loop);
+	{
+		struct sockaddr_storage sa;
+		int salen = sizeof sa;
+		if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+			if (sa.ss_family == AF_INET) {
+				memcpy(c->peer, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+				c->peer_len = 4;
+			} else if (sa.ss_family == AF_INET6) {
+				memcpy(c->peer, &((struct sockaddr_in6 *)&sa)->sin6_addr, 16);
+				c->peer_len = 16;
+			}
+		}
+	}
 	if (n->stopping || n->nconns > n->cfg.max_connections) {
 		struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
 		struct proto_header none = {0};
@@ -614,6 +813,10 @@ int net_start(struct net **out, uv_loop_t *loop, struct dispatch *d, struct stor
 		uv_ip4_name((struct sockaddr_in *)&got, host, sizeof host);
 		snprintf(bound, bound_len, "%s:%d", host, ntohs(((struct sockaddr_in *)&got)->sin_port));
 	}
+	uv_timer_init(loop, &n->sweep);
+	n->sweep.data = n;
+	uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+	n->sweeping = 1;
 	*out = n;
 	return 0;
 fail:
@@ -667,6 +870,17 @@ void net_close(struct net *n)
 		free(q);
 	}
 	n->ready_tail = &n->ready_head;
+	while (n->held) {
+		struct held *hr = n->held;
+		n->held = hr->next;
+		hr->conn->parked--;
+		conn_unref(hr->conn);
+		free(hr);
+	}
+	if (n->sweeping) {
+		n->sweeping = 0;
+		uv_close((uv_handle_t *)&n->sweep, NULL);
+	}
 	if (n->listening) {
 		n->listening = 0;
 		uv_close((uv_handle_t *)&n->listener, NULL);

@@ -11,6 +11,15 @@
  * is full, while it has max_inflight replies parked, or while its unsent
  * output is over a bound; it is resumed after a commit or a write.
  *
+ * Hostile clients: a frame begun (or the HELLO owed after connecting) must be
+ * complete within frame_timeout, or the connection gets a PROTOCOL error and
+ * is closed; a connection with nothing pending that sends nothing for
+ * idle_timeout is closed. Failed HELLOs are counted per client address: from
+ * the fourth within a minute on, each AUTH reply is held back (250 ms,
+ * doubling, at most 4 s), one after another for that address. Once a key is
+ * revoked, its connections take no more requests and close when their
+ * pending replies are out.
+ *
  * Loop thread only.
  */
 #ifndef ACCRUE_NET_H
@@ -28,7 +37,9 @@ struct net;
 struct net_config {
 	const char *listen; /* "HOST:PORT", "[V6]:PORT"; port 0: any free port */
 	uint32_t max_connections;
-	uint32_t max_inflight; /* parked replies per connection before it is paused */
+	uint32_t max_inflight;  /* parked replies per connection before it is paused */
+	uint32_t frame_timeout; /* seconds: a begun frame, or the HELLO, must be whole by then */
+	uint32_t idle_timeout;  /* seconds without a byte before an idle connection closes; 0: never */
 };
 
 /*

@@ -49,6 +49,8 @@ struct store {
 	MDB_dbi dbi[DB_COUNT];
 	int lock_fd;
 	size_t map_size;
+	char dir[4096];
+	uint64_t bad_seq; /* the journal record the last recovery stopped at, 0 if none */
 
 	/* Loop thread only. */
 	uint64_t durable_seq, last_seq, ckpt_seq;
@@ -219,6 +221,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		set_err(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
 		goto fail;
 	}
+	snprintf(s->dir, sizeof s->dir, "%s", dir);
 	if (lock_dir(s, dir, err, errlen))
 		goto fail;
 	s->map_size = STORE_MAP_INITIAL;
@@ -284,6 +287,144 @@ void store_close(struct store *s)
 	pthread_cond_destroy(&s->cv);
 	pthread_rwlock_destroy(&s->map_lock);
 	free(s);
+}
+
+void store_set_map_size(struct store *s, size_t bytes)
+{
+	MDB_envinfo info;
+
+	/* LMDB raises a size below what the file already uses to that. */
+	if (mdb_env_set_mapsize(s->env, bytes) == 0 && mdb_env_info(s->env, &info) == 0) {
+		s->map_size = info.me_mapsize;
+		s->stats.map_size = s->map_size;
+	}
+}
+
+const char *store_strerror(int status)
+{
+	return mdb_strerror(status);
+}
+
+uint64_t store_bad_seq(const struct store *s)
+{
+	return s->bad_seq;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n) {
+		ssize_t w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		b += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pathlen, uint64_t *count, char *err,
+			  size_t errlen)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint8_t kbuf[8], hdr[12];
+	uint64_t ckpt, n = 0;
+	char tmp[4200];
+	int rc, fd = -1, dfd;
+
+	*count = 0;
+	snprintf(path, pathlen, "%s/discarded-journal-%llu.bin", s->dir, (unsigned long long)from);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
+		goto lmdb_fail;
+	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "checkpoint_seq", &ckpt)))
+		goto lmdb_fail;
+	if (from <= ckpt) {
+		set_err(err, errlen,
+			"journal record %llu is at or before the last checkpoint (seq %llu): the snapshots hold what it did, and it cannot be discarded",
+			(unsigned long long)from, (unsigned long long)ckpt);
+		goto fail;
+	}
+	if ((rc = mdb_cursor_open(txn, s->dbi[DB_JOURNAL], &cur)))
+		goto lmdb_fail;
+	record_key_u64(kbuf, from);
+	k.mv_size = 8;
+	k.mv_data = kbuf;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND) {
+		set_err(err, errlen, "the journal has no record at or after %llu: nothing to discard", (unsigned long long)from);
+		goto fail;
+	}
+	if (rc)
+		goto lmdb_fail;
+	/* Everything from `from` on goes to a file first, fsynced, and only
+	 * then out of the journal: nothing is thrown away unseen. */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write_all(fd, "ACRUDISC", 8)) {
+		set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		uint32_t len = (uint32_t)v.mv_size;
+		memcpy(hdr, k.mv_data, k.mv_size == 8 ? 8 : 0);
+		if (k.mv_size != 8)
+			memset(hdr, 0, 8);
+		memcpy(hdr + 8, &len, 4);
+		if (write_all(fd, hdr, 12) || write_all(fd, v.mv_data, v.mv_size)) {
+			set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+			goto fail;
+		}
+		n++;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto lmdb_fail;
+	if (fsync(fd) || close(fd)) {
+		fd = -1;
+		set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path)) {
+		set_err(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
+		goto fail;
+	}
+	if ((dfd = open(s->dir, O_RDONLY)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	/* Now delete them, last first, in this one transaction. */
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
+	       record_key_u64_read(k.mv_data) >= from)
+		if ((rc = mdb_cursor_del(cur, 0)))
+			goto lmdb_fail;
+	if (rc && rc != MDB_NOTFOUND)
+		goto lmdb_fail;
+	mdb_cursor_close(cur);
+	cur = NULL;
+	if ((rc = mdb_txn_commit(txn))) {
+		txn = NULL;
+		goto lmdb_fail;
+	}
+	*count = n;
+	return 0;
+
+lmdb_fail:
+	set_err(err, errlen, "cannot discard journal records: %s", mdb_strerror(rc));
+fail:
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		mdb_txn_abort(txn);
+	return -1;
 }
 
 void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms)
@@ -418,6 +559,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	uint64_t ckpt, expect, n = 0;
 	int rc, ret = -1;
 
+	s->bad_seq = 0;
 	pthread_rwlock_rdlock(&s->map_lock);
 	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
 		pthread_rwlock_unlock(&s->map_lock);
@@ -468,17 +610,21 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		int drc;
 
 		if (seq != expect) {
+			s->bad_seq = expect;
 			set_err(err, errlen, "journal record %llu is missing (found %llu next)", (unsigned long long)expect,
 				(unsigned long long)seq);
 			goto out;
 		}
 		drc = record_decode(v.mv_data, v.mv_size, seq, &rec);
 		if (drc) {
+			s->bad_seq = seq;
 			set_err(err, errlen, "journal record %llu is damaged: %s", (unsigned long long)seq, record_errstr(drc));
 			goto out;
 		}
 		drc = model_apply(m, seq, &rec);
 		if (drc) {
+			if (drc != MODEL_E_NOMEM)
+				s->bad_seq = seq;
 			set_err(err, errlen, "journal record %llu (%s, customer %llu) %s", (unsigned long long)seq,
 				proto_entry_type_name(rec.type), (unsigned long long)rec.customer_id,
 				drc == MODEL_E_NOMEM ? "could not be loaded: out of memory"

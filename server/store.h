@@ -127,6 +127,30 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 void store_get_stats(struct store *s, struct store_stats *st);
 
 /* Tuning, set before store_start: records per checkpoint and seconds between. */
+/* The initial LMDB map size (it doubles whenever it is full). Before store_start. */
+void store_set_map_size(struct store *s, size_t bytes);
+
+/* Text for a status a store_waiter or store_commit_fn received. */
+const char *store_strerror(int status);
+
+/*
+ * The journal record the last store_recover() stopped at (damaged, missing
+ * or contradicting the state before it), if it lies after the checkpoint;
+ * 0 otherwise.
+ */
+uint64_t store_bad_seq(const struct store *s);
+
+/*
+ * Move journal records from seq `from` to the end out of the journal: they
+ * are written to DIR/discarded-journal-FROM.bin (path), fsynced, then
+ * deleted in one transaction. Refused for a seq at or before the last
+ * checkpoint. Only before store_recover(). *count gets how many went.
+ * File format: "ACRUDISC", then per record seq (u64 big-endian), length
+ * (u32 little-endian) and the record's bytes as they were stored.
+ */
+int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pathlen, uint64_t *count, char *err,
+			  size_t errlen);
+
 void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms);
 
 #endif
