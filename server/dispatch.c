@@ -899,7 +899,9 @@ static enum dispatch_action op_history(struct dispatch *d, const uint8_t *body, 
 	hw.before = req.before_seq;
 	hw.balance = c->balance;
 	if (store_walk_chain(d->store, c->last_seq, history_entry, &hw)) {
-		dispatch_error(out, PROTO_ST_STORAGE, "cannot read the journal of customer #%llu", (unsigned long long)c->id);
+		dispatch_error(out, PROTO_ST_STORAGE,
+			       "cannot read the journal of customer #%llu: record %llu is missing or damaged (accrue-check names every problem)",
+			       (unsigned long long)c->id, (unsigned long long)store_walk_bad_seq(d->store));
 		return DISPATCH_REPLY;
 	}
 	/* Rewrite the header now that the page is known. */

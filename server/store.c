@@ -15,8 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* 2: checkout (lines, returns, program, guests, groups, tiers). */
-#define STORE_FORMAT 2
 #define STORE_MAP_INITIAL ((size_t)1 << 30)
 #define STORE_MAP_MAX ((size_t)1 << 42)
 /* Bounds of one open batch: beyond them the loop stops reading sockets. */
@@ -51,6 +49,7 @@ struct store {
 	size_t map_size;
 	char dir[4096];
 	uint64_t bad_seq; /* the journal record the last recovery stopped at, 0 if none */
+	uint64_t walk_bad_seq; /* the record the last failed store_walk_chain could not read */
 
 	/* Loop thread only. */
 	uint64_t durable_seq, last_seq, ckpt_seq;
@@ -308,6 +307,11 @@ const char *store_strerror(int status)
 uint64_t store_bad_seq(const struct store *s)
 {
 	return s->bad_seq;
+}
+
+uint64_t store_walk_bad_seq(const struct store *s)
+{
+	return s->walk_bad_seq;
 }
 
 static int write_all(int fd, const void *p, size_t n)
@@ -974,6 +978,7 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 	MDB_txn *txn;
 	int rc, ret = 0;
 
+	s->walk_bad_seq = 0;
 	pthread_rwlock_rdlock(&s->map_lock);
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
 		pthread_rwlock_unlock(&s->map_lock);
@@ -987,6 +992,7 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 		record_key_u64(kbuf, seq);
 		rc = mdb_get(txn, s->dbi[DB_JOURNAL], &k, &v);
 		if (rc || record_decode(v.mv_data, v.mv_size, seq, &rec)) {
+			s->walk_bad_seq = seq;
 			ret = -1;
 			break;
 		}

@@ -29,6 +29,11 @@
 
 #include "model.h"
 
+/* The storage format this build reads and writes (meta "format"); a data
+ * directory of another format is refused. 2: checkout (lines, returns,
+ * program, guests, groups, tiers). */
+#define STORE_FORMAT 2
+
 struct store;
 
 /* Something waiting for a record to be durable. */
@@ -119,10 +124,12 @@ int store_commit_now(struct store *s, char *err, size_t errlen);
 /*
  * Walk a customer's journal chain from seq back through prev_seq, calling
  * fn for each committed record until fn returns non-zero or the chain ends.
- * Returns 0, or -1 if a record cannot be read or fails its checksum.
+ * Returns 0, or -1 if a record cannot be read or fails its checksum
+ * (store_walk_bad_seq() then names it; 0 if no transaction could begin).
  */
 int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
 		     void *ctx);
+uint64_t store_walk_bad_seq(const struct store *s);
 
 void store_get_stats(struct store *s, struct store_stats *st);
 
