@@ -209,8 +209,12 @@ static void tick(struct daemon *dm)
 {
 	if (dm->done)
 		return;
-	if (store_checkpoint_due(dm->store, mono_ms()) && store_checkpoint(dm->store, &dm->model))
-		log_line("checkpoint skipped: out of memory");
+	if (store_checkpoint_due(dm->store, mono_ms())) {
+		if (store_checkpoint(dm->store, &dm->model))
+			log_line("checkpoint skipped: out of memory");
+		else
+			log_line("checkpoint begun at journal seq %llu", (unsigned long long)store_last_seq(dm->store));
+	}
 	if (dm->shutting_down && store_idle(dm->store)) {
 		if (!dm->final_checkpoint) {
 			dm->final_checkpoint = 1;
