@@ -8,7 +8,14 @@ DATA       ?= data
 LISTEN     ?= 127.0.0.1:7400
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all deps build build-san run test test-fast clean
+# make fuzz: each libFuzzer target for FUZZ_SECONDS, FUZZ_JOBS at a time, on
+# corpora kept in FUZZ_CORPUS between runs (FUZZ_TARGETS: only these).
+FUZZ_SECONDS ?= 600
+FUZZ_CORPUS  ?= $(BUILD)/fuzz-corpus
+FUZZ_JOBS    ?= $(JOBS)
+FUZZ_TARGETS ?=
+
+.PHONY: all deps build build-san run test test-fast fuzz clean
 
 all: build
 
@@ -35,6 +42,11 @@ test: build build-san
 # The optimised build's suite only.
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure --timeout 600 -j 2
+
+# A long fuzzing run of every codec target (tests/fuzz/README.md); needs
+# clang and libFuzzer, which tools/deps.sh installs.
+fuzz: build
+	sh tests/fuzz/fuzz_all.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_CORPUS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

@@ -3,7 +3,9 @@
 # is missing. Used by `make run` and `make test`; safe to run again.
 set -eu
 
-PACKAGES="cmake make gcc pkg-config libuv1-dev liblmdb-dev lmdb-utils libxxhash-dev libsodium-dev"
+# clang and libclang-rt-dev (libFuzzer's runtime, only recommended by clang)
+# build the fuzz targets that `make test` runs for a few seconds each.
+PACKAGES="cmake make gcc pkg-config libuv1-dev liblmdb-dev lmdb-utils libxxhash-dev libsodium-dev clang libclang-rt-dev"
 [ $# -gt 0 ] && PACKAGES="$PACKAGES $*"
 
 missing=""
