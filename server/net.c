@@ -49,6 +49,7 @@ struct conn {
 	uint64_t accepted_ms;    /* loop time of accept: the HELLO is owed by accepted + frame timeout */
 	uint64_t last_rx_ms;     /* last time bytes arrived */
 	uint64_t frame_start_ms; /* when the partial frame now in rbuf began; 0: none */
+	uint64_t last_tx_ms;     /* last time the client took bytes of our output */
 	uint8_t peer[16];        /* client address (4 or 16 bytes), for failed-HELLO accounting */
 	uint8_t peer_len;
 };
@@ -212,6 +213,7 @@ static void on_write(uv_write_t *req, int status)
 	struct conn *c = req->data;
 
 	c->writing = 0;
+	c->last_tx_ms = uv_now(c->net->loop);
 	if (status < 0) {
 		conn_close(c);
 	} else if (c->state != CONN_CLOSED) {
@@ -242,6 +244,8 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		if ((size_t)n < c->wlen) {
+			/* The write timeout runs from here, or from its progress. */
+			c->last_tx_ms = uv_now(c->net->loop);
 			/* Hand the rest to uv_write and keep filling the other buffer. */
 			t = c->wfly;
 			tcap = c->wfly_cap;
@@ -262,20 +266,33 @@ static void conn_flush(struct conn *c)
 			return;
 		}
 		c->wlen = 0;
+		/* All out at once (on_write will not run): a connection paused for
+		 * its output may be read again. */
+		if (c->state == CONN_PAUSED)
+			mark_resume(c);
 	}
 	if (c->state == CONN_DRAINING && !c->parked)
 		conn_close(c);
 }
 
+static void run_resumes(struct net *n, int after_commit);
+
 void net_flush(struct net *n)
 {
-	while (n->flush_head) {
-		struct conn *c = n->flush_head;
-		n->flush_head = c->flush_next;
-		c->in_flush = 0;
-		conn_flush(c);
-		conn_unref(c);
-	}
+	/* A write can free a paused connection (its unsent output fell under
+	 * the bound), and running it can make more output: go on until both
+	 * lists are empty. A connection waiting for room in the batch stays
+	 * for the next commit. */
+	do {
+		while (n->flush_head) {
+			struct conn *c = n->flush_head;
+			n->flush_head = c->flush_next;
+			c->in_flush = 0;
+			conn_flush(c);
+			conn_unref(c);
+		}
+		run_resumes(n, 0);
+	} while (n->flush_head);
 }
 
 /* Frame a reply body that dispatch wrote at scratch + PROTO_HEADER_SIZE. */
@@ -608,10 +625,27 @@ void net_after_commit(struct net *n)
 		free(q);
 		conn_unref(c);
 	}
-	c = n->resume_head;
+	run_resumes(n, 1);
+}
+
+/*
+ * Run the connections marked for resuming. After a commit every one of them
+ * (a connection blocked on a full batch retries its frame); otherwise only
+ * those not waiting for room in the batch, which stay marked.
+ */
+static void run_resumes(struct net *n, int after_commit)
+{
+	struct conn *c = n->resume_head, *keep = NULL;
+
 	n->resume_head = NULL;
 	while (c) {
 		struct conn *next = c->resume_next;
+		if (!after_commit && c->blocked) {
+			c->resume_next = keep;
+			keep = c;
+			c = next;
+			continue;
+		}
 		c->in_resume = 0;
 		c->blocked = 0;
 		conn_process(c);
@@ -619,6 +653,13 @@ void net_after_commit(struct net *n)
 			mark_flush(c);
 		conn_unref(c);
 		c = next;
+	}
+	/* Put the kept ones back in front of any marked meanwhile. */
+	while (keep) {
+		struct conn *next = keep->resume_next;
+		keep->resume_next = n->resume_head;
+		n->resume_head = keep;
+		keep = next;
 	}
 }
 
@@ -658,6 +699,12 @@ static void on_sweep(uv_timer_t *t)
 	if (++n->sweep_turn % 5)
 		return;
 	for (struct conn *c = n->conns; c; c = c->next) {
+		/* A client that takes none of its replies for the idle timeout is
+		 * gone or hostile: whatever it is owed goes with it. */
+		if (idle_ms && c->writing && c->state != CONN_CLOSED && now - c->last_tx_ms >= idle_ms) {
+			conn_close(c);
+			continue;
+		}
 		if (c->state != CONN_READING)
 			continue; /* held back by us, closing, or closed: not the client's fault */
 		if (frame_ms && c->frame_start_ms && now - c->frame_start_ms >= frame_ms)
@@ -697,7 +744,7 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	c->accepted_ms = c->last_rx_ms = uv_now(n->loop);
+	c->accepted_ms = c->last_rx_ms = c->last_tx_ms = uv_now(n->loop);
 	{
 		struct sockaddr_storage sa;
 		int salen = sizeof sa;
