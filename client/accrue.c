@@ -400,11 +400,14 @@ static int frame_accept(accrue *a, const struct proto_header *h, const uint8_t *
 		 * Nothing else is in flight: a call that times out closes its
 		 * connection, so no late reply can arrive here. A frame with
 		 * another id is a notice about the connection: PROTOCOL.md sends
-		 * a rejected frame's PROTOCOL or VERSION reply with request id 0.
-		 * The server is hanging up over our bytes and a retry would only
-		 * repeat them, so report it; skip anything else.
+		 * a rejected frame's PROTOCOL or VERSION reply with request id 0,
+		 * and a connection refused as it is accepted (over the connection
+		 * limit, or the server stopping) gets BUSY or SHUTTING_DOWN with
+		 * request id 0 before anything was read. The server is hanging
+		 * up, so report it; skip anything else.
 		 */
-		if (status != PROTO_ST_PROTOCOL && status != PROTO_ST_VERSION)
+		if (status != PROTO_ST_PROTOCOL && status != PROTO_ST_VERSION &&
+		    !(h->request_id == 0 && (status == PROTO_ST_BUSY || status == PROTO_ST_SHUTTING_DOWN)))
 			return 1;
 	}
 	if (status != PROTO_OK) {
