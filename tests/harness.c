@@ -378,6 +378,15 @@ int harness_start_args(struct harness *h, const char *name, const char *const *e
 	return start_on_port(h, 0);
 }
 
+int harness_start_nowait(struct harness *h)
+{
+	if (h->pid) {
+		fprintf(stderr, "harness: start while a daemon is running\n");
+		return -1;
+	}
+	return spawn(h, h->port);
+}
+
 int harness_restart(struct harness *h)
 {
 	if (h->pid) {

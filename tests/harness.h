@@ -63,6 +63,13 @@ int harness_start_args(struct harness *h, const char *name, const char *const *e
 int harness_restart(struct harness *h);
 
 /*
+ * Start the daemon as harness_restart does but return at once, without
+ * waiting for it to listen (h->pid is set): for killing it during start-up.
+ * Reap it with harness_kill.
+ */
+int harness_start_nowait(struct harness *h);
+
+/*
  * Send sig (SIGTERM or SIGINT) and wait up to timeout_ms for the daemon to
  * exit. Returns its exit status (0..255), 128+N if it died of signal N, or
  * -1 if it did not exit in time (it is then killed with SIGKILL).

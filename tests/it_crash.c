@@ -723,48 +723,17 @@ static void note_stop(int how)
  */
 static int start_and_kill(int delay_ms)
 {
-	const char *bin = getenv("ACCRUED_BIN");
-	char listen[64];
-	char *argv[16] = { (char *)bin, "--data", h.data, "--listen", listen, NULL };
-	int argc = 5;
-	snprintf(listen, sizeof listen, "127.0.0.1:%d", h.port);
-	for (int i = 0; i < 7 && h.extra[i]; i++)
-		argv[argc++] = (char *)h.extra[i];
-	argv[argc] = NULL;
-	int logfd = open(h.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	REQUIRE(logfd >= 0);
-	dprintf(logfd, "==== it_crash: start to be killed after %d ms: %s --data %s --listen %s ====\n", delay_ms, bin,
-		h.data, listen);
-	pid_t parent = getpid();
-	pid_t pid = fork();
-	REQUIRE(pid >= 0);
-	if (pid == 0) {
-#ifdef __linux__
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(126);
-#else
-		(void)parent;
-#endif
-		int devnull = open("/dev/null", O_RDONLY);
-		if (devnull >= 0)
-			dup2(devnull, 0);
-		dup2(logfd, 1);
-		dup2(logfd, 2);
-		/* The test's client sockets must not live on in the daemon. */
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-		execv(bin, argv);
-		_exit(127);
-	}
-	close(logfd);
-	harness_sleep_ms(delay_ms);
 	int status;
-	if (waitpid(pid, &status, WNOHANG) == pid)
+	pid_t pid;
+
+	REQUIRE(harness_start_nowait(&h) == 0);
+	pid = h.pid;
+	harness_sleep_ms(delay_ms);
+	if (waitpid(pid, &status, WNOHANG) == pid) {
+		h.pid = 0;
 		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	}
+	harness_kill(&h);
 	return -1;
 }
 

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "jsonout.h"
 #include "model.h"
 #include "record.h"
 #include "rules.h"
@@ -1661,55 +1662,6 @@ static int problem_cmp(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Bytes of the UTF-8 sequence at s (NUL-terminated), or 0 if it is not valid. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))
-			return 0;
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-/* A JSON string; bytes that are not UTF-8 (data may hold any) become U+FFFD. */
-static void json_str(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	putchar('"');
-	while (*s) {
-		size_t n = utf8_sequence(s);
-
-		if (n == 0) {
-			fputs("\\ufffd", stdout);
-			s++;
-			continue;
-		}
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if (*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			fwrite(s, 1, n, stdout);
-		s += n;
-	}
-	putchar('"');
-}
-
 static void json_u64_or_null(uint64_t v)
 {
 	if (v)
@@ -1728,7 +1680,7 @@ static void report(struct check *ck)
 		return;
 	if (ck->json) {
 		fputs("{\"dir\":", stdout);
-		json_str(ck->dir);
+		jsonout_str(ck->dir);
 		printf(",\"records\":%" PRIu64 ",\"first_seq\":", ck->nrecords);
 		json_u64_or_null(ck->first_seq);
 		fputs(",\"last_seq\":", stdout);
@@ -1743,7 +1695,7 @@ static void report(struct check *ck)
 			fputs(",\"customer\":", stdout);
 			json_u64_or_null(p->customer);
 			fputs(",\"problem\":", stdout);
-			json_str(p->text);
+			jsonout_str(p->text);
 			putchar('}');
 		}
 		fputs("]}\n", stdout);

@@ -11,6 +11,7 @@
  * connect or I/O failure (a missing or unreadable key file included).
  */
 #include "accrue.h"
+#include "jsonout.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -624,74 +625,13 @@ static void time_format(char *buf, size_t cap, int64_t us)
 		snprintf(buf, cap, "@%" PRId64, us);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_sequence(const unsigned char *s)
-{
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		return (s[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0))
-			return 0; /* overlong, or a UTF-16 surrogate */
-		return 3;
-	}
-	if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80)
-			return 0;
-		if ((s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-/*
- * A JSON string. The server's texts should be UTF-8, but a document that a
- * parser rejects is worse than a replaced character, so invalid bytes
- * become U+FFFD.
- */
-static void json_str(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	putchar('"');
-	while (*s) {
-		size_t n = utf8_sequence(s);
-
-		if (n == 0) {
-			fputs("\\ufffd", stdout);
-			s++;
-			continue;
-		}
-		switch (*s) {
-		case '"': fputs("\\\"", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		case '\b': fputs("\\b", stdout); break;
-		case '\f': fputs("\\f", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\t': fputs("\\t", stdout); break;
-		default:
-			if (*s < 0x20)
-				printf("\\u%04x", *s);
-			else
-				fwrite(s, 1, n, stdout);
-		}
-		s += n;
-	}
-	putchar('"');
-}
-
 static void json_time(int64_t us)
 {
 	char buf[64];
 
 	time_format(buf, sizeof buf, us);
 	if (buf[0])
-		json_str(buf);
+		jsonout_str(buf);
 	else
 		fputs("null", stdout);
 }
@@ -699,13 +639,13 @@ static void json_time(int64_t us)
 static void json_customer(const struct accrue_customer *cu)
 {
 	printf("{\"id\":%" PRIu64 ",\"email\":", cu->id);
-	json_str(cu->email);
+	jsonout_str(cu->email);
 	fputs(",\"phone\":", stdout);
-	json_str(cu->phone);
+	jsonout_str(cu->phone);
 	fputs(",\"first_name\":", stdout);
-	json_str(cu->first_name);
+	jsonout_str(cu->first_name);
 	fputs(",\"last_name\":", stdout);
-	json_str(cu->last_name);
+	jsonout_str(cu->last_name);
 	printf(",\"balance\":%" PRId64 ",\"lifetime_points\":%" PRId64 ",\"visits\":%" PRIu64
 	       ",\"total_spend\":%" PRId64 ",\"average_spend\":%" PRId64 ",\"created\":",
 	       cu->balance, cu->lifetime_points, cu->visits, cu->total_spend, cu->average_spend);
@@ -714,14 +654,14 @@ static void json_customer(const struct accrue_customer *cu)
 	json_time(cu->last_visit_us);
 	printf(",\"member\":%s,\"tier\":", cu->member ? "true" : "false");
 	if (cu->tier[0])
-		json_str(cu->tier);
+		jsonout_str(cu->tier);
 	else
 		fputs("null", stdout);
 	fputs(",\"groups\":[", stdout);
 	for (int i = 0; i < cu->ngroups; i++) {
 		if (i)
 			putchar(',');
-		json_str(cu->groups[i]);
+		jsonout_str(cu->groups[i]);
 	}
 	fputs("]}", stdout);
 }
@@ -1265,9 +1205,9 @@ static int cmd_quote(struct ctl *c, int argc, char **argv)
 		       q->earned, unit, q->qualifying, q->qualifying_items, buf);
 		for (uint32_t i = 0; i < b.nlines; i++) {
 			fputs(i ? ",{\"sku\":" : "{\"sku\":", stdout);
-			json_str(b.lines[i].sku);
+			jsonout_str(b.lines[i].sku);
 			fputs(",\"category\":", stdout);
-			json_str(b.lines[i].category);
+			jsonout_str(b.lines[i].category);
 			printf(",\"qty\":%" PRId64 ",\"amount\":%" PRId64 ",\"earned\":%" PRId64 "}", b.lines[i].qty,
 			       b.lines[i].amount, i < q->nlines ? q->line_earned[i] : 0);
 		}
@@ -1380,11 +1320,11 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 			printf("%s{\"seq\":%" PRIu64 ",\"time\":", i ? "," : "", e->seq);
 			json_time(e->time_us);
 			fputs(",\"type\":", stdout);
-			json_str(proto_entry_type_name(e->type));
+			jsonout_str(proto_entry_type_name(e->type));
 			fputs(",\"location\":", stdout);
-			json_str(e->location);
+			jsonout_str(e->location);
 			fputs(",\"order_id\":", stdout);
-			json_str(e->order_id);
+			jsonout_str(e->order_id);
 			printf(",\"amount\":%" PRId64 ",\"points\":%" PRId64 ",\"balance_after\":%" PRId64 "}", e->amount,
 			       e->points, e->balance_after);
 		}
@@ -1465,9 +1405,9 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 	multiplier_format(buf, sizeof buf, o->multiplier);
 	if (c->json) {
 		printf("{\"order_id\":");
-		json_str(o->order_id);
+		jsonout_str(o->order_id);
 		fputs(",\"location\":", stdout);
-		json_str(o->location);
+		jsonout_str(o->location);
 		printf(",\"customer_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"time\":", o->customer_id, o->seq);
 		json_time(o->time_us);
 		printf(",\"amount\":%" PRId64 ",\"earned\":%" PRId64 ",\"multiplier\":%s,\"refunded\":%" PRId64
@@ -1477,9 +1417,9 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 			const struct accrue_order_line *l = &o->lines[i];
 
 			fputs(i ? ",{\"sku\":" : "{\"sku\":", stdout);
-			json_str(l->sku);
+			jsonout_str(l->sku);
 			fputs(",\"category\":", stdout);
-			json_str(l->category);
+			jsonout_str(l->category);
 			printf(",\"qty\":%" PRId64 ",\"amount\":%" PRId64 ",\"earned\":%" PRId64
 			       ",\"refunded_qty\":%" PRId64 ",\"refunded\":%" PRId64 "}",
 			       l->qty, l->amount, l->earned, l->refunded_qty, l->refunded);
@@ -1657,9 +1597,9 @@ static int program_show(struct ctl *c, int argc, char **argv)
 		for (uint32_t i = 0; i < n; i++) {
 			if (i)
 				putchar(',');
-			json_str(settings[i].name);
+			jsonout_str(settings[i].name);
 			putchar(':');
-			json_str(settings[i].value);
+			jsonout_str(settings[i].value);
 		}
 		fputs("}}\n", stdout);
 	} else {
@@ -1711,10 +1651,10 @@ static int program_set(struct ctl *c, int argc, char **argv)
 	}
 	if (c->json) {
 		fputs("{\"name\":", stdout);
-		json_str(pos[0]);
+		jsonout_str(pos[0]);
 		fputs(",\"value\":", stdout);
 		if (value)
-			json_str(value);
+			jsonout_str(value);
 		else
 			fputs("null", stdout);
 		fputs("}\n", stdout);
@@ -1774,7 +1714,7 @@ static int group_run(struct ctl *c, int argc, char **argv, int add)
 		return call_failed(c, rc);
 	if (c->json) {
 		fputs("{\"group\":", stdout);
-		json_str(pos[1]);
+		jsonout_str(pos[1]);
 		printf(",\"added\":%s,\"customer\":", add ? "true" : "false");
 		json_customer(&cu);
 		fputs("}\n", stdout);
@@ -1843,7 +1783,7 @@ static int tier_set(struct ctl *c, int argc, char **argv)
 	if (c->json) {
 		fputs("{\"tier\":", stdout);
 		if (cu.tier[0])
-			json_str(cu.tier);
+			jsonout_str(cu.tier);
 		else
 			fputs("null", stdout);
 		fputs(",\"customer\":", stdout);
@@ -2064,16 +2004,16 @@ static int cmd_batch(struct ctl *c, int argc, char **argv)
 			char name[32];
 
 			printf("%s{\"line\":%d,\"customer\":", i ? "," : "", list[i].line);
-			json_str(list[i].ref_text);
+			jsonout_str(list[i].ref_text);
 			fputs(",\"order_id\":", stdout);
-			json_str(list[i].order);
+			jsonout_str(list[i].order);
 			if (r->status == 0) {
 				printf(",\"status\":\"ok\",\"replay\":%s,\"seq\":%" PRIu64 ",\"points\":%" PRId64
 				       ",\"customer_id\":%" PRIu64 ",\"balance\":%" PRId64 "}",
 				       r->replay ? "true" : "false", r->seq, r->points, r->customer_id, r->balance);
 			} else {
 				printf(",\"status\":\"%s\",\"message\":", status_name_lower(r->status, name, sizeof name));
-				json_str(r->message);
+				jsonout_str(r->message);
 				putchar('}');
 			}
 		}
@@ -2183,18 +2123,18 @@ static void history_print_json(const struct accrue_entry *e, uint32_t n)
 	fputs("{\"entries\":[", stdout);
 	for (uint32_t i = 0; i < n; i++) {
 		printf("%s{\"seq\":%" PRIu64 ",\"type\":", i ? "," : "", e[i].seq);
-		json_str(proto_entry_type_name(e[i].type));
+		jsonout_str(proto_entry_type_name(e[i].type));
 		fputs(",\"time\":", stdout);
 		json_time(e[i].time_us);
 		printf(",\"points\":%" PRId64 ",\"balance_after\":%" PRId64 ",\"amount\":%" PRId64 ",\"location\":",
 		       e[i].points, e[i].balance_after, e[i].amount);
-		json_str(e[i].location);
+		jsonout_str(e[i].location);
 		fputs(",\"order_id\":", stdout);
-		json_str(e[i].order_id);
+		jsonout_str(e[i].order_id);
 		fputs(",\"reason\":", stdout);
-		json_str(e[i].reason);
+		jsonout_str(e[i].reason);
 		fputs(",\"comment\":", stdout);
-		json_str(e[i].comment);
+		jsonout_str(e[i].comment);
 		putchar('}');
 	}
 	fputs("]}\n", stdout);
@@ -2339,12 +2279,12 @@ static int key_create(struct ctl *c, int argc, char **argv)
 		return call_failed(c, rc);
 	if (c->json) {
 		printf("{\"id\":%" PRIu64 ",\"role\":", info.id);
-		json_str(proto_role_name(info.role));
+		jsonout_str(proto_role_name(info.role));
 		fputs(",\"location\":", stdout);
-		json_str(info.location);
+		jsonout_str(info.location);
 		fputs(",\"key\":", stdout);
 		if (secret[0])
-			json_str(secret);
+			jsonout_str(secret);
 		else
 			fputs("null", stdout);
 		fputs("}\n", stdout);
@@ -2383,9 +2323,9 @@ static int key_list(struct ctl *c, int argc, char **argv)
 		fputs("{\"keys\":[", stdout);
 		for (uint32_t i = 0; i < n; i++) {
 			printf("%s{\"id\":%" PRIu64 ",\"role\":", i ? "," : "", keys[i].id);
-			json_str(proto_role_name(keys[i].role));
+			jsonout_str(proto_role_name(keys[i].role));
 			fputs(",\"location\":", stdout);
-			json_str(keys[i].location);
+			jsonout_str(keys[i].location);
 			fputs(",\"created\":", stdout);
 			json_time(keys[i].created_us);
 			printf(",\"revoked\":%s}", keys[i].revoked ? "true" : "false");
