@@ -57,14 +57,24 @@ static void log_line(const char *fmt, ...)
 	struct tm tm;
 	va_list ap;
 
+	char line[2048];
+	int n;
+
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(stderr, "%s accrued: ", when);
+	/* One write per line: a line is never torn by a crash between its
+	 * parts, nor mixed with another writer's to the same file. */
+	n = snprintf(line, sizeof line, "%s accrued: ", when);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (n > (int)sizeof line - 2)
+		n = (int)sizeof line - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* Nowhere left to say it. */
+	}
 }
 
 static uint64_t mono_ms(void)
