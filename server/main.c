@@ -47,6 +47,7 @@ struct daemon {
 	int done;
 	uint64_t checkpoints_logged;
 	uint64_t map_grows_logged;
+	int prealloc_errno_logged;
 };
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -112,6 +113,9 @@ static void usage(FILE *f)
 		"                           0: never)\n"
 		"  --map-size MIB           initial LMDB map size in MiB (default 1024);\n"
 		"                           the map doubles by itself whenever it is full\n"
+		"  --preallocate MIB        keep the data file written with zeros this far\n"
+		"                           past its last page (default 16; 0: never), so\n"
+		"                           that a commit's sync need not grow the file\n"
 		"  --discard-journal-from SEQ\n"
 		"                           start even though journal record SEQ is\n"
 		"                           damaged: records SEQ to the end are moved to\n"
@@ -275,6 +279,14 @@ static void on_commit(void *ctx, int status)
 	{
 		struct store_stats st;
 		store_get_stats(dm->store, &st);
+		if (st.prealloc_errno != dm->prealloc_errno_logged) {
+			dm->prealloc_errno_logged = st.prealloc_errno;
+			if (st.prealloc_errno)
+				log_line("preallocating the data file failed (%s); commits grow it as needed, and it is tried again every few seconds",
+					 strerror(st.prealloc_errno));
+			else
+				log_line("preallocating the data file works again");
+		}
 		if (st.map_grows != dm->map_grows_logged) {
 			dm->map_grows_logged = st.map_grows;
 			log_line("LMDB map grown to %zu MiB", st.map_size >> 20);
@@ -352,6 +364,7 @@ int main(int argc, char **argv)
 		{"frame-timeout", required_argument, NULL, 'f'},
 		{"idle-timeout", required_argument, NULL, 'I'},
 		{"map-size", required_argument, NULL, 'm'},
+		{"preallocate", required_argument, NULL, 'P'},
 		{"discard-journal-from", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
@@ -359,7 +372,7 @@ int main(int argc, char **argv)
 	};
 	struct daemon dm;
 	struct net_config ncfg = {"127.0.0.1:7400", 16384, 4096, 10, 600};
-	uint32_t ckpt_seconds = 60, ckpt_records = 1000000, map_mib = 0;
+	uint32_t ckpt_seconds = 60, ckpt_records = 1000000, map_mib = 0, prealloc_mib = 16;
 	uint64_t discard_from = 0;
 	char err[1024], bound[128], addr_text[160];
 	uint64_t replayed = 0, t0;
@@ -410,6 +423,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			/* 0 is allowed here: never preallocate. */
+			if (strcmp(optarg, "0") == 0)
+				prealloc_mib = 0;
+			else if (parse_u32(optarg, &prealloc_mib) || prealloc_mib > (1u << 20)) {
+				fprintf(stderr, "accrued: --preallocate needs a size in MiB (0 to 1048576), not \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
 		case 'D': {
 			char *end;
 			errno = 0;
@@ -453,6 +475,7 @@ int main(int argc, char **argv)
 	store_set_checkpoint_policy(dm.store, ckpt_records, (uint64_t)ckpt_seconds * 1000);
 	if (map_mib)
 		store_set_map_size(dm.store, (size_t)map_mib << 20);
+	store_set_preallocate(dm.store, (uint64_t)prealloc_mib << 20);
 	if (discard_from) {
 		char path[4300];
 		uint64_t n;

@@ -52,6 +52,7 @@ struct store_stats {
 	uint64_t checkpoints;
 	uint64_t map_grows;
 	size_t map_size;
+	int prealloc_errno; /* why the last preallocation step failed; 0 if it did not */
 };
 
 /*
@@ -159,5 +160,14 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 			  size_t errlen);
 
 void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms);
+
+/*
+ * Keep data.mdb written with zeros this many bytes past LMDB's last page
+ * (default 16 MiB; 0: never), so that commits write into allocated blocks
+ * and their fdatasync need not commit the file system's journal. Written
+ * 256 KiB after a commit at most, synced by the next one. Before
+ * store_start. A full disk stops it for a while; nothing else changes.
+ */
+void store_set_preallocate(struct store *s, uint64_t bytes);
 
 #endif

@@ -5,11 +5,17 @@
  * Full disk: the daemon's file-size limit (RLIMIT_FSIZE, set on the running
  * daemon with prlimit) is lowered to the size its data file has now, so the
  * next commit that has to grow the file fails with EFBIG exactly as it would
- * with ENOSPC. Every sale sent meanwhile must come back either OK or
+ * with ENOSPC. This daemon runs with --preallocate 0, so the file holds no
+ * reserve of zeros ahead of its last page. Every sale sent meanwhile must come back either OK or
  * STORAGE: OK ones are in the history after a SIGKILL and restart, STORAGE
  * ones are not, and nothing is in twice. Reads keep working while writes
  * fail; when the limit is lifted ("space returns") sales are accepted again
  * without a restart.
+ *
+ * Full disk with a reserve: with preallocation on (the default) the same
+ * limit stops the zeros written ahead, which the log says, while sales go
+ * on into the reserve already written: all are acknowledged and all are
+ * there after a SIGKILL and restart.
  *
  * Map growth: a daemon started with --map-size 1 (1 MiB) takes several
  * thousand sales; the map doubles by itself (the log says so) and nothing
@@ -105,6 +111,7 @@ static int log_has(const char *needle)
 
 static void test_full_disk(void)
 {
+	const char *args[] = {"--preallocate", "0", NULL};
 	static char outcome[DISK_SALES]; /* 'o' acknowledged, 's' STORAGE */
 	char data_mdb[HARNESS_PATH_MAX + 16], order[32];
 	accrue *a = NULL;
@@ -113,7 +120,7 @@ static void test_full_disk(void)
 	size_t ok = 0, refused = 0, ok_after = 0;
 	struct accrue_result r;
 
-	REQUIRE(harness_start(&h, "it_storage.disk") == 0);
+	REQUIRE(harness_start_args(&h, "it_storage.disk", args) == 0);
 	REQUIRE(harness_connect(&h, &a) == 0);
 	id = enrol(a, "disk@example.com");
 	REQUIRE(id != 0);
@@ -219,6 +226,45 @@ static void test_full_disk(void)
 		CHECK_INT(seen_bad, 0);
 	}
 	CHECK_INT(history_count(a, id, "after-19"), 1);
+	accrue_close(a);
+	harness_finish(&h, check_failures);
+}
+
+#define RESERVE_SALES 2000
+
+static void test_full_disk_reserve(void)
+{
+	char data_mdb[HARNESS_PATH_MAX + 16], order[32];
+	accrue *a = NULL;
+	uint64_t id;
+	int64_t acked_points = 0;
+	struct accrue_result r;
+
+	REQUIRE(harness_start(&h, "it_storage.reserve") == 0);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	id = enrol(a, "reserve@example.com");
+	REQUIRE(id != 0);
+	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
+	REQUIRE(set_fsize(h.pid, (rlim_t)file_size(data_mdb)) == 0);
+	for (int i = 0; i < RESERVE_SALES; i++) {
+		uint8_t key[ACCRUE_KEY_SIZE];
+		new_key(key);
+		snprintf(order, sizeof order, "reserve-%d", i);
+		CHECK_RC(a, accrue_accrue(a, key, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, order, 1000, &r), 0);
+		acked_points += r.points;
+	}
+	CHECK_INT(balance_of(a, id), acked_points);
+	CHECK(log_has("preallocating the data file failed"));
+	printf("  full disk with a reserve: %d sales acknowledged from the zeros written ahead; the failed preallocation logged\n",
+	       RESERVE_SALES);
+
+	harness_kill(&h);
+	REQUIRE(harness_restart(&h) == 0);
+	accrue_close(a);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	CHECK_INT(balance_of(a, id), acked_points);
+	CHECK_INT(history_count(a, id, "reserve-0"), 1);
+	CHECK_INT(history_count(a, id, "reserve-1999"), 1);
 	accrue_close(a);
 	harness_finish(&h, check_failures);
 }
@@ -427,6 +473,7 @@ int main(void)
 {
 	test_keys_at_rest();
 	test_full_disk();
+	test_full_disk_reserve();
 	test_map_growth();
 	test_damaged_journal();
 	return check_done("it_storage");
