@@ -233,7 +233,7 @@ static void tick(struct daemon *dm)
 		if (!dm->final_checkpoint) {
 			dm->final_checkpoint = 1;
 			if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
-				store_kick(dm->store);
+				store_kick(dm->store, &dm->model);
 				net_flush(dm->net);
 				return;
 			}
@@ -241,7 +241,7 @@ static void tick(struct daemon *dm)
 		finish(dm);
 		return;
 	}
-	store_kick(dm->store);
+	store_kick(dm->store, &dm->model);
 	net_flush(dm->net);
 }
 
@@ -299,7 +299,7 @@ static void on_commit(void *ctx, int status)
 	/* Hand the batch that filled meanwhile to the writer first, so the
 	 * connections resumed below find room in a fresh open batch. */
 	if (!dm->done)
-		store_kick(dm->store);
+		store_kick(dm->store, &dm->model);
 	net_after_commit(dm->net);
 	tick(dm);
 }

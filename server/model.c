@@ -429,6 +429,11 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 
 /* ---- orders, requests, keys ------------------------------------------ */
 
+/* order_add and request_add: the entry is there already, with this seq and
+ * these values: a replayed record whose order or request key was saved
+ * with it (model.h). Not an error, and never returned by model_apply. */
+#define MODEL_EXISTED 1
+
 /* location NUL order_id: the one key an order has, in memory and on disk. */
 static size_t order_key(char *buf, struct proto_str location, struct proto_str order_id)
 {
@@ -511,7 +516,13 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 		uint32_t was = hidx_insert_unique(&m->by_order, hash_bytes(key, len), slot, match_order, &om);
 		if (was != HIDX_NONE) {
 			free(o->key);
-			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+			if (was == HIDX_NOMEM)
+				return MODEL_E_NOMEM;
+			/* Replaying the sale of an order saved with its record. */
+			return m->orders[was].seq == s->seq && m->orders[was].customer_id == s->customer_id &&
+					       m->orders[was].amount == s->amount && m->orders[was].points == s->points
+				       ? MODEL_EXISTED
+				       : MODEL_E_CORRUPT;
 		}
 	}
 	m->norders++;
@@ -549,8 +560,16 @@ static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 		/* The slot is filled first: match_request reads candidates' keys, never this one's. */
 		struct match_ctx mc = {m, {(const char *)key, PROTO_KEY_SIZE}, 0};
 		uint32_t was = hidx_insert_unique(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), slot, match_request, &mc);
-		if (was != HIDX_NONE)
-			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+		if (was == HIDX_NOMEM)
+			return MODEL_E_NOMEM;
+		if (was != HIDX_NONE) {
+			/* Replaying the record of a request key saved with it. */
+			const struct model_request *o = &m->requests[was];
+			return o->seq == s->seq && o->opcode == s->opcode && o->body_hash == s->body_hash &&
+					       o->object_id == s->object_id && o->value == s->value
+				       ? MODEL_EXISTED
+				       : MODEL_E_CORRUPT;
+		}
 	}
 	m->nrequests++;
 	return 0;
@@ -787,9 +806,8 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 			rc = MODEL_E_CORRUPT;
 		if (rc == 0)
 			rc = order_add(m, key, klen, &o);
-		if (rc)
+		if (rc && rc != MODEL_EXISTED)
 			return rc;
-		order_mark_dirty(m, m->norders - 1);
 		c->visits++;
 		c->last_visit_us = rec->time_us;
 		req.value = rec->u.accrue.points;
@@ -869,7 +887,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 	/* Records written at first start (the admin key) carry no request key. */
 	if (!model_key_is_zero(rec->request_key)) {
 		rc = request_add(m, rec->request_key, &req);
-		if (rc)
+		if (rc && rc != MODEL_EXISTED)
 			return rc;
 	}
 	m->applied_seq = seq;
@@ -903,7 +921,11 @@ int model_load_customer(struct model *m, const struct record_customer *s)
 
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s)
 {
-	return order_add(m, key, key_len, s);
+	int rc = order_add(m, key, key_len, s);
+	if (rc == 0)
+		m->orders_saved = m->norders;
+	/* Two snapshots of one order cannot both be right. */
+	return rc == MODEL_EXISTED ? MODEL_E_CORRUPT : rc;
 }
 
 int model_load_program(struct model *m, const void *val, size_t len)
@@ -941,7 +963,7 @@ int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 	int rc = request_add(m, key, s);
 	if (rc == 0)
 		m->requests_saved = m->nrequests;
-	return rc;
+	return rc == MODEL_EXISTED ? MODEL_E_CORRUPT : rc;
 }
 
 struct program_snap {
@@ -954,6 +976,65 @@ static int program_snap_put(void *ctx, const char *key, const char *value)
 	struct program_snap *ps = ctx;
 	proto_setting_put(&ps->w, proto_str_c(key), proto_str_c(value));
 	ps->n++;
+	return 0;
+}
+
+/* Room enough for one encoded order or request-key snapshot. */
+#define ORDER_SNAPSHOT_MAX (PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER + 128)
+#define REQUEST_SNAPSHOT_MAX (PROTO_KEY_SIZE + 128)
+
+/* An order's snapshot, as it is now, or as its sale made it (no returns). */
+static int put_order(const struct model *m, uint32_t slot, int as_made, model_put_fn put, void *ctx)
+{
+	const struct model_order *o = &m->orders[slot];
+	struct record_order s = {o->customer_id, o->seq, o->amount, o->points, o->refunded, o->taken_back,
+				 o->last_return_seq, {o->key, o->key_len}};
+	uint8_t kbuf[8], vbuf[ORDER_SNAPSHOT_MAX];
+	struct proto_wbuf w;
+	int rc;
+
+	if (as_made)
+		s.refunded = s.taken_back = 0, s.last_return_seq = 0;
+	proto_wbuf_init(&w, vbuf, sizeof vbuf);
+	record_key_u64(kbuf, o->seq);
+	if ((rc = record_order_encode(&w, &s)))
+		return rc;
+	return put(ctx, MODEL_DB_ORDERS, kbuf, 8, vbuf, w.len);
+}
+
+static int put_request(const struct model *m, uint32_t slot, model_put_fn put, void *ctx)
+{
+	const struct model_request *q = &m->requests[slot];
+	struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value, {0}};
+	uint8_t kbuf[8], vbuf[REQUEST_SNAPSHOT_MAX];
+	struct proto_wbuf w;
+	int rc;
+
+	memcpy(s.key, q->key, PROTO_KEY_SIZE);
+	proto_wbuf_init(&w, vbuf, sizeof vbuf);
+	record_key_u64(kbuf, q->seq);
+	if ((rc = record_request_encode(&w, &s)))
+		return rc;
+	return put(ctx, MODEL_DB_REQUESTS, kbuf, 8, vbuf, w.len);
+}
+
+int model_save_new(struct model *m, model_put_fn put, void *ctx)
+{
+	int rc;
+
+	/*
+	 * An order goes as its sale made it, even if a return has changed it
+	 * since: recovery replays that return after loading it, unless a
+	 * checkpoint (which the return marked it for) wrote it as it is.
+	 */
+	for (uint32_t i = m->orders_saved; i < m->norders; i++)
+		if ((rc = put_order(m, i, 1, put, ctx)))
+			return rc;
+	for (uint32_t i = m->requests_saved; i < m->nrequests; i++)
+		if ((rc = put_request(m, i, put, ctx)))
+			return rc;
+	m->orders_saved = m->norders;
+	m->requests_saved = m->nrequests;
 	return 0;
 }
 
@@ -978,23 +1059,21 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 			return rc;
 		n++;
 	}
+	/* Orders not saved yet go as they are now, returns and all; then the
+	 * saved ones a return changed (an unsaved one may be both: the second
+	 * put is the same). */
+	for (uint32_t i = m->orders_saved; i < m->norders; i++) {
+		if ((rc = put_order(m, i, 0, put, ctx)))
+			return rc;
+		n++;
+	}
 	for (uint32_t i = 0; i < m->norders_dirty; i++) {
-		struct model_order *o = &m->orders[m->orders_dirty[i]];
-		struct record_order s = {o->customer_id, o->seq, o->amount, o->points, o->refunded, o->taken_back,
-					 o->last_return_seq, {o->key, o->key_len}};
-		proto_wbuf_init(&w, vbuf, sizeof vbuf);
-		record_key_u64(kbuf, o->seq);
-		if ((rc = record_order_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_ORDERS, kbuf, 8, vbuf, w.len)))
+		if ((rc = put_order(m, m->orders_dirty[i], 0, put, ctx)))
 			return rc;
 		n++;
 	}
 	for (uint32_t i = m->requests_saved; i < m->nrequests; i++) {
-		const struct model_request *q = &m->requests[i];
-		struct record_request s = {q->opcode, q->body_hash, q->seq, q->object_id, q->value, {0}};
-		memcpy(s.key, q->key, PROTO_KEY_SIZE);
-		proto_wbuf_init(&w, vbuf, sizeof vbuf);
-		record_key_u64(kbuf, q->seq);
-		if ((rc = record_request_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_REQUESTS, kbuf, 8, vbuf, w.len)))
+		if ((rc = put_request(m, i, put, ctx)))
 			return rc;
 		n++;
 	}
@@ -1043,6 +1122,7 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 	for (uint32_t i = 0; i < m->norders_dirty; i++)
 		m->orders[m->orders_dirty[i]].dirty = 0;
 	m->norders_dirty = 0;
+	m->orders_saved = m->norders;
 	m->requests_saved = m->nrequests;
 	m->keys_dirty = 0;
 	m->program_dirty = 0;

@@ -11,6 +11,14 @@
  *
  * Checkpoints: every change marks what it touched; model_checkpoint() hands
  * the changed snapshots to a sink and clears the marks.
+ *
+ * Orders and request keys are made once and (but for an order's returns)
+ * never change, so they need not wait for a checkpoint: model_save_new()
+ * hands the ones made since it last ran to the store, which writes them in
+ * the same transaction as the records that made them. Recovery then finds
+ * some of them already loaded when it replays their records: an order or a
+ * request key whose snapshot carries the replayed record's own seq is that
+ * record's, and is kept as loaded.
  */
 #ifndef ACCRUE_MODEL_H
 #define ACCRUE_MODEL_H
@@ -103,8 +111,9 @@ struct model {
 
 	struct model_order *orders;
 	uint32_t norders, orders_cap;
-	uint32_t *orders_dirty; /* slots of orders new or changed since the last checkpoint */
+	uint32_t *orders_dirty; /* slots of orders changed (a return) since the last checkpoint */
 	uint32_t norders_dirty, orders_dirty_cap;
+	uint32_t orders_saved;  /* orders [orders_saved, norders) are in no snapshot yet */
 	struct hidx by_order;
 
 	struct model_request *requests;
@@ -202,5 +211,14 @@ typedef int (*model_put_fn)(void *ctx, enum model_db db, const void *key, size_t
  * handed over is added to *count if count is not NULL.
  */
 int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *count);
+
+/*
+ * Hand put the orders (as their sale made them) and request keys made
+ * since the last model_save_new() or checkpoint, in seq order, then mark
+ * them saved. A return to such an order marks it for the next checkpoint,
+ * which writes its state then. Returns 0 or the first error put returned
+ * (nothing is marked saved then).
+ */
+int model_save_new(struct model *m, model_put_fn put, void *ctx);
 
 #endif

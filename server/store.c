@@ -22,8 +22,10 @@
 #define BATCH_MAX_BYTES ((size_t)32 << 20)
 /* Per record in a batch: seq (8) and length (4) before the bytes. */
 #define REC_HDR 12
-/* Per checkpoint put: db (1), key length (4), value length (4). */
+/* Per snapshot put: db (1), key length (4), value length (4). */
 #define PUT_HDR 9
+/* In a put's db byte: the key follows every key in its database. */
+#define PUT_APPEND 0x80
 /* Preallocation (see struct store): zeros are written a step at a time,
  * at most one step after each commit, and after a failed step (a full
  * disk) not again for a while. */
@@ -514,6 +516,21 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 		goto lmdb_fail;
 	mdb_cursor_close(cur);
 	cur = NULL;
+	/* The orders and request keys those records made were saved with them
+	 * (keyed by the seq that made them): they go too, or a retry of a
+	 * discarded sale would be taken for a duplicate or a replay. */
+	for (int db = DB_ORDERS; db <= DB_REQUESTS; db++) {
+		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)))
+			goto lmdb_fail;
+		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
+		       record_key_u64_read(k.mv_data) >= from)
+			if ((rc = mdb_cursor_del(cur, 0)))
+				goto lmdb_fail;
+		if (rc && rc != MDB_NOTFOUND)
+			goto lmdb_fail;
+		mdb_cursor_close(cur);
+		cur = NULL;
+	}
 	if ((rc = mdb_txn_commit(txn))) {
 		txn = NULL;
 		goto lmdb_fail;
@@ -816,7 +833,16 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 		k.mv_data = p + PUT_HDR;
 		v.mv_size = vl;
 		v.mv_data = p + PUT_HDR + kl;
-		if ((rc = mdb_put(txn, s->dbi[p[0]], &k, &v, 0)))
+		/* New orders and request keys come in seq order, after every key
+		 * there: appended, unless (never seen) a key is out of order. */
+		if (p[0] & PUT_APPEND) {
+			rc = mdb_put(txn, s->dbi[p[0] & ~PUT_APPEND], &k, &v, MDB_APPEND);
+			if (rc == MDB_KEYEXIST)
+				rc = mdb_put(txn, s->dbi[p[0] & ~PUT_APPEND], &k, &v, 0);
+		} else {
+			rc = mdb_put(txn, s->dbi[p[0]], &k, &v, 0);
+		}
+		if (rc)
 			return rc;
 		off += PUT_HDR + kl + vl;
 	}
@@ -1016,22 +1042,31 @@ void store_wait(struct store *s, uint64_t seq, struct store_waiter *w)
 	b->tail = &w->next;
 }
 
-static int ckpt_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+static int batch_put(struct batch *b, uint8_t db, const void *key, size_t key_len, const void *val, size_t val_len)
 {
-	struct batch *b = ctx;
 	uint32_t kl = (uint32_t)key_len, vl = (uint32_t)val_len;
 	uint8_t *p;
 
 	if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + PUT_HDR + key_len + val_len))
 		return -1;
 	p = b->ckpt + b->ckpt_len;
-	p[0] = (uint8_t)db; /* MODEL_DB_* are the first DB_* indexes */
+	p[0] = db; /* MODEL_DB_* are the first DB_* indexes */
 	memcpy(p + 1, &kl, 4);
 	memcpy(p + 5, &vl, 4);
 	memcpy(p + PUT_HDR, key, key_len);
 	memcpy(p + PUT_HDR + key_len, val, val_len);
 	b->ckpt_len += PUT_HDR + key_len + val_len;
 	return 0;
+}
+
+static int ckpt_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	return batch_put(ctx, (uint8_t)db, key, key_len, val, val_len);
+}
+
+static int new_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+{
+	return batch_put(ctx, (uint8_t)db | PUT_APPEND, key, key_len, val, val_len);
 }
 
 int store_checkpoint(struct store *s, struct model *m)
@@ -1055,12 +1090,19 @@ int store_checkpoint_due(const struct store *s, uint64_t now)
 	return s->last_seq - s->ckpt_seq >= s->ckpt_every_records || now - s->ckpt_time_ms >= s->ckpt_every_ms;
 }
 
-void store_kick(struct store *s)
+void store_kick(struct store *s, struct model *m)
 {
 	struct batch *b = s->open;
 
 	if (s->inflight || (!b->nrecs && !b->has_ckpt))
 		return;
+	/* The orders and request keys these records made go with them. Out of
+	 * memory, they stay unsaved, for the next batch or checkpoint. */
+	{
+		size_t mark = b->ckpt_len;
+		if (model_save_new(m, new_put, b))
+			b->ckpt_len = mark;
+	}
 	s->inflight = b;
 	s->open = (b == &s->batches[0]) ? &s->batches[1] : &s->batches[0];
 	pthread_mutex_lock(&s->mu);

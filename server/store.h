@@ -10,6 +10,10 @@
  * Nothing may be acknowledged before it is durable: a reply that depends on
  * record seq waits on a store_waiter until store_durable_seq() >= seq.
  *
+ * The orders and request keys a batch's records made are written in the
+ * batch's own transaction (model_save_new, from store_kick), so checkpoints
+ * need not carry them and grow no larger with the sales since the last one.
+ *
  * A checkpoint rides in a batch: the model's changed snapshots are copied
  * into it and written, with the checkpoint seq in `meta`, in the same
  * transaction as the batch's records, so the snapshots and the journal never
@@ -110,8 +114,12 @@ int store_checkpoint(struct store *s, struct model *m);
 /* Whether a checkpoint is due: journal growth or time since the last one. */
 int store_checkpoint_due(const struct store *s, uint64_t now_ms);
 
-/* Hand the open batch to the writer if it is idle and there is one. */
-void store_kick(struct store *s);
+/*
+ * Hand the open batch to the writer if it is idle and there is one, with
+ * the orders and request keys its records made in m (model_save_new), so
+ * they are written in the same transaction.
+ */
+void store_kick(struct store *s, struct model *m);
 
 /* Nothing open and nothing being committed. */
 int store_idle(const struct store *s);

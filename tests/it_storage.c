@@ -364,6 +364,7 @@ static void test_damaged_journal(void)
 	char data_mdb[HARNESS_PATH_MAX + 16], path[HARNESS_PATH_MAX + 64], want[160], order[48];
 	struct accrue_result r;
 	uint64_t id, seqs[10];
+	uint8_t keys[10][ACCRUE_KEY_SIZE];
 	int64_t points_before = 0;
 	accrue *a = NULL;
 	int status;
@@ -373,10 +374,9 @@ static void test_damaged_journal(void)
 	id = enrol(a, "damage@example.com");
 	REQUIRE(id != 0);
 	for (int i = 0; i < 10; i++) {
-		uint8_t key[ACCRUE_KEY_SIZE];
-		new_key(key);
+		new_key(keys[i]);
 		snprintf(order, sizeof order, "damage-order-%d-x", i);
-		CHECK_RC(a, accrue_accrue(a, key, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, order, 1000, &r), 0);
+		CHECK_RC(a, accrue_accrue(a, keys[i], &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, order, 1000, &r), 0);
 		seqs[i] = r.seq;
 		if (i < 6)
 			points_before += r.points;
@@ -384,7 +384,8 @@ static void test_damaged_journal(void)
 	accrue_close(a);
 	harness_kill(&h);
 
-	/* Sale 6's order id is in its journal record (and in no snapshot: no checkpoint ran). */
+	/* Sale 6's order id is in its journal record and in the order saved
+	 * with it (no checkpoint ran: only that record says what it did). */
 	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
 	REQUIRE(flip_in_file(data_mdb, "damage-order-6-x") > 0);
 
@@ -424,6 +425,14 @@ static void test_damaged_journal(void)
 	CHECK_INT(balance_of(a, id), points_before);
 	CHECK_INT(history_count(a, id, "damage-order-5-x"), 1);
 	CHECK_INT(history_count(a, id, "damage-order-7-x"), 0);
+	/* The discarded sales' orders and request keys went with them: sent
+	 * again, sale 7 is a new sale, neither a duplicate nor a replay. */
+	CHECK_RC(a, accrue_accrue(a, keys[7], &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, "damage-order-7-x",
+				  1000, &r),
+		 0);
+	CHECK_INT(r.replay, 0);
+	points_before += r.points;
+	CHECK_INT(history_count(a, id, "damage-order-7-x"), 1);
 	accrue_close(a);
 	/* Later starts need no flag. */
 	harness_kill(&h);
