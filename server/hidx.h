@@ -3,9 +3,13 @@
  *
  * The daemon finds customers by id, email and phone, orders by location and
  * order id, and request keys, all through this one structure. It stores only
- * (hash, value) pairs, 12 bytes each, so the objects themselves live in
+ * (hash, value) pairs, 8 bytes each, so the objects themselves live in
  * dense arrays; several values may share a hash, and a find asks the caller
  * whether a candidate really matches. Keys are hashed by the caller (XXH3).
+ *
+ * A table that fills grows a little at a time: the entries of the old table
+ * move to the new one a few with every insert, so no single insert pays for
+ * rebuilding millions of them.
  *
  * Not thread-safe: the loop thread owns every index.
  */
@@ -30,8 +34,12 @@ struct hidx_slot {
 struct hidx {
 	struct hidx_slot *slots;
 	uint64_t mask;
-	uint64_t used; /* live + removed slots */
-	uint64_t live;
+	uint64_t used; /* live + removed slots of this table */
+	uint64_t live; /* live entries in all */
+	/* While growing: the table before, whose slots from old_next on are
+	 * still to be moved (a few with every insert); NULL when none. */
+	struct hidx_slot *old;
+	uint64_t old_mask, old_next;
 };
 
 /* Returns 0 or -1 (out of memory). expect: how many entries to size for. */
