@@ -958,6 +958,18 @@ void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_S
 	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
 }
 
+void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE], struct proto_str location,
+			 struct proto_str order_id, const struct proto_ref *ref)
+{
+	char okey[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+
+	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
+	if (location.len <= PROTO_MAX_LOCATION && order_id.len <= PROTO_MAX_ORDER)
+		hidx_prefetch(&m->by_order, hash_bytes(okey, order_key(okey, location, order_id)));
+	if (ref->kind == PROTO_REF_ID && ref->id >= 1 && ref->id <= m->ncustomers)
+		__builtin_prefetch(&m->customers[ref->id - 1], 1);
+}
+
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
 {
 	int rc = request_add(m, key, s);

@@ -195,6 +195,11 @@ int model_load_customer(struct model *m, const struct record_customer *s);
 /* Start fetching the index slots loading s (or a request key) will probe. */
 void model_prefetch_customer(const struct model *m, const struct record_customer *s);
 void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
+/* Start fetching what a sale will look up: its request key's and its
+ * order's index slots, and (by id) its customer. A batch of sales issues
+ * these a few sales ahead, so the cache misses overlap. */
+void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE], struct proto_str location,
+			 struct proto_str order_id, const struct proto_ref *ref);
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s);
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s);
 int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *s);
