@@ -1050,6 +1050,11 @@ int model_save_new(struct model *m, model_put_fn put, void *ctx)
 	return 0;
 }
 
+uint64_t model_unsaved(const struct model *m)
+{
+	return (uint64_t)(m->norders - m->orders_saved) + (m->nrequests - m->requests_saved);
+}
+
 int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *count)
 {
 	uint8_t kbuf[8], vbuf[RECORD_MAX_SIZE];

@@ -14,8 +14,8 @@
  *
  * Orders and request keys are made once and (but for an order's returns)
  * never change, so they need not wait for a checkpoint: model_save_new()
- * hands the ones made since it last ran to the store, which writes them in
- * the same transaction as the records that made them. Recovery then finds
+ * hands the ones made since it last ran to the store, which writes them
+ * with the batch that holds the last of the records that made them. Recovery then finds
  * some of them already loaded when it replays their records: an order or a
  * request key whose snapshot carries the replayed record's own seq is that
  * record's, and is kept as loaded.
@@ -225,5 +225,8 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
  * (nothing is marked saved then).
  */
 int model_save_new(struct model *m, model_put_fn put, void *ctx);
+
+/* How many orders and request keys model_save_new() would hand over now. */
+uint64_t model_unsaved(const struct model *m);
 
 #endif

@@ -26,6 +26,8 @@
 #define PUT_HDR 9
 /* In a put's db byte: the key follows every key in its database. */
 #define PUT_APPEND 0x80
+/* New orders and request keys are written once this many are waiting. */
+#define STORE_SAVE_MIN 1024
 /* Preallocation (see struct store): zeros are written a step at a time,
  * at most one step after each commit, and after a failed step (a full
  * disk) not again for a while. */
@@ -1096,9 +1098,15 @@ void store_kick(struct store *s, struct model *m)
 
 	if (s->inflight || (!b->nrecs && !b->has_ckpt))
 		return;
-	/* The orders and request keys these records made go with them. Out of
-	 * memory, they stay unsaved, for the next batch or checkpoint. */
-	{
+	/*
+	 * The orders and request keys these records and earlier ones made go
+	 * with them once there are STORE_SAVE_MIN of them: written densely, a
+	 * few pages at a time, instead of touching two more B-trees in every
+	 * small commit (or a million entries in a checkpoint). Until then a
+	 * crash only means recovery makes them again from their records. Out
+	 * of memory, they stay unsaved, for a later batch or the checkpoint.
+	 */
+	if (model_unsaved(m) >= STORE_SAVE_MIN) {
 		size_t mark = b->ckpt_len;
 		if (model_save_new(m, new_put, b))
 			b->ckpt_len = mark;

@@ -10,9 +10,10 @@
  * Nothing may be acknowledged before it is durable: a reply that depends on
  * record seq waits on a store_waiter until store_durable_seq() >= seq.
  *
- * The orders and request keys a batch's records made are written in the
- * batch's own transaction (model_save_new, from store_kick), so checkpoints
- * need not carry them and grow no larger with the sales since the last one.
+ * The orders and request keys records made are written with a batch
+ * (model_save_new, from store_kick) once a thousand or so are waiting, so
+ * checkpoints need not carry them and grow no larger with the sales since
+ * the last one.
  *
  * A checkpoint rides in a batch: the model's changed snapshots are copied
  * into it and written, with the checkpoint seq in `meta`, in the same
@@ -116,8 +117,8 @@ int store_checkpoint_due(const struct store *s, uint64_t now_ms);
 
 /*
  * Hand the open batch to the writer if it is idle and there is one, with
- * the orders and request keys its records made in m (model_save_new), so
- * they are written in the same transaction.
+ * the orders and request keys m holds unsaved (model_save_new) if there
+ * are enough of them to be worth their pages.
  */
 void store_kick(struct store *s, struct model *m);
 

@@ -357,10 +357,18 @@ static int flip_in_file(const char *path, const char *needle)
 	return found > 0 ? found : -1;
 }
 
+/* Sales after the damaged one, enough that the daemon writes their orders
+ * and request keys (and the damaged sale's) before any checkpoint. */
+#define DAMAGE_BULK 1100
+
 static void test_damaged_journal(void)
 {
 	/* No checkpoint while the test writes: every sale stays in the tail. */
 	const char *args[] = {"--checkpoint-records", "1000000", "--checkpoint-seconds", "100000", NULL};
+	static struct accrue_ref refs[DAMAGE_BULK];
+	static struct accrue_sale sales[DAMAGE_BULK];
+	static struct accrue_batch_result res[DAMAGE_BULK];
+	static char bulk_orders[DAMAGE_BULK][32];
 	char data_mdb[HARNESS_PATH_MAX + 16], path[HARNESS_PATH_MAX + 64], want[160], order[48];
 	struct accrue_result r;
 	uint64_t id, seqs[10];
@@ -381,6 +389,15 @@ static void test_damaged_journal(void)
 		if (i < 6)
 			points_before += r.points;
 	}
+	for (int i = 0; i < DAMAGE_BULK; i++) {
+		snprintf(bulk_orders[i], sizeof bulk_orders[i], "bulk-%d", i);
+		refs[i] = by_id(id);
+		memset(&sales[i], 0, sizeof sales[i]);
+		sales[i].order_id = bulk_orders[i];
+		sales[i].amount = 500;
+	}
+	CHECK_RC(a, accrue_batch(a, DAMAGE_BULK, NULL, refs, sales, res), 0);
+	CHECK_INT(res[DAMAGE_BULK - 1].status, 0);
 	accrue_close(a);
 	harness_kill(&h);
 
@@ -420,7 +437,8 @@ static void test_damaged_journal(void)
 	REQUIRE(harness_restart(&h) == 0);
 	snprintf(path, sizeof path, "%s/discarded-journal-%llu.bin", h.data, (unsigned long long)seqs[6]);
 	CHECK(file_size(path) > 8);
-	CHECK(log_has("discarded 4 journal records"));
+	snprintf(want, sizeof want, "discarded %d journal records", 4 + DAMAGE_BULK);
+	CHECK(log_has(want));
 	REQUIRE(harness_connect(&h, &a) == 0);
 	CHECK_INT(balance_of(a, id), points_before);
 	CHECK_INT(history_count(a, id, "damage-order-5-x"), 1);
@@ -433,6 +451,12 @@ static void test_damaged_journal(void)
 	CHECK_INT(r.replay, 0);
 	points_before += r.points;
 	CHECK_INT(history_count(a, id, "damage-order-7-x"), 1);
+	{
+		uint8_t key[ACCRUE_KEY_SIZE];
+		new_key(key);
+		CHECK_RC(a, accrue_accrue(a, key, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, "bulk-1099", 500, &r), 0);
+		points_before += r.points;
+	}
 	accrue_close(a);
 	/* Later starts need no flag. */
 	harness_kill(&h);
@@ -441,8 +465,9 @@ static void test_damaged_journal(void)
 	REQUIRE(harness_connect(&h, &a) == 0);
 	CHECK_INT(balance_of(a, id), points_before);
 	accrue_close(a);
-	printf("  damaged journal: record %llu refused by seq, started with --discard-journal-from, 4 records set aside\n",
-	       (unsigned long long)seqs[6]);
+	printf("  damaged journal: record %llu refused by seq, started with --discard-journal-from, %d records set aside "
+	       "with their saved orders and request keys\n",
+	       (unsigned long long)seqs[6], 4 + DAMAGE_BULK);
 	harness_finish(&h, check_failures);
 }
 
