@@ -804,7 +804,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 		rc = apply_points(c, rec->u.accrue.points, rec->u.accrue.balance_after);
 		if (rc == 0 && __builtin_add_overflow(c->total_spend, rec->u.accrue.amount, &c->total_spend))
 			rc = MODEL_E_CORRUPT;
-		if (rc == 0)
+		if (rc == 0 && seq > m->saved_seq)
 			rc = order_add(m, key, klen, &o);
 		if (rc && rc != MODEL_EXISTED)
 			return rc;
@@ -885,7 +885,7 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 		mark_dirty(m, (uint32_t)(c - m->customers));
 	}
 	/* Records written at first start (the admin key) carry no request key. */
-	if (!model_key_is_zero(rec->request_key)) {
+	if (!model_key_is_zero(rec->request_key) && seq > m->saved_seq) {
 		rc = request_add(m, rec->request_key, &req);
 		if (rc && rc != MODEL_EXISTED)
 			return rc;
@@ -956,6 +956,11 @@ void model_prefetch_customer(const struct model *m, const struct record_customer
 void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE])
 {
 	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
+}
+
+void model_prefetch_order(const struct model *m, const void *key, size_t key_len)
+{
+	hidx_prefetch(&m->by_order, hash_bytes(key, key_len));
 }
 
 void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE], struct proto_str location,

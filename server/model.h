@@ -130,6 +130,11 @@ struct model {
 	uint64_t program_seq; /* the last PROGRAM record applied since start */
 
 	uint64_t applied_seq; /* last journal record applied */
+	/* Recovery: every record up to this seq had its order and request key
+	 * saved, and they were loaded with the snapshots; model_apply does not
+	 * look for them again. 0 (look, and accept only exact copies) unless
+	 * the store sets it. */
+	uint64_t saved_seq;
 };
 
 int model_init(struct model *m);
@@ -195,6 +200,7 @@ int model_load_customer(struct model *m, const struct record_customer *s);
 /* Start fetching the index slots loading s (or a request key) will probe. */
 void model_prefetch_customer(const struct model *m, const struct record_customer *s);
 void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
+void model_prefetch_order(const struct model *m, const void *key, size_t key_len);
 /* Start fetching what a sale will look up: its request key's and its
  * order's index slots, and (by id) its customer. A batch of sales issues
  * these a few sales ahead, so the cache misses overlap. */

@@ -44,6 +44,7 @@ struct batch {
 	size_t ckpt_len, ckpt_cap;
 	int has_ckpt;
 	uint64_t ckpt_seq;
+	uint64_t saved_seq; /* with its puts, the orders and request keys of every record to here are saved */
 	struct store_waiter *waiters, **tail;
 	int status;
 };
@@ -130,6 +131,7 @@ static void batch_reset(struct batch *b)
 	b->ckpt_len = 0;
 	b->has_ckpt = 0;
 	b->ckpt_seq = 0;
+	b->saved_seq = 0;
 	b->waiters = NULL;
 	b->tail = &b->waiters;
 	b->status = 0;
@@ -518,9 +520,15 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 		goto lmdb_fail;
 	mdb_cursor_close(cur);
 	cur = NULL;
-	/* The orders and request keys those records made were saved with them
+	/* The orders and request keys those records made may have been saved
 	 * (keyed by the seq that made them): they go too, or a retry of a
 	 * discarded sale would be taken for a duplicate or a replay. */
+	{
+		uint64_t saved;
+		if ((rc = meta_get_u64(txn, s->dbi[DB_META], "saved_seq", &saved)) ||
+		    (saved >= from && (rc = meta_put_u64(txn, s->dbi[DB_META], "saved_seq", from - 1))))
+			goto lmdb_fail;
+	}
 	for (int db = DB_ORDERS; db <= DB_REQUESTS; db++) {
 		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)))
 			goto lmdb_fail;
@@ -597,6 +605,8 @@ static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v->mv_data, v->mv_size, &e->o);
 		if (!rc && e->o.seq != record_key_u64_read(k->mv_data))
 			rc = RECORD_E_FORMAT;
+		if (!rc)
+			model_prefetch_order(m, e->o.key.ptr, e->o.key.len);
 		return rc;
 	case DB_REQUESTS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v->mv_data, v->mv_size, &e->q);
@@ -706,6 +716,16 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		goto out;
 	m->applied_seq = ckpt;
 	s->ckpt_seq = ckpt;
+	/* Records up to saved_seq need not make their orders and request
+	 * keys again: they were saved, and loaded just now. */
+	{
+		uint64_t saved;
+		if ((rc = meta_get_u64(txn, s->dbi[DB_META], "saved_seq", &saved))) {
+			set_err(err, errlen, "cannot read saved seq: %s", mdb_strerror(rc));
+			goto out;
+		}
+		m->saved_seq = saved;
+	}
 
 	if ((rc = mdb_cursor_open(txn, s->dbi[DB_JOURNAL], &cur))) {
 		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
@@ -715,8 +735,10 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	 * while replaying (a sale adds an order and a request key). */
 	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) {
 		uint64_t last = record_key_u64_read(k.mv_data);
-		if (last > ckpt && model_reserve(m, 0, last - ckpt, last - ckpt)) {
-			set_err(err, errlen, "out of memory sizing for %llu journal records", (unsigned long long)(last - ckpt));
+		/* Records up to saved_seq make no orders or request keys here. */
+		uint64_t from = m->saved_seq > ckpt ? m->saved_seq : ckpt;
+		if (last > from && model_reserve(m, 0, last - from, last - from)) {
+			set_err(err, errlen, "out of memory sizing for %llu journal records", (unsigned long long)(last - from));
 			goto out;
 		}
 	}
@@ -770,6 +792,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		goto out;
 	}
 	s->durable_seq = s->last_seq = expect - 1;
+	m->saved_seq = 0;
 	if (replayed)
 		*replayed = n;
 	ret = 0;
@@ -849,6 +872,8 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 		off += PUT_HDR + kl + vl;
 	}
 	if (b->has_ckpt && (rc = meta_put_u64(txn, s->dbi[DB_META], "checkpoint_seq", b->ckpt_seq)))
+		return rc;
+	if (b->saved_seq && (rc = meta_put_u64(txn, s->dbi[DB_META], "saved_seq", b->saved_seq)))
 		return rc;
 	return 0;
 }
@@ -1082,6 +1107,7 @@ int store_checkpoint(struct store *s, struct model *m)
 	}
 	s->open->has_ckpt = 1;
 	s->open->ckpt_seq = s->last_seq;
+	s->open->saved_seq = s->last_seq;
 	return 0;
 }
 
@@ -1110,6 +1136,8 @@ void store_kick(struct store *s, struct model *m)
 		size_t mark = b->ckpt_len;
 		if (model_save_new(m, new_put, b))
 			b->ckpt_len = mark;
+		else
+			b->saved_seq = s->last_seq;
 	}
 	s->inflight = b;
 	s->open = (b == &s->batches[0]) ? &s->batches[1] : &s->batches[0];
