@@ -281,6 +281,7 @@ static void test_map_growth(void)
 	static struct accrue_sale sales[MAP_BATCH];
 	static struct accrue_batch_result res[MAP_BATCH];
 	static char orders[MAP_BATCH][64];
+	static uint8_t keys[MAP_BATCH][ACCRUE_KEY_SIZE];
 	accrue *a = NULL;
 	uint64_t id;
 	int64_t points = 0;
@@ -299,8 +300,9 @@ static void test_map_growth(void)
 			memset(&sales[i], 0, sizeof sales[i]);
 			sales[i].order_id = orders[i];
 			sales[i].amount = 2500;
+			new_key(keys[i]);
 		}
-		CHECK_RC(a, accrue_batch(a, MAP_BATCH, NULL, refs, sales, res), 0);
+		CHECK_RC(a, accrue_batch(a, MAP_BATCH, (const uint8_t (*)[ACCRUE_KEY_SIZE])keys, refs, sales, res), 0);
 		for (int i = 0; i < MAP_BATCH; i++) {
 			CHECK_INT(res[i].status, 0);
 			ok += res[i].status == 0;
@@ -315,6 +317,24 @@ static void test_map_growth(void)
 	REQUIRE(harness_restart(&h) == 0);
 	accrue_close(a);
 	REQUIRE(harness_connect(&h, &a) == 0);
+	CHECK_INT(balance_of(a, id), points);
+	/* Their orders and request keys were saved, and recovery took them from
+	 * there instead of making them again: they still hold. The last batch
+	 * sent again is 500 replays; one of its orders under a new key is a
+	 * duplicate. */
+	CHECK_RC(a, accrue_batch(a, MAP_BATCH, (const uint8_t (*)[ACCRUE_KEY_SIZE])keys, refs, sales, res), 0);
+	{
+		size_t replays = 0;
+		for (int i = 0; i < MAP_BATCH; i++)
+			replays += res[i].status == 0 && res[i].replay;
+		CHECK_INT(replays, MAP_BATCH);
+	}
+	{
+		uint8_t key[ACCRUE_KEY_SIZE];
+		struct accrue_result r;
+		new_key(key);
+		CHECK_RC(a, accrue_accrue(a, key, &refs[0], NULL, orders[7], 2500, &r), ACCRUE_ST_DUPLICATE_ORDER);
+	}
 	CHECK_INT(balance_of(a, id), points);
 	printf("  map growth: %zu sales from a 1 MiB map, grown by itself, all kept\n", ok);
 	accrue_close(a);
