@@ -9,7 +9,7 @@
  * The daemon usually runs on the same machine, so the client has to be
  * cheap: one thread, one libuv loop, frames encoded straight into one write
  * buffer per connection with the codec in proto/ (libaccrue is blocking and
- * does one request at a time, which is no use here), one uv_write per
+ * does one request at a time, which is no use here), one write per
  * refill, and one clock reading per refill and per read.
  *
  * Accounting: a request counts in the figures if it was sent during the
@@ -518,15 +518,29 @@ static void on_write(uv_write_t *req, int status)
 		conn_refill(c);
 }
 
-/* Send what was encoded into the write buffer, in one uv_write. */
+/*
+ * Send what was encoded into the write buffer: written at once where the
+ * socket takes it all (nearly always), else the rest by uv_write. A
+ * uv_write that completes still costs an epoll_ctl when it is retired, one
+ * syscall per request taken from the daemon on a shared machine.
+ */
 static void conn_flush(struct conn *c)
 {
 	uv_buf_t buf;
-	int rc;
+	int rc, n;
 
 	if (c->wlen == 0)
 		return;
 	buf = uv_buf_init((char *)c->wbuf, (unsigned)c->wlen);
+	n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+	if (n == (int)c->wlen)
+		return;
+	if (n < 0 && n != UV_EAGAIN) {
+		conn_lost(c, uv_strerror(n));
+		return;
+	}
+	if (n > 0)
+		buf = uv_buf_init((char *)c->wbuf + n, (unsigned)(c->wlen - (size_t)n));
 	rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write);
 	if (rc) {
 		conn_lost(c, uv_strerror(rc));
