@@ -440,6 +440,19 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/* Delete, last first, every entry of cur's database keyed by a seq >= from. */
+static int delete_seqs_from(MDB_cursor *cur, uint64_t from)
+{
+	MDB_val k, v;
+	int rc;
+
+	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
+	       record_key_u64_read(k.mv_data) >= from)
+		if ((rc = mdb_cursor_del(cur, 0)))
+			return rc;
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pathlen, uint64_t *count, char *err,
 			  size_t errlen)
 {
@@ -512,11 +525,7 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 		close(dfd);
 	}
 	/* Now delete them, last first, in this one transaction. */
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
-	       record_key_u64_read(k.mv_data) >= from)
-		if ((rc = mdb_cursor_del(cur, 0)))
-			goto lmdb_fail;
-	if (rc && rc != MDB_NOTFOUND)
+	if ((rc = delete_seqs_from(cur, from)))
 		goto lmdb_fail;
 	mdb_cursor_close(cur);
 	cur = NULL;
@@ -530,13 +539,7 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 			goto lmdb_fail;
 	}
 	for (int db = DB_ORDERS; db <= DB_REQUESTS; db++) {
-		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)))
-			goto lmdb_fail;
-		while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
-		       record_key_u64_read(k.mv_data) >= from)
-			if ((rc = mdb_cursor_del(cur, 0)))
-				goto lmdb_fail;
-		if (rc && rc != MDB_NOTFOUND)
+		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) || (rc = delete_seqs_from(cur, from)))
 			goto lmdb_fail;
 		mdb_cursor_close(cur);
 		cur = NULL;
