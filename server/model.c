@@ -968,9 +968,9 @@ void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE
 {
 	char okey[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
 
-	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
+	model_prefetch_request(m, key);
 	if (location.len <= PROTO_MAX_LOCATION && order_id.len <= PROTO_MAX_ORDER)
-		hidx_prefetch(&m->by_order, hash_bytes(okey, order_key(okey, location, order_id)));
+		model_prefetch_order(m, okey, order_key(okey, location, order_id));
 	if (ref->kind == PROTO_REF_ID && ref->id >= 1 && ref->id <= m->ncustomers)
 		__builtin_prefetch(&m->customers[ref->id - 1], 1);
 }

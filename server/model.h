@@ -15,10 +15,10 @@
  * Orders and request keys are made once and (but for an order's returns)
  * never change, so they need not wait for a checkpoint: model_save_new()
  * hands the ones made since it last ran to the store, which writes them
- * with the batch that holds the last of the records that made them. Recovery then finds
- * some of them already loaded when it replays their records: an order or a
- * request key whose snapshot carries the replayed record's own seq is that
- * record's, and is kept as loaded.
+ * with the batch that holds the last of the records that made them.
+ * Recovery then finds some of them already loaded when it replays their
+ * records: an order or a request key whose snapshot carries the replayed
+ * record's own seq and values is that record's, and is kept as loaded.
  */
 #ifndef ACCRUE_MODEL_H
 #define ACCRUE_MODEL_H

@@ -300,7 +300,6 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	s->prealloc_ahead = PREALLOC_DEFAULT;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-
 	pthread_rwlock_init(&s->map_lock, NULL);
 	batch_reset(&s->batches[0]);
 	batch_reset(&s->batches[1]);
