@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "accrue.h"
 #include "proto.h"
 
 #ifndef ACCRUE_VERSION
@@ -1458,34 +1459,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* The API key: the key file's first line without surrounding whitespace. */
+/* The API key from the key file (accrue_key_file_read). */
 static int read_key(const char *path, char *key, size_t cap)
 {
-	char line[512];
-	FILE *f = fopen(path, "r");
-	size_t start = 0, end;
+	char msg[600];
 
-	if (!f) {
-		fprintf(stderr, "accrue-bench: cannot read key file %s: %s\n", path, strerror(errno));
+	if (accrue_key_file_read(path, key, cap, msg, sizeof msg)) {
+		fprintf(stderr, "accrue-bench: %s\n", msg);
 		return -1;
 	}
-	if (!fgets(line, sizeof line, f)) {
-		fprintf(stderr, "accrue-bench: key file %s is empty\n", path);
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	end = strlen(line);
-	while (end > 0 && strchr(" \t\r\n\v\f", line[end - 1]))
-		end--;
-	while (start < end && strchr(" \t\r\n\v\f", line[start]))
-		start++;
-	if (start == end || end - start >= cap) {
-		fprintf(stderr, "accrue-bench: key file %s has no usable key on its first line\n", path);
-		return -1;
-	}
-	memcpy(key, line + start, end - start);
-	key[end - start] = 0;
 	return 0;
 }
 

@@ -907,6 +907,51 @@ int accrue_key_random(uint8_t key[ACCRUE_KEY_SIZE])
 	return 0;
 }
 
+int accrue_key_file_read(const char *path, char *key, size_t cap, char *msg, size_t msg_cap)
+{
+	char line[512];
+	size_t start = 0, end;
+	FILE *f;
+	int rc = 0;
+
+	if (msg && msg_cap)
+		msg[0] = '\0';
+	if (!path || !key || !cap)
+		return ACCRUE_E_INVALID;
+	if (!(f = fopen(path, "r"))) {
+		if (msg)
+			snprintf(msg, msg_cap, "cannot read key file %s: %s", path, strerror(errno));
+		return ACCRUE_E_IO;
+	}
+	if (!fgets(line, sizeof line, f)) {
+		if (msg && ferror(f))
+			snprintf(msg, msg_cap, "cannot read key file %s: %s", path, strerror(errno));
+		else if (msg)
+			snprintf(msg, msg_cap, "key file %s is empty", path);
+		fclose(f);
+		return ACCRUE_E_IO;
+	}
+	fclose(f);
+	end = strlen(line);
+	while (end > 0 && strchr(" \t\r\n\v\f", line[end - 1]))
+		end--;
+	while (start < end && strchr(" \t\r\n\v\f", line[start]))
+		start++;
+	if (start == end) {
+		if (msg)
+			snprintf(msg, msg_cap, "key file %s has no key on its first line", path);
+		rc = ACCRUE_E_IO;
+	} else if (end - start >= cap) {
+		if (msg)
+			snprintf(msg, msg_cap, "key file %s: the key is longer than %zu bytes", path, cap - 1);
+		rc = ACCRUE_E_INVALID;
+	} else {
+		memcpy(key, line + start, end - start);
+		key[end - start] = '\0';
+	}
+	return rc;
+}
+
 int accrue_ref_parse(const char *text, struct accrue_ref *ref)
 {
 	size_t len;

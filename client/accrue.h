@@ -326,6 +326,16 @@ const char *accrue_strerror(int err);
 int accrue_key_random(uint8_t key[ACCRUE_KEY_SIZE]);
 
 /*
+ * Read an API key from a key file such as the daemon's DATA/admin.key: the
+ * first line, without the white space around it, into key[0..cap).
+ * Returns 0; ACCRUE_E_IO when the file cannot be opened or read, is empty,
+ * or its first line holds no key; ACCRUE_E_INVALID for a NULL argument or a
+ * key of cap bytes or more. On failure msg (when not NULL) receives a
+ * sentence naming the file and what is wrong with it.
+ */
+int accrue_key_file_read(const char *path, char *key, size_t cap, char *msg, size_t msg_cap);
+
+/*
  * Parse how a person names a customer: "#123" is an id, text with '@' an
  * email, anything else a phone number. Returns 0 or ACCRUE_E_INVALID.
  */

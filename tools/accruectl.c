@@ -539,42 +539,15 @@ static int time_parse(const char *s, int64_t *us)
 
 /* ---- session --------------------------------------------------------- */
 
-/* Read the API key: the key file's first line without surrounding whitespace. */
+/* Read the API key from the key file (accrue_key_file_read). */
 static int key_read(const struct ctl *c, char *key, size_t cap)
 {
-	char line[512];
-	FILE *f;
-	size_t start = 0, end;
+	char msg[600];
 
-	f = fopen(c->key_file, "r");
-	if (!f) {
-		fprintf(stderr, "accruectl: cannot read key file %s: %s\n", c->key_file, strerror(errno));
+	if (accrue_key_file_read(c->key_file, key, cap, msg, sizeof msg)) {
+		fprintf(stderr, "accruectl: %s\n", msg);
 		return EXIT_IO;
 	}
-	if (!fgets(line, sizeof line, f)) {
-		if (ferror(f))
-			fprintf(stderr, "accruectl: cannot read key file %s: %s\n", c->key_file, strerror(errno));
-		else
-			fprintf(stderr, "accruectl: key file %s is empty\n", c->key_file);
-		fclose(f);
-		return EXIT_IO;
-	}
-	fclose(f);
-	end = strlen(line);
-	while (end > 0 && strchr(" \t\r\n\v\f", line[end - 1]))
-		end--;
-	while (start < end && strchr(" \t\r\n\v\f", line[start]))
-		start++;
-	if (start == end) {
-		fprintf(stderr, "accruectl: key file %s has no key on its first line\n", c->key_file);
-		return EXIT_IO;
-	}
-	if (end - start >= cap) {
-		fprintf(stderr, "accruectl: key file %s: the key is longer than %zu bytes\n", c->key_file, cap - 1);
-		return EXIT_IO;
-	}
-	memcpy(key, line + start, end - start);
-	key[end - start] = '\0';
 	return 0;
 }
 
