@@ -130,24 +130,10 @@ const char *proto_status_name(int status)
 const char *proto_opcode_name(int opcode)
 {
 	switch (opcode) {
-	case PROTO_OP_HELLO: return "HELLO";
-	case PROTO_OP_PING: return "PING";
-	case PROTO_OP_ENROL: return "ENROL";
-	case PROTO_OP_LOOKUP: return "LOOKUP";
-	case PROTO_OP_ACCRUE: return "ACCRUE";
-	case PROTO_OP_ADJUST: return "ADJUST";
-	case PROTO_OP_HISTORY: return "HISTORY";
-	case PROTO_OP_RETURN: return "RETURN";
-	case PROTO_OP_QUOTE: return "QUOTE";
-	case PROTO_OP_ACCRUE_BATCH: return "ACCRUE_BATCH";
-	case PROTO_OP_ORDER: return "ORDER";
-	case PROTO_OP_GROUP: return "GROUP";
-	case PROTO_OP_TIER: return "TIER";
-	case PROTO_OP_PROGRAM_GET: return "PROGRAM_GET";
-	case PROTO_OP_PROGRAM_SET: return "PROGRAM_SET";
-	case PROTO_OP_KEY_CREATE: return "KEY_CREATE";
-	case PROTO_OP_KEY_LIST: return "KEY_LIST";
-	case PROTO_OP_KEY_REVOKE: return "KEY_REVOKE";
+#define OPCODE_NAME(name, code) \
+	case PROTO_OP_##name: return #name;
+		PROTO_OPCODES(OPCODE_NAME)
+#undef OPCODE_NAME
 	}
 	return "UNKNOWN";
 }
@@ -173,19 +159,30 @@ int proto_role_parse(const char *name)
 const char *proto_entry_type_name(int type)
 {
 	switch (type) {
-	case PROTO_ENTRY_ENROL: return "enrol";
-	case PROTO_ENTRY_ACCRUE: return "accrue";
-	case PROTO_ENTRY_ADJUST: return "adjust";
-	case PROTO_ENTRY_KEY_CREATE: return "key-create";
-	case PROTO_ENTRY_KEY_REVOKE: return "key-revoke";
-	case PROTO_ENTRY_RETURN: return "return";
-	case PROTO_ENTRY_PROGRAM: return "program";
-	case PROTO_ENTRY_GROUP: return "group";
-	case PROTO_ENTRY_TIER: return "tier";
-	case PROTO_ENTRY_JOIN: return "join";
+#define ENTRY_NAME(TYPE, kind, code, name, payload, op) \
+	case PROTO_ENTRY_##TYPE: return name;
+		PROTO_ENTRIES(ENTRY_NAME)
+#undef ENTRY_NAME
 	}
 	return "unknown";
 }
+
+uint8_t proto_entry_opcode(int type)
+{
+	switch (type) {
+#define ENTRY_OPCODE(TYPE, kind, code, name, payload, op) \
+	case PROTO_ENTRY_##TYPE: return PROTO_OP_##op;
+		PROTO_ENTRIES(ENTRY_OPCODE)
+#undef ENTRY_OPCODE
+	}
+	return 0;
+}
+
+/* Every entry code is at most PROTO_ENTRY_TYPE_MAX, so tables sized by it hold every kind. */
+#define ENTRY_BOUND(TYPE, kind, code, name, payload, op) \
+	_Static_assert(code >= 1 && code <= PROTO_ENTRY_TYPE_MAX, "PROTO_ENTRY_TYPE_MAX is below " #TYPE);
+PROTO_ENTRIES(ENTRY_BOUND)
+#undef ENTRY_BOUND
 
 /* ---- primitives ------------------------------------------------------ */
 

@@ -48,25 +48,35 @@
 #define PROTO_MAX_SETTINGS 512
 #define PROTO_MAX_BATCH 8190 /* sales in one ACCRUE_BATCH */
 
+/*
+ * The opcodes, one row each: X(NAME, code). The enum and proto_opcode_name()
+ * are made from this list; the server's dispatch table has one row per
+ * opcode too (who may send it, whether it changes the ledger, its handler).
+ */
+#define PROTO_OPCODES(X)          \
+	X(HELLO, 0x01)            \
+	X(PING, 0x02)             \
+	X(ENROL, 0x10)            \
+	X(LOOKUP, 0x11)           \
+	X(ACCRUE, 0x12)           \
+	X(ADJUST, 0x13)           \
+	X(HISTORY, 0x14)          \
+	X(RETURN, 0x15)           \
+	X(QUOTE, 0x16)            \
+	X(ACCRUE_BATCH, 0x17)     \
+	X(ORDER, 0x18)            \
+	X(GROUP, 0x19)            \
+	X(TIER, 0x1A)             \
+	X(KEY_CREATE, 0x20)       \
+	X(KEY_LIST, 0x21)         \
+	X(KEY_REVOKE, 0x22)       \
+	X(PROGRAM_GET, 0x30)      \
+	X(PROGRAM_SET, 0x31)
+
 enum proto_opcode {
-	PROTO_OP_HELLO = 0x01,
-	PROTO_OP_PING = 0x02,
-	PROTO_OP_ENROL = 0x10,
-	PROTO_OP_LOOKUP = 0x11,
-	PROTO_OP_ACCRUE = 0x12,
-	PROTO_OP_ADJUST = 0x13,
-	PROTO_OP_HISTORY = 0x14,
-	PROTO_OP_RETURN = 0x15,
-	PROTO_OP_QUOTE = 0x16,
-	PROTO_OP_ACCRUE_BATCH = 0x17,
-	PROTO_OP_ORDER = 0x18,
-	PROTO_OP_GROUP = 0x19,
-	PROTO_OP_TIER = 0x1A,
-	PROTO_OP_KEY_CREATE = 0x20,
-	PROTO_OP_KEY_LIST = 0x21,
-	PROTO_OP_KEY_REVOKE = 0x22,
-	PROTO_OP_PROGRAM_GET = 0x30,
-	PROTO_OP_PROGRAM_SET = 0x31,
+#define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,
+	PROTO_OPCODES(PROTO_OPCODE_ENUM)
+#undef PROTO_OPCODE_ENUM
 };
 
 enum proto_flag {
@@ -111,18 +121,38 @@ enum proto_ref_kind {
 	PROTO_REF_PHONE = 3,
 };
 
-/* Journal entry kinds, as history reports them and the journal stores them. */
+/*
+ * Journal entry kinds, as history reports them and the journal stores them:
+ * the one list of record kinds. One row each:
+ *
+ *   X(TYPE, kind, code, "name", payload, OPCODE)
+ *
+ * TYPE makes PROTO_ENTRY_TYPE = code; "name" is what history and the tools
+ * print; payload is the member of record.h's struct record union that holds
+ * the kind's fields (two kinds may share one); OPCODE is the request that
+ * writes it (replays of that request are matched against it). Every part of
+ * accrue that treats kinds differently builds a table from this list with
+ * one function per kind, named after `kind`: record.c's payload codec
+ * (by payload), model_apply, HISTORY's view of an entry, accrue-check. A new
+ * kind is one row here; the compiler then names each function still missing.
+ */
+#define PROTO_ENTRIES(X)                                                  \
+	X(ENROL, enrol, 1, "enrol", enrol, ENROL)                         \
+	X(ACCRUE, accrue, 2, "accrue", accrue, ACCRUE)                    \
+	X(ADJUST, adjust, 3, "adjust", adjust, ADJUST)                    \
+	X(KEY_CREATE, key_create, 4, "key-create", key_create, KEY_CREATE) \
+	X(KEY_REVOKE, key_revoke, 5, "key-revoke", key_revoke, KEY_REVOKE) \
+	X(RETURN, return, 6, "return", ret, RETURN)                       \
+	X(PROGRAM, program, 7, "program", program, PROGRAM_SET)           \
+	X(GROUP, group, 8, "group", group, GROUP)                         \
+	X(TIER, tier, 9, "tier", tier, TIER)                              \
+	X(JOIN, join, 10, "join", enrol, ENROL) /* a guest became a member */
+
 enum proto_entry_type {
-	PROTO_ENTRY_ENROL = 1,
-	PROTO_ENTRY_ACCRUE = 2,
-	PROTO_ENTRY_ADJUST = 3,
-	PROTO_ENTRY_KEY_CREATE = 4,
-	PROTO_ENTRY_KEY_REVOKE = 5,
-	PROTO_ENTRY_RETURN = 6,
-	PROTO_ENTRY_PROGRAM = 7,
-	PROTO_ENTRY_GROUP = 8,
-	PROTO_ENTRY_TIER = 9,
-	PROTO_ENTRY_JOIN = 10, /* a guest became a member */
+#define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op) PROTO_ENTRY_##TYPE = code,
+	PROTO_ENTRIES(PROTO_ENTRY_ENUM)
+#undef PROTO_ENTRY_ENUM
+	PROTO_ENTRY_TYPE_MAX = 10 /* the highest code above; tables indexed by type have this + 1 rows */
 };
 
 /* Which unit a program counts in (PROGRAM_GET's "unit" setting names it). */
@@ -188,11 +218,16 @@ uint64_t proto_checksum(const uint8_t header16[16], const uint8_t *body, size_t 
 const char *proto_errstr(int err);
 /* Stable upper-case name of a status ("NOT_FOUND"), or "UNKNOWN". */
 const char *proto_status_name(int status);
+/* Upper-case name of an opcode ("ACCRUE_BATCH"), or "UNKNOWN". */
 const char *proto_opcode_name(int opcode);
+/* Lower-case name of a role ("terminal"), or "unknown". */
 const char *proto_role_name(int role);
 /* Role from "admin", "terminal", "readonly"; 0 if none. */
 int proto_role_parse(const char *name);
+/* An entry type's name as history shows it ("key-create"), or "unknown". */
 const char *proto_entry_type_name(int type);
+/* The opcode whose requests write entries of this type, or 0 for an unknown type. */
+uint8_t proto_entry_opcode(int type);
 
 /* ---- primitive readers and writers ---------------------------------- */
 

@@ -20,6 +20,16 @@ uint64_t record_key_u64_read(const uint8_t in[8])
 	return v;
 }
 
+const char *record_db_name(int db)
+{
+	static const char *const names[RECORD_DB_COUNT] = {
+#define DB_NAME(NAME, name) [RECORD_DB_##NAME] = name,
+		RECORD_DBS(DB_NAME)
+#undef DB_NAME
+	};
+	return db >= 0 && db < RECORD_DB_COUNT ? names[db] : NULL;
+}
+
 const char *record_errstr(int err)
 {
 	switch (err) {
@@ -29,47 +39,6 @@ const char *record_errstr(int err)
 	case RECORD_E_FORMAT: return "record of unknown type or format";
 	}
 	return proto_errstr(err);
-}
-
-static int lines_fit(uint16_t n, const struct record_line *lines)
-{
-	if (n > PROTO_MAX_LINES)
-		return 0;
-	for (uint16_t i = 0; i < n; i++)
-		if (lines[i].sku.len > PROTO_MAX_SKU || lines[i].category.len > PROTO_MAX_CATEGORY)
-			return 0;
-	return 1;
-}
-
-/*
- * Whether every string of rec is within the limit its decoder enforces: an
- * encoder must never write what recovery would refuse to read.
- */
-static int record_fits(const struct record *rec)
-{
-	switch (rec->type) {
-	case PROTO_ENTRY_ENROL:
-	case PROTO_ENTRY_JOIN:
-		return rec->u.enrol.member <= 1 && rec->u.enrol.email.len <= PROTO_MAX_EMAIL && rec->u.enrol.phone.len <= PROTO_MAX_PHONE &&
-		       rec->u.enrol.first_name.len <= PROTO_MAX_NAME && rec->u.enrol.last_name.len <= PROTO_MAX_NAME;
-	case PROTO_ENTRY_ACCRUE:
-		return rec->u.accrue.location.len <= PROTO_MAX_LOCATION && rec->u.accrue.order_id.len <= PROTO_MAX_ORDER &&
-		       lines_fit(rec->u.accrue.nlines, rec->u.accrue.lines);
-	case PROTO_ENTRY_RETURN:
-		return rec->u.ret.full <= 1 && rec->u.ret.location.len <= PROTO_MAX_LOCATION && rec->u.ret.order_id.len <= PROTO_MAX_ORDER &&
-		       lines_fit(rec->u.ret.nlines, rec->u.ret.lines);
-	case PROTO_ENTRY_PROGRAM:
-		return rec->u.program.name.len <= PROTO_MAX_SETTING_KEY && rec->u.program.value.len <= PROTO_MAX_SETTING_VALUE;
-	case PROTO_ENTRY_GROUP:
-		return rec->u.group.add <= 1 && rec->u.group.group.len <= PROTO_MAX_GROUP;
-	case PROTO_ENTRY_TIER:
-		return rec->u.tier.tier.len <= PROTO_MAX_TIER && rec->u.tier.note.len <= PROTO_MAX_REASON;
-	case PROTO_ENTRY_ADJUST:
-		return rec->u.adjust.reason.len <= PROTO_MAX_REASON && rec->u.adjust.comment.len <= PROTO_MAX_REASON;
-	case PROTO_ENTRY_KEY_CREATE:
-		return rec->u.key_create.location.len <= PROTO_MAX_LOCATION;
-	}
-	return 1;
 }
 
 static int customer_fits(const struct proto_customer *c)
@@ -83,106 +52,217 @@ static int customer_fits(const struct proto_customer *c)
 	       c->last_name.len <= PROTO_MAX_NAME;
 }
 
-static void rlines_put(struct proto_wbuf *w, uint16_t n, const struct record_line *lines)
+/*
+ * A record's payload is moved by one function per payload kind, in the
+ * direction a record_io says: written, read, or checked against the limits
+ * its reader enforces. The encoder, the decoder and the limit check share
+ * that one description of the fields, so they cannot disagree, and a new
+ * kind is one function plus its row in PROTO_ENTRIES.
+ */
+enum record_io_dir {
+	IO_PUT, /* encode into w */
+	IO_GET, /* decode from r */
+	IO_FIT, /* check every field against the limit IO_GET enforces */
+};
+
+struct record_io {
+	enum record_io_dir dir;
+	struct proto_wbuf *w;
+	struct proto_rbuf *r;
+	int unfit;    /* IO_FIT: a field is over its limit */
+	int bad_flag; /* IO_GET: a flag byte is neither 0 nor 1 */
+};
+
+static void io_str(struct record_io *io, struct proto_str *s, uint32_t max)
 {
-	proto_put_u16(w, n);
-	for (uint16_t i = 0; i < n; i++) {
-		proto_put_str(w, lines[i].sku);
-		proto_put_str(w, lines[i].category);
-		proto_put_i64(w, lines[i].qty);
-		proto_put_i64(w, lines[i].amount);
-		proto_put_i64(w, lines[i].earned);
+	switch (io->dir) {
+	case IO_PUT: proto_put_str(io->w, *s); break;
+	case IO_GET: *s = proto_get_str(io->r, max); break;
+	case IO_FIT: io->unfit |= s->len > max; break;
 	}
 }
 
-static uint16_t rlines_get(struct proto_rbuf *r, struct record_line *lines)
+/* A byte that is 0 or 1, as the encoder writes it. */
+static void io_flag(struct record_io *io, uint8_t *v)
 {
-	uint16_t n = proto_get_u16(r);
-
-	if (n > PROTO_MAX_LINES) {
-		if (!r->error)
-			r->error = PROTO_E_FIELD;
-		return 0;
+	switch (io->dir) {
+	case IO_PUT: proto_put_u8(io->w, *v); break;
+	case IO_GET:
+		*v = proto_get_u8(io->r);
+		io->bad_flag |= *v > 1;
+		break;
+	case IO_FIT: io->unfit |= *v > 1; break;
 	}
-	for (uint16_t i = 0; i < n && !r->error; i++) {
-		lines[i].sku = proto_get_str(r, PROTO_MAX_SKU);
-		lines[i].category = proto_get_str(r, PROTO_MAX_CATEGORY);
-		lines[i].qty = proto_get_i64(r);
-		lines[i].amount = proto_get_i64(r);
-		lines[i].earned = proto_get_i64(r);
-	}
-	return n;
 }
 
-static void put_payload(struct proto_wbuf *w, const struct record *rec)
+static void io_u8(struct record_io *io, uint8_t *v)
 {
-	switch (rec->type) {
-	case PROTO_ENTRY_ENROL:
-	case PROTO_ENTRY_JOIN:
-		proto_put_str(w, rec->u.enrol.email);
-		proto_put_str(w, rec->u.enrol.phone);
-		proto_put_str(w, rec->u.enrol.first_name);
-		proto_put_str(w, rec->u.enrol.last_name);
-		proto_put_u8(w, rec->u.enrol.member);
-		break;
-	case PROTO_ENTRY_ACCRUE:
-		proto_put_str(w, rec->u.accrue.location);
-		proto_put_str(w, rec->u.accrue.order_id);
-		proto_put_i64(w, rec->u.accrue.amount);
-		proto_put_i64(w, rec->u.accrue.points);
-		proto_put_i64(w, rec->u.accrue.balance_after);
-		proto_put_u32(w, rec->u.accrue.multiplier);
-		rlines_put(w, rec->u.accrue.nlines, rec->u.accrue.lines);
-		break;
-	case PROTO_ENTRY_RETURN:
-		proto_put_str(w, rec->u.ret.location);
-		proto_put_str(w, rec->u.ret.order_id);
-		proto_put_u64(w, rec->u.ret.sale_seq);
-		proto_put_u64(w, rec->u.ret.prev_return_seq);
-		proto_put_i64(w, rec->u.ret.refunded);
-		proto_put_i64(w, rec->u.ret.taken);
-		proto_put_i64(w, rec->u.ret.applied);
-		proto_put_i64(w, rec->u.ret.balance_after);
-		proto_put_u8(w, rec->u.ret.full);
-		rlines_put(w, rec->u.ret.nlines, rec->u.ret.lines);
-		break;
-	case PROTO_ENTRY_PROGRAM:
-		proto_put_str(w, rec->u.program.name);
-		proto_put_str(w, rec->u.program.value);
-		break;
-	case PROTO_ENTRY_GROUP:
-		proto_put_u8(w, rec->u.group.add);
-		proto_put_str(w, rec->u.group.group);
-		break;
-	case PROTO_ENTRY_TIER:
-		proto_put_str(w, rec->u.tier.tier);
-		proto_put_str(w, rec->u.tier.note);
-		break;
-	case PROTO_ENTRY_ADJUST:
-		proto_put_i64(w, rec->u.adjust.points);
-		proto_put_i64(w, rec->u.adjust.balance_after);
-		proto_put_str(w, rec->u.adjust.reason);
-		proto_put_str(w, rec->u.adjust.comment);
-		break;
-	case PROTO_ENTRY_KEY_CREATE:
-		proto_put_u64(w, rec->u.key_create.key_id);
-		proto_put_u8(w, rec->u.key_create.role);
-		proto_put_str(w, rec->u.key_create.location);
-		proto_put_bytes(w, rec->u.key_create.hash, RECORD_HASH_SIZE);
-		break;
-	case PROTO_ENTRY_KEY_REVOKE:
-		proto_put_u64(w, rec->u.key_revoke.key_id);
-		break;
-	default:
-		w->overflow = 1;
+	if (io->dir == IO_PUT)
+		proto_put_u8(io->w, *v);
+	else if (io->dir == IO_GET)
+		*v = proto_get_u8(io->r);
+}
+
+static void io_u32(struct record_io *io, uint32_t *v)
+{
+	if (io->dir == IO_PUT)
+		proto_put_u32(io->w, *v);
+	else if (io->dir == IO_GET)
+		*v = proto_get_u32(io->r);
+}
+
+static void io_u64(struct record_io *io, uint64_t *v)
+{
+	if (io->dir == IO_PUT)
+		proto_put_u64(io->w, *v);
+	else if (io->dir == IO_GET)
+		*v = proto_get_u64(io->r);
+}
+
+static void io_i64(struct record_io *io, int64_t *v)
+{
+	if (io->dir == IO_PUT)
+		proto_put_i64(io->w, *v);
+	else if (io->dir == IO_GET)
+		*v = proto_get_i64(io->r);
+}
+
+static void io_bytes(struct record_io *io, uint8_t *p, size_t n)
+{
+	if (io->dir == IO_PUT)
+		proto_put_bytes(io->w, p, n);
+	else if (io->dir == IO_GET)
+		proto_get_bytes(io->r, p, n);
+}
+
+/* A sale's or a return's lines: a u16 count, then each line. */
+static void io_lines(struct record_io *io, uint16_t *n, struct record_line *lines)
+{
+	if (io->dir == IO_GET) {
+		*n = proto_get_u16(io->r);
+		if (*n > PROTO_MAX_LINES) {
+			if (!io->r->error)
+				io->r->error = PROTO_E_FIELD;
+			*n = 0;
+			return;
+		}
+	} else if (io->dir == IO_PUT) {
+		proto_put_u16(io->w, *n);
+	} else if (*n > PROTO_MAX_LINES) {
+		io->unfit = 1;
+		return;
 	}
+	for (uint16_t i = 0; i < *n && !(io->r && io->r->error); i++) {
+		io_str(io, &lines[i].sku, PROTO_MAX_SKU);
+		io_str(io, &lines[i].category, PROTO_MAX_CATEGORY);
+		io_i64(io, &lines[i].qty);
+		io_i64(io, &lines[i].amount);
+		io_i64(io, &lines[i].earned);
+	}
+}
+
+/* ---- one function per payload (PROTO_ENTRIES' payload column) ---------- */
+
+static void payload_enrol(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.enrol.email, PROTO_MAX_EMAIL);
+	io_str(io, &rec->u.enrol.phone, PROTO_MAX_PHONE);
+	io_str(io, &rec->u.enrol.first_name, PROTO_MAX_NAME);
+	io_str(io, &rec->u.enrol.last_name, PROTO_MAX_NAME);
+	io_flag(io, &rec->u.enrol.member);
+}
+
+static void payload_accrue(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.accrue.location, PROTO_MAX_LOCATION);
+	io_str(io, &rec->u.accrue.order_id, PROTO_MAX_ORDER);
+	io_i64(io, &rec->u.accrue.amount);
+	io_i64(io, &rec->u.accrue.points);
+	io_i64(io, &rec->u.accrue.balance_after);
+	io_u32(io, &rec->u.accrue.multiplier);
+	io_lines(io, &rec->u.accrue.nlines, rec->u.accrue.lines);
+}
+
+static void payload_ret(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.ret.location, PROTO_MAX_LOCATION);
+	io_str(io, &rec->u.ret.order_id, PROTO_MAX_ORDER);
+	io_u64(io, &rec->u.ret.sale_seq);
+	io_u64(io, &rec->u.ret.prev_return_seq);
+	io_i64(io, &rec->u.ret.refunded);
+	io_i64(io, &rec->u.ret.taken);
+	io_i64(io, &rec->u.ret.applied);
+	io_i64(io, &rec->u.ret.balance_after);
+	io_flag(io, &rec->u.ret.full);
+	io_lines(io, &rec->u.ret.nlines, rec->u.ret.lines);
+}
+
+static void payload_program(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.program.name, PROTO_MAX_SETTING_KEY);
+	io_str(io, &rec->u.program.value, PROTO_MAX_SETTING_VALUE);
+}
+
+static void payload_group(struct record_io *io, struct record *rec)
+{
+	io_flag(io, &rec->u.group.add);
+	io_str(io, &rec->u.group.group, PROTO_MAX_GROUP);
+}
+
+static void payload_tier(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.tier.tier, PROTO_MAX_TIER);
+	io_str(io, &rec->u.tier.note, PROTO_MAX_REASON);
+}
+
+static void payload_adjust(struct record_io *io, struct record *rec)
+{
+	io_i64(io, &rec->u.adjust.points);
+	io_i64(io, &rec->u.adjust.balance_after);
+	io_str(io, &rec->u.adjust.reason, PROTO_MAX_REASON);
+	io_str(io, &rec->u.adjust.comment, PROTO_MAX_REASON);
+}
+
+static void payload_key_create(struct record_io *io, struct record *rec)
+{
+	io_u64(io, &rec->u.key_create.key_id);
+	io_u8(io, &rec->u.key_create.role);
+	io_str(io, &rec->u.key_create.location, PROTO_MAX_LOCATION);
+	io_bytes(io, rec->u.key_create.hash, RECORD_HASH_SIZE);
+}
+
+static void payload_key_revoke(struct record_io *io, struct record *rec)
+{
+	io_u64(io, &rec->u.key_revoke.key_id);
+}
+
+typedef void payload_fn(struct record_io *io, struct record *rec);
+
+static payload_fn *const payload_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
+#define PAYLOAD_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = payload_##payload,
+	PROTO_ENTRIES(PAYLOAD_ROW)
+#undef PAYLOAD_ROW
+};
+
+static payload_fn *payload_find(uint8_t type)
+{
+	return type <= PROTO_ENTRY_TYPE_MAX ? payload_of_type[type] : NULL;
 }
 
 size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record *rec)
 {
 	struct proto_wbuf w;
+	payload_fn *payload = payload_find(rec->type);
+	/* IO_FIT and IO_PUT only read the record: the cast lets one function per
+	 * payload serve the decoder as well. */
+	struct record *r = (struct record *)rec;
+	struct record_io io = {IO_FIT, NULL, NULL, 0, 0};
 
-	if (!record_fits(rec))
+	if (!payload)
+		return 0;
+	/* An encoder must never write what recovery would refuse to read. */
+	payload(&io, r);
+	if (io.unfit)
 		return 0;
 	proto_wbuf_init(&w, out, cap);
 	proto_put_u8(&w, rec->type);
@@ -192,7 +272,9 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 	proto_put_u64(&w, rec->prev_seq);
 	proto_put_bytes(&w, rec->request_key, PROTO_KEY_SIZE);
 	proto_put_u64(&w, rec->body_hash);
-	put_payload(&w, rec);
+	io.dir = IO_PUT;
+	io.w = &w;
+	payload(&io, r);
 	if (w.overflow)
 		return 0;
 	proto_put_u64(&w, XXH3_64bits_withSeed(out, w.len, seq));
@@ -202,6 +284,8 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *rec)
 {
 	struct proto_rbuf r;
+	struct record_io io = {IO_GET, NULL, &r, 0, 0};
+	payload_fn *payload;
 	uint64_t sum;
 
 	if (len < 8 + 2)
@@ -211,7 +295,7 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	if (XXH3_64bits_withSeed(buf, len - 8, seq) != sum)
 		return RECORD_E_CHECKSUM;
 
-	/* Only the header: each type's decoder sets every field of its own,
+	/* Only the header: each payload function sets every field of its own,
 	 * and the line arrays (14 KiB) are read only up to nlines. */
 	memset(rec, 0, offsetof(struct record, u));
 	proto_rbuf_init(&r, buf, len - 8);
@@ -223,72 +307,12 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	rec->prev_seq = proto_get_u64(&r);
 	proto_get_bytes(&r, rec->request_key, PROTO_KEY_SIZE);
 	rec->body_hash = proto_get_u64(&r);
-	switch (rec->type) {
-	case PROTO_ENTRY_ENROL:
-	case PROTO_ENTRY_JOIN:
-		rec->u.enrol.email = proto_get_str(&r, PROTO_MAX_EMAIL);
-		rec->u.enrol.phone = proto_get_str(&r, PROTO_MAX_PHONE);
-		rec->u.enrol.first_name = proto_get_str(&r, PROTO_MAX_NAME);
-		rec->u.enrol.last_name = proto_get_str(&r, PROTO_MAX_NAME);
-		rec->u.enrol.member = proto_get_u8(&r);
-		break;
-	case PROTO_ENTRY_ACCRUE:
-		rec->u.accrue.location = proto_get_str(&r, PROTO_MAX_LOCATION);
-		rec->u.accrue.order_id = proto_get_str(&r, PROTO_MAX_ORDER);
-		rec->u.accrue.amount = proto_get_i64(&r);
-		rec->u.accrue.points = proto_get_i64(&r);
-		rec->u.accrue.balance_after = proto_get_i64(&r);
-		rec->u.accrue.multiplier = proto_get_u32(&r);
-		rec->u.accrue.nlines = rlines_get(&r, rec->u.accrue.lines);
-		break;
-	case PROTO_ENTRY_RETURN:
-		rec->u.ret.location = proto_get_str(&r, PROTO_MAX_LOCATION);
-		rec->u.ret.order_id = proto_get_str(&r, PROTO_MAX_ORDER);
-		rec->u.ret.sale_seq = proto_get_u64(&r);
-		rec->u.ret.prev_return_seq = proto_get_u64(&r);
-		rec->u.ret.refunded = proto_get_i64(&r);
-		rec->u.ret.taken = proto_get_i64(&r);
-		rec->u.ret.applied = proto_get_i64(&r);
-		rec->u.ret.balance_after = proto_get_i64(&r);
-		rec->u.ret.full = proto_get_u8(&r);
-		rec->u.ret.nlines = rlines_get(&r, rec->u.ret.lines);
-		break;
-	case PROTO_ENTRY_PROGRAM:
-		rec->u.program.name = proto_get_str(&r, PROTO_MAX_SETTING_KEY);
-		rec->u.program.value = proto_get_str(&r, PROTO_MAX_SETTING_VALUE);
-		break;
-	case PROTO_ENTRY_GROUP:
-		rec->u.group.add = proto_get_u8(&r);
-		rec->u.group.group = proto_get_str(&r, PROTO_MAX_GROUP);
-		break;
-	case PROTO_ENTRY_TIER:
-		rec->u.tier.tier = proto_get_str(&r, PROTO_MAX_TIER);
-		rec->u.tier.note = proto_get_str(&r, PROTO_MAX_REASON);
-		break;
-	case PROTO_ENTRY_ADJUST:
-		rec->u.adjust.points = proto_get_i64(&r);
-		rec->u.adjust.balance_after = proto_get_i64(&r);
-		rec->u.adjust.reason = proto_get_str(&r, PROTO_MAX_REASON);
-		rec->u.adjust.comment = proto_get_str(&r, PROTO_MAX_REASON);
-		break;
-	case PROTO_ENTRY_KEY_CREATE:
-		rec->u.key_create.key_id = proto_get_u64(&r);
-		rec->u.key_create.role = proto_get_u8(&r);
-		rec->u.key_create.location = proto_get_str(&r, PROTO_MAX_LOCATION);
-		proto_get_bytes(&r, rec->u.key_create.hash, RECORD_HASH_SIZE);
-		break;
-	case PROTO_ENTRY_KEY_REVOKE:
-		rec->u.key_revoke.key_id = proto_get_u64(&r);
-		break;
-	default:
+	if (!(payload = payload_find(rec->type)))
 		return RECORD_E_FORMAT;
-	}
+	payload(&io, rec);
 	if (r.error == PROTO_E_BODY)
 		return RECORD_E_SHORT;
-	/* Flag bytes are 0 or 1, as the encoder writes them. */
-	if (!r.error && (((rec->type == PROTO_ENTRY_ENROL || rec->type == PROTO_ENTRY_JOIN) && rec->u.enrol.member > 1) ||
-			 (rec->type == PROTO_ENTRY_GROUP && rec->u.group.add > 1) ||
-			 (rec->type == PROTO_ENTRY_RETURN && rec->u.ret.full > 1)))
+	if (!r.error && io.bad_flag)
 		return RECORD_E_FORMAT;
 	return proto_rbuf_finish(&r) ? RECORD_E_FORMAT : 0;
 }

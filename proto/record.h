@@ -110,6 +110,38 @@ const char *record_errstr(int err);
 void record_key_u64(uint8_t out[8], uint64_t v);
 uint64_t record_key_u64_read(const uint8_t in[8]);
 
+/* ---- the databases of a data directory -------------------------------- */
+
+/*
+ * The LMDB databases of a data directory, one row each: X(NAME, "name").
+ * The snapshot databases that checkpoints write come first; the daemon,
+ * accrue-check and the tests all read this list.
+ */
+#define RECORD_DBS(X)                \
+	X(CUSTOMERS, "customers")    \
+	X(ORDERS, "orders")          \
+	X(REQUESTS, "requests")      \
+	X(KEYS, "keys")              \
+	X(PROGRAM, "program")        \
+	X(JOURNAL, "journal")        \
+	X(META, "meta")
+
+enum record_db {
+#define RECORD_DB_ENUM(NAME, name) RECORD_DB_##NAME,
+	RECORD_DBS(RECORD_DB_ENUM)
+#undef RECORD_DB_ENUM
+	RECORD_DB_COUNT
+};
+
+/* The snapshot databases are RECORD_DB_CUSTOMERS up to this one. */
+#define RECORD_DB_LAST_SNAPSHOT RECORD_DB_PROGRAM
+
+/* The program database's one key: a PROGRAM_GET-shaped list of every setting. */
+#define RECORD_PROGRAM_KEY "settings"
+
+/* The database's name in the LMDB environment ("customers"), or NULL. */
+const char *record_db_name(int db);
+
 /* ---- snapshots written by checkpoints ------------------------------- */
 
 /* customers: key = id (record_key_u64). */
@@ -150,7 +182,7 @@ struct record_request {
 int record_request_encode(struct proto_wbuf *w, const struct record_request *s);
 int record_request_decode(const uint8_t *b, size_t n, struct record_request *s);
 
-/* program: one entry, key "settings", value a PROGRAM_GET-shaped list of every setting. */
+/* program: one entry, key RECORD_PROGRAM_KEY. */
 
 /* keys: key = key id (record_key_u64). */
 struct record_apikey {

@@ -2,6 +2,7 @@
  * model.c - the ledger's state in memory (see model.h).
  */
 #include "model.h"
+#include "model_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ static int grow(void **arr, uint32_t *cap, uint32_t need, size_t size)
 	return 0;
 }
 
-static uint64_t hash_bytes(const void *p, size_t n)
+uint64_t model__hash_bytes(const void *p, size_t n)
 {
 	return XXH3_64bits(p, n);
 }
@@ -169,7 +170,7 @@ int model_customer_in_group(const struct model_customer *c, struct proto_str gro
 }
 
 /* Build the tags of a tier and groups; NULL (and *rc 0) when both are empty. */
-static struct model_tags *tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc)
+struct model_tags *model__tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc)
 {
 	struct model_tags *t;
 	size_t len = tier.len;
@@ -243,7 +244,7 @@ struct model_customer *model_customer_by_email(const struct model *m, struct pro
 
 	if (!email.len)
 		return NULL;
-	slot = hidx_find(&m->by_email, hash_bytes(email.ptr, email.len), match_email, &mc);
+	slot = hidx_find(&m->by_email, model__hash_bytes(email.ptr, email.len), match_email, &mc);
 	return slot == HIDX_NONE ? NULL : &m->customers[slot];
 }
 
@@ -254,7 +255,7 @@ struct model_customer *model_customer_by_phone(const struct model *m, struct pro
 
 	if (!phone.len)
 		return NULL;
-	slot = hidx_find(&m->by_phone, hash_bytes(phone.ptr, phone.len), match_phone, &mc);
+	slot = hidx_find(&m->by_phone, model__hash_bytes(phone.ptr, phone.len), match_phone, &mc);
 	return slot == HIDX_NONE ? NULL : &m->customers[slot];
 }
 
@@ -340,7 +341,7 @@ int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], st
 	return digits >= 6 && digits <= 15 ? 0 : -1;
 }
 
-static void mark_dirty(struct model *m, uint32_t slot)
+void model__mark_dirty(struct model *m, uint32_t slot)
 {
 	struct model_customer *c = &m->customers[slot];
 
@@ -351,7 +352,7 @@ static void mark_dirty(struct model *m, uint32_t slot)
 	m->dirty[m->ndirty++] = slot;
 }
 
-static int customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq)
+int model__customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq)
 {
 	struct model_customer *c;
 	uint32_t slot = m->ncustomers;
@@ -393,7 +394,7 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 	c->member = v->member;
 	{
 		int trc;
-		c->tags = tags_make(v->tier, v->ngroups, v->groups, &trc);
+		c->tags = model__tags_make(v->tier, v->ngroups, v->groups, &trc);
 		if (trc) {
 			free(c->text);
 			return trc;
@@ -404,7 +405,7 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 		/* Each index refuses a taken key in the same probe that inserts;
 		 * a refusal half way undoes the inserts before it. */
 		struct match_ctx me = {m, v->email, 0}, mp = {m, v->phone, 0};
-		uint64_t he = hash_bytes(v->email.ptr, v->email.len), hp = hash_bytes(v->phone.ptr, v->phone.len);
+		uint64_t he = model__hash_bytes(v->email.ptr, v->email.len), hp = model__hash_bytes(v->phone.ptr, v->phone.len);
 		uint32_t was = HIDX_NONE;
 		int in_email = 0;
 
@@ -429,13 +430,9 @@ static int customer_add(struct model *m, const struct proto_customer *v, uint64_
 
 /* ---- orders, requests, keys ------------------------------------------ */
 
-/* order_add and request_add: the entry is there already, with this seq and
- * these values: a replayed record whose order or request key was saved
- * with it (model.h). Not an error, and never returned by model_apply. */
-#define MODEL_EXISTED 1
 
 /* location NUL order_id: the one key an order has, in memory and on disk. */
-static size_t order_key(char *buf, struct proto_str location, struct proto_str order_id)
+size_t model__order_key(char *buf, struct proto_str location, struct proto_str order_id)
 {
 	memcpy(buf, location.ptr, location.len);
 	buf[location.len] = 0;
@@ -456,10 +453,10 @@ static int match_order(const void *ctx, uint32_t slot)
 	return o->key_len == om->len && memcmp(o->key, om->key, om->len) == 0;
 }
 
-static uint32_t order_find_key(const struct model *m, const char *key, size_t len)
+uint32_t model__order_find_key(const struct model *m, const char *key, size_t len)
 {
 	struct order_match om = {m, key, len};
-	return hidx_find(&m->by_order, hash_bytes(key, len), match_order, &om);
+	return hidx_find(&m->by_order, model__hash_bytes(key, len), match_order, &om);
 }
 
 const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id)
@@ -469,17 +466,17 @@ const struct model_order *model_order_find(const struct model *m, struct proto_s
 
 	if (location.len > PROTO_MAX_LOCATION || order_id.len > PROTO_MAX_ORDER)
 		return NULL;
-	slot = order_find_key(m, key, order_key(key, location, order_id));
+	slot = model__order_find_key(m, key, model__order_key(key, location, order_id));
 	return slot == HIDX_NONE ? NULL : &m->orders[slot];
 }
 
 const struct model_order *model_order_by_key(const struct model *m, const char *key, size_t key_len)
 {
-	uint32_t slot = order_find_key(m, key, key_len);
+	uint32_t slot = model__order_find_key(m, key, key_len);
 	return slot == HIDX_NONE ? NULL : &m->orders[slot];
 }
 
-static void order_mark_dirty(struct model *m, uint32_t slot)
+void model__order_mark_dirty(struct model *m, uint32_t slot)
 {
 	if (m->orders[slot].dirty)
 		return;
@@ -488,7 +485,7 @@ static void order_mark_dirty(struct model *m, uint32_t slot)
 	m->orders_dirty[m->norders_dirty++] = slot;
 }
 
-static int order_add(struct model *m, const char *key, size_t len, const struct record_order *s)
+int model__order_add(struct model *m, const char *key, size_t len, const struct record_order *s)
 {
 	uint32_t slot = m->norders;
 	struct model_order *o;
@@ -513,7 +510,7 @@ static int order_add(struct model *m, const char *key, size_t len, const struct 
 	{
 		/* The check that the order is new and its insertion, in one probe. */
 		struct order_match om = {m, key, len};
-		uint32_t was = hidx_insert_unique(&m->by_order, hash_bytes(key, len), slot, match_order, &om);
+		uint32_t was = hidx_insert_unique(&m->by_order, model__hash_bytes(key, len), slot, match_order, &om);
 		if (was != HIDX_NONE) {
 			free(o->key);
 			if (was == HIDX_NOMEM)
@@ -538,11 +535,11 @@ static int match_request(const void *ctx, uint32_t slot)
 const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE])
 {
 	struct match_ctx mc = {m, {(const char *)key, PROTO_KEY_SIZE}, 0};
-	uint32_t slot = hidx_find(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), match_request, &mc);
+	uint32_t slot = hidx_find(&m->by_request, model__hash_bytes(key, PROTO_KEY_SIZE), match_request, &mc);
 	return slot == HIDX_NONE ? NULL : &m->requests[slot];
 }
 
-static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
+int model__request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
 {
 	uint32_t slot = m->nrequests;
 	struct model_request *q;
@@ -559,7 +556,7 @@ static int request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const
 	{
 		/* The slot is filled first: match_request reads candidates' keys, never this one's. */
 		struct match_ctx mc = {m, {(const char *)key, PROTO_KEY_SIZE}, 0};
-		uint32_t was = hidx_insert_unique(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE), slot, match_request, &mc);
+		uint32_t was = hidx_insert_unique(&m->by_request, model__hash_bytes(key, PROTO_KEY_SIZE), slot, match_request, &mc);
 		if (was == HIDX_NOMEM)
 			return MODEL_E_NOMEM;
 		if (was != HIDX_NONE) {
@@ -605,293 +602,12 @@ int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *
 	return 0;
 }
 
-/* ---- apply ------------------------------------------------------------- */
-
-static uint8_t opcode_of(uint8_t type)
-{
-	switch (type) {
-	case PROTO_ENTRY_ENROL: return PROTO_OP_ENROL;
-	case PROTO_ENTRY_ACCRUE: return PROTO_OP_ACCRUE;
-	case PROTO_ENTRY_ADJUST: return PROTO_OP_ADJUST;
-	case PROTO_ENTRY_KEY_CREATE: return PROTO_OP_KEY_CREATE;
-	case PROTO_ENTRY_JOIN: return PROTO_OP_ENROL;
-	case PROTO_ENTRY_RETURN: return PROTO_OP_RETURN;
-	case PROTO_ENTRY_PROGRAM: return PROTO_OP_PROGRAM_SET;
-	case PROTO_ENTRY_GROUP: return PROTO_OP_GROUP;
-	case PROTO_ENTRY_TIER: return PROTO_OP_TIER;
-	case PROTO_ENTRY_KEY_REVOKE: return PROTO_OP_KEY_REVOKE;
-	}
-	return 0;
-}
-
 int model_key_is_zero(const uint8_t key[PROTO_KEY_SIZE])
 {
 	uint8_t acc = 0;
 	for (int i = 0; i < PROTO_KEY_SIZE; i++)
 		acc |= key[i];
 	return acc == 0;
-}
-
-/* Apply a balance change that the record says ends at balance_after. */
-static int apply_points(struct model_customer *c, int64_t points, int64_t balance_after)
-{
-	int64_t bal;
-
-	if (__builtin_add_overflow(c->balance, points, &bal) || bal != balance_after)
-		return MODEL_E_CORRUPT;
-	c->balance = bal;
-	if (points > 0 && __builtin_add_overflow(c->lifetime_points, points, &c->lifetime_points))
-		return MODEL_E_CORRUPT;
-	return 0;
-}
-
-/* JOIN: a guest takes the member's details; email and phone are re-indexed. */
-static int customer_rename(struct model *m, struct model_customer *c, const __typeof__(((struct record *)0)->u.enrol) *e)
-{
-	uint32_t slot = (uint32_t)(c - m->customers);
-	struct model_customer *other;
-	struct proto_str old_email = model_customer_email(c), old_phone = model_customer_phone(c);
-	size_t tlen = (size_t)e->email.len + e->phone.len + e->first_name.len + e->last_name.len;
-	char *text, *p;
-
-	if (e->email.len > 255 || e->phone.len > 255 || e->first_name.len > 255 || e->last_name.len > 255)
-		return MODEL_E_CORRUPT;
-	if (((other = model_customer_by_email(m, e->email)) && other != c) ||
-	    ((other = model_customer_by_phone(m, e->phone)) && other != c))
-		return MODEL_E_CORRUPT;
-	text = malloc(tlen ? tlen : 1);
-	if (!text)
-		return MODEL_E_NOMEM;
-	p = text;
-	memcpy(p, e->email.ptr, e->email.len);
-	p += e->email.len;
-	memcpy(p, e->phone.ptr, e->phone.len);
-	p += e->phone.len;
-	memcpy(p, e->first_name.ptr, e->first_name.len);
-	p += e->first_name.len;
-	memcpy(p, e->last_name.ptr, e->last_name.len);
-	if (old_email.len)
-		hidx_remove(&m->by_email, hash_bytes(old_email.ptr, old_email.len), slot);
-	if (old_phone.len)
-		hidx_remove(&m->by_phone, hash_bytes(old_phone.ptr, old_phone.len), slot);
-	free(c->text);
-	c->text = text;
-	c->email_len = (uint8_t)e->email.len;
-	c->phone_len = (uint8_t)e->phone.len;
-	c->first_len = (uint8_t)e->first_name.len;
-	c->last_len = (uint8_t)e->last_name.len;
-	/* Removal left room, so these inserts do not fail for want of memory
-	 * except while growing, and a half-indexed customer is worse than an
-	 * exit: report it as out of memory and let the caller stop. */
-	if ((e->email.len && hidx_insert(&m->by_email, hash_bytes(e->email.ptr, e->email.len), slot)) ||
-	    (e->phone.len && hidx_insert(&m->by_phone, hash_bytes(e->phone.ptr, e->phone.len), slot)))
-		return MODEL_E_NOMEM;
-	return 0;
-}
-
-/* A return: the order and the customer give back what the record says. */
-static int apply_return(struct model *m, struct model_customer *c, uint64_t seq, const struct record *rec)
-{
-	char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
-	uint32_t slot;
-	struct model_order *o;
-	int64_t bal;
-
-	if (rec->u.ret.location.len > PROTO_MAX_LOCATION || rec->u.ret.order_id.len > PROTO_MAX_ORDER)
-		return MODEL_E_CORRUPT;
-	slot = order_find_key(m, key, order_key(key, rec->u.ret.location, rec->u.ret.order_id));
-	if (slot == HIDX_NONE)
-		return MODEL_E_CORRUPT;
-	o = &m->orders[slot];
-	if (o->customer_id != c->id || o->seq != rec->u.ret.sale_seq || o->last_return_seq != rec->u.ret.prev_return_seq ||
-	    rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
-	    rec->u.ret.applied > rec->u.ret.taken || o->refunded + rec->u.ret.refunded > o->amount ||
-	    o->taken_back + rec->u.ret.taken > o->points)
-		return MODEL_E_CORRUPT;
-	if (__builtin_sub_overflow(c->balance, rec->u.ret.applied, &bal) || bal != rec->u.ret.balance_after)
-		return MODEL_E_CORRUPT;
-	c->balance = bal;
-	c->lifetime_points -= rec->u.ret.taken;
-	c->total_spend -= rec->u.ret.refunded;
-	if (rec->u.ret.full) {
-		if (o->refunded + rec->u.ret.refunded != o->amount || c->visits == 0)
-			return MODEL_E_CORRUPT;
-		c->visits--;
-	}
-	o->refunded += rec->u.ret.refunded;
-	o->taken_back += rec->u.ret.taken;
-	o->last_return_seq = seq;
-	order_mark_dirty(m, slot);
-	return 0;
-}
-
-/* GROUP and TIER: rebuild the customer's tags. */
-static int apply_tags(struct model_customer *c, const struct record *rec)
-{
-	struct proto_customer v;
-	struct proto_str groups[PROTO_MAX_GROUPS];
-	struct model_tags *t;
-	uint8_t n = 0;
-	int rc;
-
-	model_customer_view(c, &v);
-	for (uint8_t i = 0; i < v.ngroups; i++)
-		if (rec->type != PROTO_ENTRY_GROUP || v.groups[i].len != rec->u.group.group.len ||
-		    memcmp(v.groups[i].ptr, rec->u.group.group.ptr, v.groups[i].len) != 0)
-			groups[n++] = v.groups[i];
-	if (rec->type == PROTO_ENTRY_GROUP) {
-		/* Adding a group already held, or removing one not held, is a record that could not have been made. */
-		if (rec->u.group.add ? n != v.ngroups : n == v.ngroups)
-			return MODEL_E_CORRUPT;
-		if (rec->u.group.add) {
-			if (n >= PROTO_MAX_GROUPS || !rec->u.group.group.len)
-				return MODEL_E_CORRUPT;
-			groups[n++] = rec->u.group.group;
-		}
-	} else {
-		v.tier = rec->u.tier.tier;
-	}
-	t = tags_make(v.tier, n, groups, &rc);
-	if (rc)
-		return rc;
-	free(c->tags);
-	c->tags = t;
-	return 0;
-}
-
-int model_apply(struct model *m, uint64_t seq, const struct record *rec)
-{
-	struct model_customer *c = NULL;
-	struct record_request req = {opcode_of(rec->type), rec->body_hash, seq, rec->customer_id, 0, {0}};
-	int rc = 0;
-
-	if (seq <= m->applied_seq)
-		return MODEL_E_CORRUPT;
-	if (rec->type != PROTO_ENTRY_ENROL && rec->customer_id) {
-		c = model_customer_by_id(m, rec->customer_id);
-		if (!c || c->last_seq != rec->prev_seq)
-			return MODEL_E_CORRUPT;
-	}
-
-	switch (rec->type) {
-	case PROTO_ENTRY_ENROL: {
-		struct proto_customer v;
-		memset(&v, 0, sizeof v);
-		v.id = rec->customer_id;
-		v.email = rec->u.enrol.email;
-		v.phone = rec->u.enrol.phone;
-		v.first_name = rec->u.enrol.first_name;
-		v.last_name = rec->u.enrol.last_name;
-		v.created_us = rec->time_us;
-		v.member = rec->u.enrol.member;
-		v.tier.ptr = "";
-		if (rec->prev_seq != 0)
-			return MODEL_E_CORRUPT;
-		rc = customer_add(m, &v, seq);
-		if (rc)
-			return rc;
-		c = model_customer_by_id(m, rec->customer_id);
-		break;
-	}
-	case PROTO_ENTRY_ACCRUE: {
-		char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
-		struct record_order o = {rec->customer_id, seq, rec->u.accrue.amount, rec->u.accrue.points, 0, 0, 0, {"", 0}};
-		size_t klen;
-
-		if (!c || rec->u.accrue.location.len > PROTO_MAX_LOCATION || rec->u.accrue.order_id.len > PROTO_MAX_ORDER)
-			return MODEL_E_CORRUPT;
-		klen = order_key(key, rec->u.accrue.location, rec->u.accrue.order_id);
-		rc = apply_points(c, rec->u.accrue.points, rec->u.accrue.balance_after);
-		if (rc == 0 && __builtin_add_overflow(c->total_spend, rec->u.accrue.amount, &c->total_spend))
-			rc = MODEL_E_CORRUPT;
-		if (rc == 0 && seq > m->saved_seq)
-			rc = order_add(m, key, klen, &o);
-		if (rc && rc != MODEL_EXISTED)
-			return rc;
-		c->visits++;
-		c->last_visit_us = rec->time_us;
-		req.value = rec->u.accrue.points;
-		break;
-	}
-	case PROTO_ENTRY_JOIN:
-		if (!c || c->member)
-			return MODEL_E_CORRUPT;
-		rc = customer_rename(m, c, &rec->u.enrol);
-		if (rc)
-			return rc;
-		c->member = 1;
-		break;
-	case PROTO_ENTRY_RETURN:
-		if (!c)
-			return MODEL_E_CORRUPT;
-		rc = apply_return(m, c, seq, rec);
-		if (rc)
-			return rc;
-		req.value = -rec->u.ret.applied;
-		break;
-	case PROTO_ENTRY_PROGRAM:
-		if (rec->customer_id ||
-		    rules_set(&m->rules, rec->u.program.name.ptr, rec->u.program.name.len, rec->u.program.value.ptr,
-			      rec->u.program.value.len, NULL, 0) != RULES_OK)
-			return MODEL_E_CORRUPT;
-		m->program_dirty = 1;
-		m->program_seq = seq;
-		break;
-	case PROTO_ENTRY_GROUP:
-	case PROTO_ENTRY_TIER:
-		if (!c)
-			return MODEL_E_CORRUPT;
-		rc = apply_tags(c, rec);
-		if (rc)
-			return rc;
-		break;
-	case PROTO_ENTRY_ADJUST:
-		if (!c)
-			return MODEL_E_CORRUPT;
-		rc = apply_points(c, rec->u.adjust.points, rec->u.adjust.balance_after);
-		if (rc)
-			return rc;
-		req.value = rec->u.adjust.points;
-		break;
-	case PROTO_ENTRY_KEY_CREATE: {
-		struct record_apikey k;
-		k.role = rec->u.key_create.role;
-		k.revoked = 0;
-		k.created_us = rec->time_us;
-		k.location = rec->u.key_create.location;
-		memcpy(k.hash, rec->u.key_create.hash, RECORD_HASH_SIZE);
-		rc = model_load_apikey(m, rec->u.key_create.key_id, &k);
-		if (rc)
-			return rc;
-		m->keys_dirty = 1;
-		req.object_id = rec->u.key_create.key_id;
-		break;
-	}
-	case PROTO_ENTRY_KEY_REVOKE: {
-		struct model_apikey *k = (struct model_apikey *)model_apikey_find(m, rec->u.key_revoke.key_id);
-		if (!k)
-			return MODEL_E_CORRUPT;
-		k->revoked = 1;
-		m->keys_dirty = 1;
-		req.object_id = rec->u.key_revoke.key_id;
-		break;
-	}
-	default:
-		return MODEL_E_CORRUPT;
-	}
-
-	if (c) {
-		c->last_seq = seq;
-		mark_dirty(m, (uint32_t)(c - m->customers));
-	}
-	/* Records written at first start (the admin key) carry no request key. */
-	if (!model_key_is_zero(rec->request_key) && seq > m->saved_seq) {
-		rc = request_add(m, rec->request_key, &req);
-		if (rc && rc != MODEL_EXISTED)
-			return rc;
-	}
-	m->applied_seq = seq;
-	return 0;
 }
 
 int model_reserve(struct model *m, uint64_t customers, uint64_t orders_n, uint64_t requests_n)
@@ -916,12 +632,12 @@ int model_reserve(struct model *m, uint64_t customers, uint64_t orders_n, uint64
 
 int model_load_customer(struct model *m, const struct record_customer *s)
 {
-	return customer_add(m, &s->c, s->last_seq);
+	return model__customer_add(m, &s->c, s->last_seq);
 }
 
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s)
 {
-	int rc = order_add(m, key, key_len, s);
+	int rc = model__order_add(m, key, key_len, s);
 	if (rc == 0)
 		m->orders_saved = m->norders;
 	/* Two snapshots of one order cannot both be right. */
@@ -948,19 +664,19 @@ int model_load_program(struct model *m, const void *val, size_t len)
 void model_prefetch_customer(const struct model *m, const struct record_customer *s)
 {
 	if (s->c.email.len)
-		hidx_prefetch(&m->by_email, hash_bytes(s->c.email.ptr, s->c.email.len));
+		hidx_prefetch(&m->by_email, model__hash_bytes(s->c.email.ptr, s->c.email.len));
 	if (s->c.phone.len)
-		hidx_prefetch(&m->by_phone, hash_bytes(s->c.phone.ptr, s->c.phone.len));
+		hidx_prefetch(&m->by_phone, model__hash_bytes(s->c.phone.ptr, s->c.phone.len));
 }
 
 void model_prefetch_request(const struct model *m, const uint8_t key[PROTO_KEY_SIZE])
 {
-	hidx_prefetch(&m->by_request, hash_bytes(key, PROTO_KEY_SIZE));
+	hidx_prefetch(&m->by_request, model__hash_bytes(key, PROTO_KEY_SIZE));
 }
 
 void model_prefetch_order(const struct model *m, const void *key, size_t key_len)
 {
-	hidx_prefetch(&m->by_order, hash_bytes(key, key_len));
+	hidx_prefetch(&m->by_order, model__hash_bytes(key, key_len));
 }
 
 void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE], struct proto_str location,
@@ -970,14 +686,14 @@ void model_prefetch_sale(const struct model *m, const uint8_t key[PROTO_KEY_SIZE
 
 	model_prefetch_request(m, key);
 	if (location.len <= PROTO_MAX_LOCATION && order_id.len <= PROTO_MAX_ORDER)
-		model_prefetch_order(m, okey, order_key(okey, location, order_id));
+		model_prefetch_order(m, okey, model__order_key(okey, location, order_id));
 	if (ref->kind == PROTO_REF_ID && ref->id >= 1 && ref->id <= m->ncustomers)
 		__builtin_prefetch(&m->customers[ref->id - 1], 1);
 }
 
 int model_load_request(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s)
 {
-	int rc = request_add(m, key, s);
+	int rc = model__request_add(m, key, s);
 	if (rc == 0)
 		m->requests_saved = m->nrequests;
 	return rc == MODEL_EXISTED ? MODEL_E_CORRUPT : rc;
@@ -1016,7 +732,7 @@ static int put_order(const struct model *m, uint32_t slot, int as_made, model_pu
 	record_key_u64(kbuf, o->seq);
 	if ((rc = record_order_encode(&w, &s)))
 		return rc;
-	return put(ctx, MODEL_DB_ORDERS, kbuf, 8, vbuf, w.len);
+	return put(ctx, RECORD_DB_ORDERS, kbuf, 8, vbuf, w.len);
 }
 
 static int put_request(const struct model *m, uint32_t slot, model_put_fn put, void *ctx)
@@ -1032,7 +748,7 @@ static int put_request(const struct model *m, uint32_t slot, model_put_fn put, v
 	record_key_u64(kbuf, q->seq);
 	if ((rc = record_request_encode(&w, &s)))
 		return rc;
-	return put(ctx, MODEL_DB_REQUESTS, kbuf, 8, vbuf, w.len);
+	return put(ctx, RECORD_DB_REQUESTS, kbuf, 8, vbuf, w.len);
 }
 
 int model_save_new(struct model *m, model_put_fn put, void *ctx)
@@ -1077,7 +793,7 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 		s.last_seq = c->last_seq;
 		proto_wbuf_init(&w, vbuf, sizeof vbuf);
 		record_key_u64(kbuf, c->id);
-		if ((rc = record_customer_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_CUSTOMERS, kbuf, 8, vbuf, w.len)))
+		if ((rc = record_customer_encode(&w, &s)) || (rc = put(ctx, RECORD_DB_CUSTOMERS, kbuf, 8, vbuf, w.len)))
 			return rc;
 		n++;
 	}
@@ -1110,7 +826,7 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 			memcpy(s.hash, k->hash, RECORD_HASH_SIZE);
 			proto_wbuf_init(&w, vbuf, sizeof vbuf);
 			record_key_u64(kbuf, k->id);
-			if ((rc = record_apikey_encode(&w, &s)) || (rc = put(ctx, MODEL_DB_KEYS, kbuf, 8, vbuf, w.len)))
+			if ((rc = record_apikey_encode(&w, &s)) || (rc = put(ctx, RECORD_DB_KEYS, kbuf, 8, vbuf, w.len)))
 				return rc;
 			n++;
 		}
@@ -1131,7 +847,7 @@ int model_checkpoint(struct model *m, model_put_fn put, void *ctx, uint64_t *cou
 		buf[0] = (uint8_t)ps.n;
 		buf[1] = (uint8_t)(ps.n >> 8);
 		rc = ps.w.overflow ? PROTO_E_SPACE
-				   : put(ctx, MODEL_DB_PROGRAM, MODEL_PROGRAM_KEY, strlen(MODEL_PROGRAM_KEY), buf, ps.w.len);
+				   : put(ctx, RECORD_DB_PROGRAM, RECORD_PROGRAM_KEY, strlen(RECORD_PROGRAM_KEY), buf, ps.w.len);
 		free(buf);
 		if (rc)
 			return rc;

@@ -32,16 +32,7 @@
 #define MODEL_E_NOMEM -30
 #define MODEL_E_CORRUPT -31 /* a record does not fit the state it is applied to */
 
-/* The snapshot databases a checkpoint writes to. */
-enum model_db {
-	MODEL_DB_CUSTOMERS = 0,
-	MODEL_DB_ORDERS = 1,
-	MODEL_DB_REQUESTS = 2,
-	MODEL_DB_KEYS = 3,
-	MODEL_DB_PROGRAM = 4, /* one entry, MODEL_PROGRAM_KEY: every setting */
-};
-
-#define MODEL_PROGRAM_KEY "settings"
+/* The snapshot databases a checkpoint writes to are record.h's RECORD_DB_CUSTOMERS..RECORD_DB_LAST_SNAPSHOT. */
 
 /* A customer's tier and groups; most customers have none, so it is apart. */
 struct model_tags {
@@ -213,7 +204,7 @@ int model_load_apikey(struct model *m, uint64_t id, const struct record_apikey *
 int model_load_program(struct model *m, const void *val, size_t len);
 
 /* Receives one snapshot; returns 0 or an error that stops the checkpoint. */
-typedef int (*model_put_fn)(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val,
+typedef int (*model_put_fn)(void *ctx, enum record_db db, const void *key, size_t key_len, const void *val,
 			    size_t val_len);
 
 /*

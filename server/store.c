@@ -49,13 +49,10 @@ struct batch {
 	int status;
 };
 
-/* The first five are the snapshot databases, in enum model_db's order. */
-enum { DB_CUSTOMERS, DB_ORDERS, DB_REQUESTS, DB_KEYS, DB_PROGRAM, DB_JOURNAL, DB_META, DB_COUNT };
-static const char *const db_names[DB_COUNT] = {"customers", "orders", "requests", "keys", "program", "journal", "meta"};
 
 struct store {
 	MDB_env *env;
-	MDB_dbi dbi[DB_COUNT];
+	MDB_dbi dbi[RECORD_DB_COUNT];
 	int lock_fd;
 	size_t map_size;
 	char dir[4096];
@@ -316,7 +313,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	if (lock_dir(s, dir, err, errlen))
 		goto fail;
 	s->map_size = STORE_MAP_INITIAL;
-	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, DB_COUNT + 2)) ||
+	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
 		set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
 		goto fail;
@@ -331,16 +328,16 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
 		goto fail;
 	}
-	for (int i = 0; i < DB_COUNT; i++) {
-		if ((rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]))) {
-			set_err(err, errlen, "cannot open database %s: %s", db_names[i], mdb_strerror(rc));
+	for (int i = 0; i < RECORD_DB_COUNT; i++) {
+		if ((rc = mdb_dbi_open(txn, record_db_name(i), MDB_CREATE, &s->dbi[i]))) {
+			set_err(err, errlen, "cannot open database %s: %s", record_db_name(i), mdb_strerror(rc));
 			goto fail;
 		}
 	}
-	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "format", &format)))
+	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
 		goto fail_rc;
 	if (format == 0) {
-		if ((rc = meta_put_u64(txn, s->dbi[DB_META], "format", STORE_FORMAT)))
+		if ((rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "format", STORE_FORMAT)))
 			goto fail_rc;
 	} else if (format != STORE_FORMAT) {
 		set_err(err, errlen, "data directory %s has storage format %llu; this accrued reads format %d", dir,
@@ -468,7 +465,7 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
 		goto lmdb_fail;
-	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "checkpoint_seq", &ckpt)))
+	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", &ckpt)))
 		goto lmdb_fail;
 	if (from <= ckpt) {
 		set_err(err, errlen,
@@ -476,7 +473,7 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 			(unsigned long long)from, (unsigned long long)ckpt);
 		goto fail;
 	}
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_JOURNAL], &cur)))
+	if ((rc = mdb_cursor_open(txn, s->dbi[RECORD_DB_JOURNAL], &cur)))
 		goto lmdb_fail;
 	record_key_u64(kbuf, from);
 	k.mv_size = 8;
@@ -533,11 +530,11 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 	 * discarded sale would be taken for a duplicate or a replay. */
 	{
 		uint64_t saved;
-		if ((rc = meta_get_u64(txn, s->dbi[DB_META], "saved_seq", &saved)) ||
-		    (saved >= from && (rc = meta_put_u64(txn, s->dbi[DB_META], "saved_seq", from - 1))))
+		if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", &saved)) ||
+		    (saved >= from && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", from - 1))))
 			goto lmdb_fail;
 	}
-	for (int db = DB_ORDERS; db <= DB_REQUESTS; db++) {
+	for (int db = RECORD_DB_ORDERS; db <= RECORD_DB_REQUESTS; db++) {
 		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) || (rc = delete_seqs_from(cur, from)))
 			goto lmdb_fail;
 		mdb_cursor_close(cur);
@@ -596,28 +593,28 @@ static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e
 	int rc = 0;
 
 	switch (db) {
-	case DB_CUSTOMERS:
+	case RECORD_DB_CUSTOMERS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v->mv_data, v->mv_size, &e->c);
 		if (!rc && e->c.c.id != record_key_u64_read(k->mv_data))
 			rc = RECORD_E_FORMAT;
 		if (!rc)
 			model_prefetch_customer(m, &e->c);
 		return rc;
-	case DB_ORDERS:
+	case RECORD_DB_ORDERS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v->mv_data, v->mv_size, &e->o);
 		if (!rc && e->o.seq != record_key_u64_read(k->mv_data))
 			rc = RECORD_E_FORMAT;
 		if (!rc)
 			model_prefetch_order(m, e->o.key.ptr, e->o.key.len);
 		return rc;
-	case DB_REQUESTS:
+	case RECORD_DB_REQUESTS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v->mv_data, v->mv_size, &e->q);
 		if (!rc && e->q.seq != record_key_u64_read(k->mv_data))
 			rc = RECORD_E_FORMAT;
 		if (!rc)
 			model_prefetch_request(m, e->q.key);
 		return rc;
-	case DB_KEYS:
+	case RECORD_DB_KEYS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_apikey_decode(v->mv_data, v->mv_size, &e->k.a);
 		if (!rc)
 			e->k.id = record_key_u64_read(k->mv_data);
@@ -631,13 +628,13 @@ static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e
 static int snap_load(int db, const union snap *e, struct model *m)
 {
 	switch (db) {
-	case DB_CUSTOMERS:
+	case RECORD_DB_CUSTOMERS:
 		return model_load_customer(m, &e->c);
-	case DB_ORDERS:
+	case RECORD_DB_ORDERS:
 		return model_load_order(m, e->o.key.ptr, e->o.key.len, &e->o);
-	case DB_REQUESTS:
+	case RECORD_DB_REQUESTS:
 		return model_load_request(m, e->q.key, &e->q);
-	case DB_KEYS:
+	case RECORD_DB_KEYS:
 		return model_load_apikey(m, e->k.id, &e->k.a);
 	default:
 		return model_load_program(m, e->p.mv_data, e->p.mv_size);
@@ -646,23 +643,23 @@ static int snap_load(int db, const union snap *e, struct model *m)
 
 static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
 {
-	MDB_stat st[DB_KEYS];
+	MDB_stat st[RECORD_DB_KEYS];
 
 	/* Size memory for every snapshot once, from LMDB's own entry counts. */
-	for (int db = DB_CUSTOMERS; db < DB_KEYS; db++)
+	for (int db = RECORD_DB_CUSTOMERS; db < RECORD_DB_KEYS; db++)
 		if (mdb_stat(txn, s->dbi[db], &st[db]))
 			st[db].ms_entries = 0;
-	if (model_reserve(m, st[DB_CUSTOMERS].ms_entries, st[DB_ORDERS].ms_entries, st[DB_REQUESTS].ms_entries)) {
-		set_err(err, errlen, "out of memory loading %zu customers", st[DB_CUSTOMERS].ms_entries);
+	if (model_reserve(m, st[RECORD_DB_CUSTOMERS].ms_entries, st[RECORD_DB_ORDERS].ms_entries, st[RECORD_DB_REQUESTS].ms_entries)) {
+		set_err(err, errlen, "out of memory loading %zu customers", st[RECORD_DB_CUSTOMERS].ms_entries);
 		return -1;
 	}
-	for (int db = DB_CUSTOMERS; db <= DB_PROGRAM; db++) {
+	for (int db = RECORD_DB_CUSTOMERS; db <= RECORD_DB_LAST_SNAPSHOT; db++) {
 		MDB_cursor *cur;
 		MDB_val k, v;
 		int rc = mdb_cursor_open(txn, s->dbi[db], &cur), lrc = 0;
 
 		if (rc) {
-			set_err(err, errlen, "cannot read %s: %s", db_names[db], mdb_strerror(rc));
+			set_err(err, errlen, "cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
 			return -1;
 		}
 		/* Entries are decoded a window at a time and their index slots
@@ -682,12 +679,12 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *
 		}
 		mdb_cursor_close(cur);
 		if (lrc) {
-			set_err(err, errlen, "damaged snapshot in %s (%s)", db_names[db],
+			set_err(err, errlen, "damaged snapshot in %s (%s)", record_db_name(db),
 				lrc == MODEL_E_NOMEM ? "out of memory" : "undecodable or contradictory entry");
 			return -1;
 		}
 		if (rc != MDB_NOTFOUND) {
-			set_err(err, errlen, "cannot read %s: %s", db_names[db], mdb_strerror(rc));
+			set_err(err, errlen, "cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
 			return -1;
 		}
 	}
@@ -710,7 +707,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		set_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
 		return -1;
 	}
-	if ((rc = meta_get_u64(txn, s->dbi[DB_META], "checkpoint_seq", &ckpt))) {
+	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", &ckpt))) {
 		set_err(err, errlen, "cannot read checkpoint seq: %s", mdb_strerror(rc));
 		goto out;
 	}
@@ -722,14 +719,14 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	 * keys again: they were saved, and loaded just now. */
 	{
 		uint64_t saved;
-		if ((rc = meta_get_u64(txn, s->dbi[DB_META], "saved_seq", &saved))) {
+		if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", &saved))) {
 			set_err(err, errlen, "cannot read saved seq: %s", mdb_strerror(rc));
 			goto out;
 		}
 		m->saved_seq = saved;
 	}
 
-	if ((rc = mdb_cursor_open(txn, s->dbi[DB_JOURNAL], &cur))) {
+	if ((rc = mdb_cursor_open(txn, s->dbi[RECORD_DB_JOURNAL], &cur))) {
 		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
 		goto out;
 	}
@@ -846,7 +843,7 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 		memcpy(&len, p + 8, 4);
 		v.mv_size = len;
 		v.mv_data = p + REC_HDR;
-		if ((rc = mdb_put(txn, s->dbi[DB_JOURNAL], &k, &v, MDB_APPEND)))
+		if ((rc = mdb_put(txn, s->dbi[RECORD_DB_JOURNAL], &k, &v, MDB_APPEND)))
 			return rc;
 		off += REC_HDR + len;
 	}
@@ -873,9 +870,9 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 			return rc;
 		off += PUT_HDR + kl + vl;
 	}
-	if (b->has_ckpt && (rc = meta_put_u64(txn, s->dbi[DB_META], "checkpoint_seq", b->ckpt_seq)))
+	if (b->has_ckpt && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", b->ckpt_seq)))
 		return rc;
-	if (b->saved_seq && (rc = meta_put_u64(txn, s->dbi[DB_META], "saved_seq", b->saved_seq)))
+	if (b->saved_seq && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", b->saved_seq)))
 		return rc;
 	return 0;
 }
@@ -1079,7 +1076,7 @@ static int batch_put(struct batch *b, uint8_t db, const void *key, size_t key_le
 	if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + PUT_HDR + key_len + val_len))
 		return -1;
 	p = b->ckpt + b->ckpt_len;
-	p[0] = db; /* MODEL_DB_* are the first DB_* indexes */
+	p[0] = db; /* enum record_db */
 	memcpy(p + 1, &kl, 4);
 	memcpy(p + 5, &vl, 4);
 	memcpy(p + PUT_HDR, key, key_len);
@@ -1088,12 +1085,12 @@ static int batch_put(struct batch *b, uint8_t db, const void *key, size_t key_le
 	return 0;
 }
 
-static int ckpt_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+static int ckpt_put(void *ctx, enum record_db db, const void *key, size_t key_len, const void *val, size_t val_len)
 {
 	return batch_put(ctx, (uint8_t)db, key, key_len, val, val_len);
 }
 
-static int new_put(void *ctx, enum model_db db, const void *key, size_t key_len, const void *val, size_t val_len)
+static int new_put(void *ctx, enum record_db db, const void *key, size_t key_len, const void *val, size_t val_len)
 {
 	return batch_put(ctx, (uint8_t)db | PUT_APPEND, key, key_len, val, val_len);
 }
@@ -1191,7 +1188,7 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 		struct record rec;
 
 		record_key_u64(kbuf, seq);
-		rc = mdb_get(txn, s->dbi[DB_JOURNAL], &k, &v);
+		rc = mdb_get(txn, s->dbi[RECORD_DB_JOURNAL], &k, &v);
 		if (rc || record_decode(v.mv_data, v.mv_size, seq, &rec)) {
 			s->walk_bad_seq = seq;
 			ret = -1;

@@ -81,7 +81,7 @@ static struct record accrue(uint64_t id, uint64_t prev, const char *order, int64
 	return r;
 }
 
-static int count_put(void *ctx, enum model_db db, const void *k, size_t kl, const void *v, size_t vl)
+static int count_put(void *ctx, enum record_db db, const void *k, size_t kl, const void *v, size_t vl)
 {
 	int *counts = ctx;
 	(void)k;
@@ -142,9 +142,9 @@ static void test_model(void)
 	CHECK_INT(model_customer_by_id(&m, 1)->balance, 12);
 
 	CHECK_INT(model_checkpoint(&m, count_put, counts, NULL), 0);
-	CHECK_INT(counts[MODEL_DB_CUSTOMERS], 1);
-	CHECK_INT(counts[MODEL_DB_ORDERS], 1);
-	CHECK_INT(counts[MODEL_DB_REQUESTS], 2);
+	CHECK_INT(counts[RECORD_DB_CUSTOMERS], 1);
+	CHECK_INT(counts[RECORD_DB_ORDERS], 1);
+	CHECK_INT(counts[RECORD_DB_REQUESTS], 2);
 	/* Nothing changed since: the next checkpoint writes nothing. */
 	memset(counts, 0, sizeof counts);
 	CHECK_INT(model_checkpoint(&m, count_put, counts, NULL), 0);
@@ -155,12 +155,12 @@ static void test_model(void)
 /* The snapshots model_save_new hands over, kept to load into another model. */
 struct saved {
 	int n;
-	enum model_db db[8];
+	enum record_db db[8];
 	uint8_t val[8][256];
 	size_t len[8];
 };
 
-static int save_put(void *ctx, enum model_db db, const void *k, size_t kl, const void *v, size_t vl)
+static int save_put(void *ctx, enum record_db db, const void *k, size_t kl, const void *v, size_t vl)
 {
 	struct saved *sv = ctx;
 	(void)k;
@@ -178,7 +178,7 @@ static int load_saved(struct model *m, const struct saved *sv, int bump)
 {
 	for (int i = 0; i < sv->n; i++) {
 		int rc;
-		if (sv->db[i] == MODEL_DB_ORDERS) {
+		if (sv->db[i] == RECORD_DB_ORDERS) {
 			struct record_order o;
 			REQUIRE(record_order_decode(sv->val[i], sv->len[i], &o) == 0);
 			o.seq += (uint64_t)bump;

@@ -1104,7 +1104,7 @@ static int load_checkpoint(struct check *ck)
 					lrc = ok ? model_load_apikey(m, key, &e.a) : 0;
 				break;
 			default:
-				if (k.mv_size != strlen(MODEL_PROGRAM_KEY) || memcmp(k.mv_data, MODEL_PROGRAM_KEY, k.mv_size))
+				if (k.mv_size != strlen(RECORD_PROGRAM_KEY) || memcmp(k.mv_data, RECORD_PROGRAM_KEY, k.mv_size))
 					drc = RECORD_E_FORMAT;
 				else
 					lrc = ok ? model_load_program(m, v.mv_data, v.mv_size) : 0;

@@ -1,0 +1,335 @@
+/*
+ * model_apply.c - one journal record applied to the state in memory.
+ *
+ * model_apply() is the only way the ledger's state changes, live and in
+ * recovery alike: dispatch applies each record it appends, and start-up
+ * replays the journal tail through the same function, so a restart rebuilds
+ * exactly the state the daemon had. A record is a fact (it carries balances
+ * after, points earned), so applying it checks that it fits the state and
+ * never re-runs the rules; a record that does not fit is MODEL_E_CORRUPT.
+ *
+ * Each record kind has one apply_<kind> function, and the table below is
+ * built from proto.h's PROTO_ENTRIES list, so a new kind cannot be
+ * forgotten here: the build fails until its function exists.
+ */
+#include "model.h"
+#include "model_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* What a kind's apply function is handed, and what it may set. */
+struct apply {
+	struct model *m;
+	uint64_t seq;
+	const struct record *rec;
+	/* The record's customer, checked against prev_seq; NULL for a record of
+	 * no customer. ENROL sets it to the customer it adds. */
+	struct model_customer *c;
+	/* The request key's entry: the points it changed (value) and, for key
+	 * operations, the key's id (object_id); saved when the record has a key. */
+	struct record_request *req;
+};
+
+/* Apply a balance change that the record says ends at balance_after. */
+static int apply_points(struct model_customer *c, int64_t points, int64_t balance_after)
+{
+	int64_t bal;
+
+	if (__builtin_add_overflow(c->balance, points, &bal) || bal != balance_after)
+		return MODEL_E_CORRUPT;
+	c->balance = bal;
+	if (points > 0 && __builtin_add_overflow(c->lifetime_points, points, &c->lifetime_points))
+		return MODEL_E_CORRUPT;
+	return 0;
+}
+
+/* JOIN: a guest takes the member's details; email and phone are re-indexed. */
+static int customer_rename(struct model *m, struct model_customer *c, const __typeof__(((struct record *)0)->u.enrol) *e)
+{
+	uint32_t slot = (uint32_t)(c - m->customers);
+	struct model_customer *other;
+	struct proto_str old_email = model_customer_email(c), old_phone = model_customer_phone(c);
+	size_t tlen = (size_t)e->email.len + e->phone.len + e->first_name.len + e->last_name.len;
+	char *text, *p;
+
+	if (e->email.len > 255 || e->phone.len > 255 || e->first_name.len > 255 || e->last_name.len > 255)
+		return MODEL_E_CORRUPT;
+	if (((other = model_customer_by_email(m, e->email)) && other != c) ||
+	    ((other = model_customer_by_phone(m, e->phone)) && other != c))
+		return MODEL_E_CORRUPT;
+	text = malloc(tlen ? tlen : 1);
+	if (!text)
+		return MODEL_E_NOMEM;
+	p = text;
+	memcpy(p, e->email.ptr, e->email.len);
+	p += e->email.len;
+	memcpy(p, e->phone.ptr, e->phone.len);
+	p += e->phone.len;
+	memcpy(p, e->first_name.ptr, e->first_name.len);
+	p += e->first_name.len;
+	memcpy(p, e->last_name.ptr, e->last_name.len);
+	if (old_email.len)
+		hidx_remove(&m->by_email, model__hash_bytes(old_email.ptr, old_email.len), slot);
+	if (old_phone.len)
+		hidx_remove(&m->by_phone, model__hash_bytes(old_phone.ptr, old_phone.len), slot);
+	free(c->text);
+	c->text = text;
+	c->email_len = (uint8_t)e->email.len;
+	c->phone_len = (uint8_t)e->phone.len;
+	c->first_len = (uint8_t)e->first_name.len;
+	c->last_len = (uint8_t)e->last_name.len;
+	/* Removal left room, so these inserts do not fail for want of memory
+	 * except while growing, and a half-indexed customer is worse than an
+	 * exit: report it as out of memory and let the caller stop. */
+	if ((e->email.len && hidx_insert(&m->by_email, model__hash_bytes(e->email.ptr, e->email.len), slot)) ||
+	    (e->phone.len && hidx_insert(&m->by_phone, model__hash_bytes(e->phone.ptr, e->phone.len), slot)))
+		return MODEL_E_NOMEM;
+	return 0;
+}
+
+/* A return: the order and the customer give back what the record says. */
+static int return_apply(struct model *m, struct model_customer *c, uint64_t seq, const struct record *rec)
+{
+	char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+	uint32_t slot;
+	struct model_order *o;
+	int64_t bal;
+
+	if (rec->u.ret.location.len > PROTO_MAX_LOCATION || rec->u.ret.order_id.len > PROTO_MAX_ORDER)
+		return MODEL_E_CORRUPT;
+	slot = model__order_find_key(m, key, model__order_key(key, rec->u.ret.location, rec->u.ret.order_id));
+	if (slot == HIDX_NONE)
+		return MODEL_E_CORRUPT;
+	o = &m->orders[slot];
+	if (o->customer_id != c->id || o->seq != rec->u.ret.sale_seq || o->last_return_seq != rec->u.ret.prev_return_seq ||
+	    rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
+	    rec->u.ret.applied > rec->u.ret.taken || o->refunded + rec->u.ret.refunded > o->amount ||
+	    o->taken_back + rec->u.ret.taken > o->points)
+		return MODEL_E_CORRUPT;
+	if (__builtin_sub_overflow(c->balance, rec->u.ret.applied, &bal) || bal != rec->u.ret.balance_after)
+		return MODEL_E_CORRUPT;
+	c->balance = bal;
+	c->lifetime_points -= rec->u.ret.taken;
+	c->total_spend -= rec->u.ret.refunded;
+	if (rec->u.ret.full) {
+		if (o->refunded + rec->u.ret.refunded != o->amount || c->visits == 0)
+			return MODEL_E_CORRUPT;
+		c->visits--;
+	}
+	o->refunded += rec->u.ret.refunded;
+	o->taken_back += rec->u.ret.taken;
+	o->last_return_seq = seq;
+	model__order_mark_dirty(m, slot);
+	return 0;
+}
+
+/* GROUP and TIER: rebuild the customer's tags. */
+static int tags_apply(struct model_customer *c, const struct record *rec)
+{
+	struct proto_customer v;
+	struct proto_str groups[PROTO_MAX_GROUPS];
+	struct model_tags *t;
+	uint8_t n = 0;
+	int rc;
+
+	model_customer_view(c, &v);
+	for (uint8_t i = 0; i < v.ngroups; i++)
+		if (rec->type != PROTO_ENTRY_GROUP || v.groups[i].len != rec->u.group.group.len ||
+		    memcmp(v.groups[i].ptr, rec->u.group.group.ptr, v.groups[i].len) != 0)
+			groups[n++] = v.groups[i];
+	if (rec->type == PROTO_ENTRY_GROUP) {
+		/* Adding a group already held, or removing one not held, is a record that could not have been made. */
+		if (rec->u.group.add ? n != v.ngroups : n == v.ngroups)
+			return MODEL_E_CORRUPT;
+		if (rec->u.group.add) {
+			if (n >= PROTO_MAX_GROUPS || !rec->u.group.group.len)
+				return MODEL_E_CORRUPT;
+			groups[n++] = rec->u.group.group;
+		}
+	} else {
+		v.tier = rec->u.tier.tier;
+	}
+	t = model__tags_make(v.tier, n, groups, &rc);
+	if (rc)
+		return rc;
+	free(c->tags);
+	c->tags = t;
+	return 0;
+}
+
+/* ---- one function per record kind (PROTO_ENTRIES) ---------------------- */
+
+static int apply_enrol(struct apply *a)
+{
+	const struct record *rec = a->rec;
+	struct proto_customer v;
+	int rc;
+
+	memset(&v, 0, sizeof v);
+	v.id = rec->customer_id;
+	v.email = rec->u.enrol.email;
+	v.phone = rec->u.enrol.phone;
+	v.first_name = rec->u.enrol.first_name;
+	v.last_name = rec->u.enrol.last_name;
+	v.created_us = rec->time_us;
+	v.member = rec->u.enrol.member;
+	v.tier.ptr = "";
+	if (rec->prev_seq != 0)
+		return MODEL_E_CORRUPT;
+	if ((rc = model__customer_add(a->m, &v, a->seq)))
+		return rc;
+	a->c = model_customer_by_id(a->m, rec->customer_id);
+	return 0;
+}
+
+static int apply_accrue(struct apply *a)
+{
+	const struct record *rec = a->rec;
+	struct model_customer *c = a->c;
+	char key[PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER];
+	struct record_order o = {rec->customer_id, a->seq, rec->u.accrue.amount, rec->u.accrue.points, 0, 0, 0, {"", 0}};
+	size_t klen;
+	int rc;
+
+	if (!c || rec->u.accrue.location.len > PROTO_MAX_LOCATION || rec->u.accrue.order_id.len > PROTO_MAX_ORDER)
+		return MODEL_E_CORRUPT;
+	klen = model__order_key(key, rec->u.accrue.location, rec->u.accrue.order_id);
+	rc = apply_points(c, rec->u.accrue.points, rec->u.accrue.balance_after);
+	if (rc == 0 && __builtin_add_overflow(c->total_spend, rec->u.accrue.amount, &c->total_spend))
+		rc = MODEL_E_CORRUPT;
+	if (rc == 0 && a->seq > a->m->saved_seq)
+		rc = model__order_add(a->m, key, klen, &o);
+	if (rc && rc != MODEL_EXISTED)
+		return rc;
+	c->visits++;
+	c->last_visit_us = rec->time_us;
+	a->req->value = rec->u.accrue.points;
+	return 0;
+}
+
+static int apply_join(struct apply *a)
+{
+	int rc;
+
+	if (!a->c || a->c->member)
+		return MODEL_E_CORRUPT;
+	if ((rc = customer_rename(a->m, a->c, &a->rec->u.enrol)))
+		return rc;
+	a->c->member = 1;
+	return 0;
+}
+
+static int apply_return(struct apply *a)
+{
+	int rc;
+
+	if (!a->c)
+		return MODEL_E_CORRUPT;
+	if ((rc = return_apply(a->m, a->c, a->seq, a->rec)))
+		return rc;
+	a->req->value = -a->rec->u.ret.applied;
+	return 0;
+}
+
+static int apply_program(struct apply *a)
+{
+	const struct record *rec = a->rec;
+
+	if (rec->customer_id || rules_set(&a->m->rules, rec->u.program.name.ptr, rec->u.program.name.len,
+					  rec->u.program.value.ptr, rec->u.program.value.len, NULL, 0) != RULES_OK)
+		return MODEL_E_CORRUPT;
+	a->m->program_dirty = 1;
+	a->m->program_seq = a->seq;
+	return 0;
+}
+
+static int apply_group(struct apply *a)
+{
+	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+}
+
+static int apply_tier(struct apply *a)
+{
+	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+}
+
+static int apply_adjust(struct apply *a)
+{
+	int rc;
+
+	if (!a->c)
+		return MODEL_E_CORRUPT;
+	if ((rc = apply_points(a->c, a->rec->u.adjust.points, a->rec->u.adjust.balance_after)))
+		return rc;
+	a->req->value = a->rec->u.adjust.points;
+	return 0;
+}
+
+static int apply_key_create(struct apply *a)
+{
+	const struct record *rec = a->rec;
+	struct record_apikey k;
+	int rc;
+
+	k.role = rec->u.key_create.role;
+	k.revoked = 0;
+	k.created_us = rec->time_us;
+	k.location = rec->u.key_create.location;
+	memcpy(k.hash, rec->u.key_create.hash, RECORD_HASH_SIZE);
+	if ((rc = model_load_apikey(a->m, rec->u.key_create.key_id, &k)))
+		return rc;
+	a->m->keys_dirty = 1;
+	a->req->object_id = rec->u.key_create.key_id;
+	return 0;
+}
+
+static int apply_key_revoke(struct apply *a)
+{
+	struct model_apikey *k = (struct model_apikey *)model_apikey_find(a->m, a->rec->u.key_revoke.key_id);
+
+	if (!k)
+		return MODEL_E_CORRUPT;
+	k->revoked = 1;
+	a->m->keys_dirty = 1;
+	a->req->object_id = a->rec->u.key_revoke.key_id;
+	return 0;
+}
+
+typedef int apply_fn(struct apply *a);
+
+static apply_fn *const apply_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
+#define APPLY_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = apply_##kind,
+	PROTO_ENTRIES(APPLY_ROW)
+#undef APPLY_ROW
+};
+
+int model_apply(struct model *m, uint64_t seq, const struct record *rec)
+{
+	struct record_request req = {proto_entry_opcode(rec->type), rec->body_hash, seq, rec->customer_id, 0, {0}};
+	struct apply a = {m, seq, rec, NULL, &req};
+	apply_fn *fn = rec->type <= PROTO_ENTRY_TYPE_MAX ? apply_of_type[rec->type] : NULL;
+	int rc;
+
+	if (seq <= m->applied_seq || !fn)
+		return MODEL_E_CORRUPT;
+	if (rec->type != PROTO_ENTRY_ENROL && rec->customer_id) {
+		a.c = model_customer_by_id(m, rec->customer_id);
+		if (!a.c || a.c->last_seq != rec->prev_seq)
+			return MODEL_E_CORRUPT;
+	}
+	if ((rc = fn(&a)))
+		return rc;
+	if (a.c) {
+		a.c->last_seq = seq;
+		model__mark_dirty(m, (uint32_t)(a.c - m->customers));
+	}
+	/* Records written at first start (the admin key) carry no request key. */
+	if (!model_key_is_zero(rec->request_key) && seq > m->saved_seq) {
+		rc = model__request_add(m, rec->request_key, &req);
+		if (rc && rc != MODEL_EXISTED)
+			return rc;
+	}
+	m->applied_seq = seq;
+	return 0;
+}

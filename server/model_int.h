@@ -1,0 +1,46 @@
+/*
+ * model_int.h - what model.c shares with model_apply.c, and nothing else.
+ *
+ * model.c keeps the state and its indexes (customers, orders, request keys,
+ * API keys, snapshots); model_apply.c changes that state one journal record
+ * at a time. These are model.c's internal helpers that applying a record
+ * needs. Names are model__ (double underscore): not part of model.h's API.
+ */
+#ifndef ACCRUE_MODEL_INT_H
+#define ACCRUE_MODEL_INT_H
+
+#include "model.h"
+
+/* model__order_add and model__request_add: the entry is there already, with
+ * this seq and these values: a replayed record whose order or request key
+ * was saved with it (model.h). Not an error, and never returned by model_apply. */
+#define MODEL_EXISTED 1
+
+uint64_t model__hash_bytes(const void *p, size_t n);
+
+/* Put the customer in slot on the dirty list for the next checkpoint. */
+void model__mark_dirty(struct model *m, uint32_t slot);
+
+/* Add a customer as v describes, indexed by id, email and phone. Returns 0,
+ * MODEL_E_NOMEM, or MODEL_E_CORRUPT (id, email or phone taken). */
+int model__customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq);
+
+/* A tier and group list as one allocation; NULL with *rc 0 for none. */
+struct model_tags *model__tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc);
+
+/* An order's key: location bytes, 0x00, order id bytes, into buf (of at
+ * least PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER bytes). Returns its length. */
+size_t model__order_key(char *buf, struct proto_str location, struct proto_str order_id);
+
+/* The order's slot, or HIDX_NONE. */
+uint32_t model__order_find_key(const struct model *m, const char *key, size_t len);
+
+void model__order_mark_dirty(struct model *m, uint32_t slot);
+
+/* Returns 0, MODEL_EXISTED, MODEL_E_NOMEM or MODEL_E_CORRUPT. */
+int model__order_add(struct model *m, const char *key, size_t len, const struct record_order *s);
+
+/* Returns 0, MODEL_EXISTED, MODEL_E_NOMEM or MODEL_E_CORRUPT. */
+int model__request_add(struct model *m, const uint8_t key[PROTO_KEY_SIZE], const struct record_request *s);
+
+#endif
