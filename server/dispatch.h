@@ -20,13 +20,15 @@
 #include "rules.h"
 #include "store.h"
 
+struct dispatch_scratch;
+
 struct dispatch {
 	struct model *model;
 	struct store *store;
-	struct rules rules;
 	uint32_t max_body;     /* largest request body accepted, and reply built */
 	uint32_t max_inflight; /* announced in HELLO: requests a client may pipeline */
 	int shutting_down;
+	struct dispatch_scratch *scratch; /* the handlers' working space (dispatch_ops.h) */
 };
 
 /* What a connection has proved about itself. */
@@ -51,6 +53,17 @@ struct dispatch_out {
 	uint16_t flags;    /* out: PROTO_FLAG_REPLAY or 0 (REPLY is added by net) */
 	uint64_t wait_seq; /* out: 0, or the seq that must be durable before sending */
 };
+
+/*
+ * Set d up over a model and a store (both stay the caller's), with the
+ * default body and in-flight limits; the caller may change max_body and
+ * max_inflight afterwards. Returns 0, or -1 if memory for the handlers'
+ * working space cannot be had. Undo with dispatch_free.
+ */
+int dispatch_init(struct dispatch *d, struct model *m, struct store *s, uint32_t max_inflight);
+
+/* Free what dispatch_init allocated. Safe on a zeroed or freed struct. */
+void dispatch_free(struct dispatch *d);
 
 /* Handle one decoded frame on a session. */
 enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_session *sess, const struct proto_header *h,

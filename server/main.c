@@ -186,8 +186,17 @@ static int make_admin_key(struct daemon *dm)
 		log_line("cannot write the admin key into %s: %s", dm->data_dir, strerror(errno));
 		return -1;
 	}
-	if (!store_append(dm->store, &rec) || model_apply(&dm->model, store_last_seq(dm->store), &rec) ||
-	    store_commit_now(dm->store, err, sizeof err)) {
+	if (!store_append(dm->store, &rec)) {
+		log_line("cannot store the admin key: the record cannot be journalled (out of memory)");
+		unlink(tmp);
+		return -1;
+	}
+	if (model_apply(&dm->model, store_last_seq(dm->store), &rec)) {
+		log_line("cannot store the admin key: the ledger refused its record");
+		unlink(tmp);
+		return -1;
+	}
+	if (store_commit_now(dm->store, err, sizeof err)) {
 		log_line("cannot store the admin key: %s", err);
 		unlink(tmp);
 		return -1;
@@ -512,15 +521,17 @@ int main(int argc, char **argv)
 	}
 
 	dm.loop = uv_default_loop();
-	dm.dispatch.model = &dm.model;
-	dm.dispatch.store = dm.store;
-	rules_init_default(&dm.dispatch.rules);
-	dm.dispatch.max_body = PROTO_MAX_BODY_DEFAULT;
-	dm.dispatch.max_inflight = ncfg.max_inflight;
+	if (dispatch_init(&dm.dispatch, &dm.model, dm.store, ncfg.max_inflight)) {
+		log_line("out of memory setting up request handling");
+		model_free(&dm.model);
+		store_close(dm.store);
+		return 1;
+	}
 	if (net_start(&dm.net, dm.loop, &dm.dispatch, dm.store, &ncfg, bound, sizeof bound, err, sizeof err)) {
 		log_line("%s", err);
 		uv_run(dm.loop, UV_RUN_DEFAULT);
 		uv_loop_close(dm.loop);
+		dispatch_free(&dm.dispatch);
 		model_free(&dm.model);
 		store_close(dm.store);
 		return 1;
@@ -549,6 +560,7 @@ int main(int argc, char **argv)
 
 	net_free(dm.net);
 	uv_loop_close(dm.loop);
+	dispatch_free(&dm.dispatch);
 	model_free(&dm.model);
 	store_close(dm.store);
 	return 0;

@@ -968,6 +968,28 @@ int rules_earn(const struct rules *r, const struct rules_customer *c, int64_t no
 
 /* ---- returns ---- */
 
+void rules_return_cap(int64_t *take, int64_t earned_left, int64_t *line_take, uint16_t n)
+{
+	int64_t excess;
+
+	if (*take <= earned_left)
+		return;
+	excess = *take - earned_left;
+	*take = earned_left;
+	for (uint16_t i = n; i-- > 0 && excess > 0;) {
+		int64_t cut = line_take[i] < excess ? line_take[i] : excess;
+		line_take[i] -= cut;
+		excess -= cut;
+	}
+}
+
+int64_t rules_return_applied(const struct rules *r, int64_t balance, int64_t take)
+{
+	if (r->below_zero != RULES_BELOW_ZERO_STOP)
+		return take;
+	return balance <= 0 ? 0 : (take < balance ? take : balance);
+}
+
 int rules_take_back(int64_t earned, int64_t amount, int64_t refunded_before, int64_t taken_before, int64_t refund,
 		    int64_t *take)
 {

@@ -222,6 +222,22 @@ int rules_earn(const struct rules *r, const struct rules_customer *c, int64_t no
 int rules_take_back(int64_t earned, int64_t amount, int64_t refunded_before, int64_t taken_before, int64_t refund,
 		    int64_t *take);
 
+/*
+ * A return's take-back never exceeds what the sale has left to take back
+ * (earned_left), whatever mix of returns came before. If *take is over it,
+ * *take becomes earned_left and the lines' shares (line_take[0..n), which
+ * add up to the old *take) shrink by the excess, newest line first, so that
+ * they still add up. Nothing changes when *take is within the limit.
+ */
+void rules_return_cap(int64_t *take, int64_t earned_left, int64_t *line_take, uint16_t n);
+
+/*
+ * What a return of take points removes from a balance: all of it under
+ * returns.below_zero allow; under stop, no more than a positive balance
+ * holds (the rest is the shortfall the journal records).
+ */
+int64_t rules_return_applied(const struct rules *r, int64_t balance, int64_t take);
+
 /* Points for a sale of amount minor units with no lines, no multipliers (kept for simple callers). */
 int rules_points_for_sale(const struct rules *r, int64_t amount, int64_t *points);
 

@@ -1,0 +1,324 @@
+/*
+ * op_customers.c - the handlers of a customer's own requests: ENROL, LOOKUP,
+ * ADJUST (points added or used by hand) and HISTORY (the journal chain of
+ * one customer, newest first). See dispatch_ops.h.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "dispatch_ops.h"
+
+/* The comment a customer sees on an adjustment that names none. */
+#define DEFAULT_COMMENT "Manual adjustments"
+
+enum dispatch_action op_enrol(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			       struct dispatch_out *out)
+{
+	struct proto_enrol_req req;
+	char email[PROTO_MAX_EMAIL + 1], phone[PROTO_MAX_PHONE + 1];
+	struct proto_str ne, np;
+	struct model_customer *c, *ce, *cp, *guest;
+	struct record *rec = &d->scratch->rec;
+	uint64_t seq;
+
+	if (proto_enrol_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ENROL body");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_check_request_key(d, PROTO_OP_ENROL, req.key, XXH3_64bits(body, len), out))
+		return DISPATCH_REPLY;
+	if (model_email_normalise(req.email, email, &ne)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "email \"%.*s\" is not a valid address", (int)req.email.len,
+			       req.email.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (model_phone_normalise(req.phone, phone, &np)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST,
+			       "phone \"%.*s\" is not a valid number (6 to 15 digits, optional leading +)",
+			       (int)req.phone.len, req.phone.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (!ne.len && !np.len) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "an email or a phone number is required");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_has_control(req.first_name) || dispatch_has_control(req.last_name)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "names must not contain control characters");
+		return DISPATCH_REPLY;
+	}
+	/* A guest that a sale recorded joins: same customer, now a member. */
+	ce = model_customer_by_email(d->model, ne);
+	cp = model_customer_by_phone(d->model, np);
+	if ((ce && ce->member) || (cp && cp->member) || (ce && cp && ce != cp)) {
+		int by_email = ce && (ce->member || !cp || !cp->member);
+		c = by_email ? ce : cp;
+		dispatch_depend(out, c->last_seq);
+		dispatch_error(out, PROTO_ST_CONFLICT, "%s %s already belongs to %s #%llu", by_email ? "email" : "phone",
+			       by_email ? email : phone, c->member ? "customer" : "guest", (unsigned long long)c->id);
+		return DISPATCH_REPLY;
+	}
+	guest = ce ? ce : cp;
+	dispatch_record_init(rec, guest ? PROTO_ENTRY_JOIN : PROTO_ENTRY_ENROL, req.key, XXH3_64bits(body, len));
+	rec->customer_id = guest ? guest->id : d->model->next_customer_id;
+	rec->prev_seq = guest ? guest->last_seq : 0;
+	rec->u.enrol.email = ne.len || !guest ? ne : model_customer_email(guest);
+	rec->u.enrol.phone = np.len || !guest ? np : model_customer_phone(guest);
+	rec->u.enrol.first_name = req.first_name;
+	rec->u.enrol.last_name = req.last_name;
+	rec->u.enrol.member = 1;
+	if (!(seq = dispatch_commit_record(d, rec, out)))
+		return DISPATCH_REPLY;
+	dispatch_reply_customer(out, model_customer_by_id(d->model, rec->customer_id));
+	return DISPATCH_REPLY;
+}
+
+enum dispatch_action op_lookup(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			       struct dispatch_out *out)
+{
+	struct proto_lookup_req req;
+	struct model_customer *c;
+
+	if (proto_lookup_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed LOOKUP body");
+		return DISPATCH_REPLY;
+	}
+	if ((c = dispatch_find_customer(d, &req.ref, out)))
+		dispatch_reply_customer(out, c);
+	return DISPATCH_REPLY;
+}
+
+enum dispatch_action op_adjust(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			       struct dispatch_out *out)
+{
+	struct proto_adjust_req req;
+	struct model_customer *c;
+	struct record *rec = &d->scratch->rec;
+		int64_t balance, lifetime;
+	uint64_t seq, hash = XXH3_64bits(body, len);
+
+	if (proto_adjust_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ADJUST body");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_check_request_key(d, PROTO_OP_ADJUST, req.key, hash, out))
+		return DISPATCH_REPLY;
+	if (req.points == 0 || req.points == INT64_MIN) {
+		dispatch_error(out, PROTO_ST_RANGE, "points must be a non-zero amount");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_has_control(req.reason) || dispatch_has_control(req.comment)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "reason and comment must not contain control characters");
+		return DISPATCH_REPLY;
+	}
+	if (!(c = dispatch_find_customer(d, &req.ref, out)))
+		return DISPATCH_REPLY;
+	dispatch_depend(out, c->last_seq);
+	if (rules_add(c->balance, req.points, &balance) ||
+	    (req.points > 0 && rules_add(c->lifetime_points, req.points, &lifetime))) {
+		dispatch_error(out, PROTO_ST_RANGE, "adjustment of %lld points is out of range", (long long)req.points);
+		return DISPATCH_REPLY;
+	}
+	if (balance < 0) {
+		dispatch_error(out, PROTO_ST_INSUFFICIENT, "customer #%llu has %lld points; cannot use %lld",
+			       (unsigned long long)c->id, (long long)c->balance, (long long)-req.points);
+		return DISPATCH_REPLY;
+	}
+	dispatch_record_init(rec, PROTO_ENTRY_ADJUST, req.key, hash);
+	rec->customer_id = c->id;
+	rec->prev_seq = c->last_seq;
+	rec->u.adjust.points = req.points;
+	rec->u.adjust.balance_after = balance;
+	rec->u.adjust.reason = req.reason;
+	rec->u.adjust.comment = req.comment.len ? req.comment : proto_str_c(DEFAULT_COMMENT);
+	if (!(seq = dispatch_commit_record(d, rec, out)))
+		return DISPATCH_REPLY;
+	dispatch_reply_change(out, c, seq, req.points);
+	return DISPATCH_REPLY;
+}
+
+struct history_walk {
+	struct proto_wbuf w;
+	size_t count_at; /* offset of the count field */
+	uint32_t count, limit;
+	uint64_t before;
+	uint64_t next_before;
+	int64_t balance; /* the balance after the entry being visited (newest first) */
+	char note[96];   /* an entry's comment made up for it */
+};
+
+/*
+ * One function per record kind (PROTO_ENTRIES) fills what HISTORY shows of
+ * an entry: e arrives zeroed with empty texts and the seq, type and time
+ * set. A kind that changes the balance sets points and balance_after and
+ * returns 1; one that does not returns 0 and shows the balance it left
+ * standing. note is room for a text the entry may point e->comment at.
+ */
+typedef int history_fn(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap);
+
+static int history_enrol(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	if (!rec->u.enrol.member)
+		e->comment = proto_str_c("guest, recorded by a sale");
+	return 0;
+}
+
+static int history_join(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->comment = proto_str_c("joined as a member");
+	return 0;
+}
+
+static int history_accrue(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->points = rec->u.accrue.points;
+	e->balance_after = rec->u.accrue.balance_after;
+	e->amount = rec->u.accrue.amount;
+	e->location = rec->u.accrue.location;
+	e->order_id = rec->u.accrue.order_id;
+	return 1;
+}
+
+static int history_adjust(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->points = rec->u.adjust.points;
+	e->balance_after = rec->u.adjust.balance_after;
+	e->reason = rec->u.adjust.reason;
+	e->comment = rec->u.adjust.comment;
+	return 1;
+}
+
+static int history_return(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->points = -rec->u.ret.applied;
+	e->balance_after = rec->u.ret.balance_after;
+	e->amount = rec->u.ret.refunded;
+	e->location = rec->u.ret.location;
+	e->order_id = rec->u.ret.order_id;
+	if (rec->u.ret.taken > rec->u.ret.applied) {
+		snprintf(note, note_cap, "shortfall %lld: the balance stops at zero",
+			 (long long)(rec->u.ret.taken - rec->u.ret.applied));
+		e->comment = proto_str_c(note);
+	} else if (rec->u.ret.balance_after < 0) {
+		e->comment = proto_str_c("balance below zero after a return of spent points");
+	}
+	return 1;
+}
+
+static int history_group(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->reason = rec->u.group.group;
+	e->comment = proto_str_c(rec->u.group.add ? "added to group" : "removed from group");
+	return 0;
+}
+
+static int history_tier(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->reason = rec->u.tier.note;
+	e->comment = rec->u.tier.tier.len ? rec->u.tier.tier : proto_str_c("(no tier)");
+	return 0;
+}
+
+/* Records of no customer are never on a customer's chain; shown bare if they were. */
+static int history_program(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	return 0;
+}
+
+static int history_key_create(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	return 0;
+}
+
+static int history_key_revoke(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	return 0;
+}
+
+static history_fn *const history_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
+#define HISTORY_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = history_##kind,
+	PROTO_ENTRIES(HISTORY_ROW)
+#undef HISTORY_ROW
+};
+
+static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct history_walk *hw = ctx;
+	history_fn *fn = rec->type <= PROTO_ENTRY_TYPE_MAX ? history_of_type[rec->type] : NULL;
+	struct proto_entry e;
+	size_t mark = hw->w.len;
+	int changes;
+
+	memset(&e, 0, sizeof e);
+	e.seq = seq;
+	e.type = rec->type;
+	e.time_us = rec->time_us;
+	e.location = e.order_id = e.reason = e.comment = proto_str_c("");
+	changes = fn ? fn(rec, &e, hw->note, sizeof hw->note) : 0;
+	/* Entries that change no balance show the balance they left standing;
+	 * walking newest first, that is the balance before the next newer change. */
+	if (changes)
+		hw->balance = e.balance_after - e.points;
+	else
+		e.balance_after = hw->balance;
+	if (hw->before && seq >= hw->before)
+		return 0;
+	if (hw->count == hw->limit) {
+		hw->next_before = seq + 1;
+		return 1;
+	}
+	proto_entry_put(&hw->w, &e);
+	if (hw->w.overflow) {
+		/* The reply is full: end the page before this entry. */
+		hw->w.overflow = 0;
+		hw->w.len = mark;
+		hw->next_before = seq + 1;
+		return 1;
+	}
+	hw->count++;
+	return 0;
+}
+
+enum dispatch_action op_history(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			       struct dispatch_out *out)
+{
+	struct proto_history_req req;
+	struct model_customer *c;
+	struct history_walk hw;
+	uint8_t *p;
+
+	if (proto_history_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed HISTORY body (limit must be 1 to %d)", PROTO_MAX_HISTORY);
+		return DISPATCH_REPLY;
+	}
+	if (!(c = dispatch_find_customer(d, &req.ref, out)))
+		return DISPATCH_REPLY;
+	/* History is read from LMDB, so the chain must be committed first. */
+	if (c->last_seq > store_durable_seq(d->store)) {
+		out->wait_seq = c->last_seq;
+		return DISPATCH_DEFER;
+	}
+	memset(&hw, 0, sizeof hw);
+	proto_wbuf_init(&hw.w, out->body, out->cap);
+	proto_reply_put_status(&hw.w, PROTO_OK);
+	hw.count_at = hw.w.len;
+	proto_history_rep_put_header(&hw.w, 0, 0);
+	hw.limit = req.limit;
+	hw.before = req.before_seq;
+	hw.balance = c->balance;
+	if (store_walk_chain(d->store, c->last_seq, history_entry, &hw)) {
+		dispatch_error(out, PROTO_ST_STORAGE,
+			       "cannot read the journal of customer #%llu: record %llu is missing or damaged (accrue-check names every problem)",
+			       (unsigned long long)c->id, (unsigned long long)store_walk_bad_seq(d->store));
+		return DISPATCH_REPLY;
+	}
+	/* Rewrite the header now that the page is known. */
+	p = out->body + hw.count_at;
+	{
+		struct proto_wbuf hdr;
+		proto_wbuf_init(&hdr, p, 12);
+		proto_history_rep_put_header(&hdr, hw.next_before, hw.count);
+	}
+	out->len = hw.w.len;
+	return DISPATCH_REPLY;
+}
