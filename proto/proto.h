@@ -215,6 +215,7 @@ void proto_header_encode(uint8_t out[PROTO_HEADER_SIZE], uint8_t opcode, uint16_
 /* The frame checksum: XXH3-64 of body seeded with XXH3-64 of header bytes 0..15. */
 uint64_t proto_checksum(const uint8_t header16[16], const uint8_t *body, size_t body_len);
 
+/* Text for a PROTO_E_* codec error ("checksum mismatch"); never NULL. */
 const char *proto_errstr(int err);
 /* Stable upper-case name of a status ("NOT_FOUND"), or "UNKNOWN". */
 const char *proto_status_name(int status);
@@ -261,6 +262,13 @@ static inline void proto_rbuf_init(struct proto_rbuf *r, const uint8_t *p, size_
 	r->error = 0;
 }
 
+/*
+ * Writers append little-endian values; one that does not fit sets
+ * w->overflow and writes nothing (so later writes fail too): check overflow
+ * once at the end. Readers return the value read; a read past the end
+ * returns 0 (an empty string, zeroed bytes) and sets r->error to
+ * PROTO_E_BODY, and every later read fails the same way.
+ */
 void proto_put_u8(struct proto_wbuf *w, uint8_t v);
 void proto_put_u16(struct proto_wbuf *w, uint16_t v);
 void proto_put_u32(struct proto_wbuf *w, uint32_t v);
@@ -537,6 +545,7 @@ int proto_lookup_req_encode(struct proto_wbuf *w, const struct proto_lookup_req 
 int proto_lookup_req_decode(const uint8_t *b, size_t n, struct proto_lookup_req *m);
 int proto_accrue_req_encode(struct proto_wbuf *w, const struct proto_accrue_req *m);
 int proto_accrue_req_decode(const uint8_t *b, size_t n, struct proto_accrue_req *m);
+/* A sale as ACCRUE and QUOTE carry it; errors as the primitives (overflow, r->error). */
 void proto_sale_put(struct proto_wbuf *w, const struct proto_sale *s);
 void proto_sale_get(struct proto_rbuf *r, struct proto_sale *s);
 int proto_return_req_encode(struct proto_wbuf *w, const struct proto_return_req *m);
@@ -558,6 +567,9 @@ int proto_program_set_req_decode(const uint8_t *b, size_t n, struct proto_progra
  * keeps its own request key). Encode: the header, then one item at a time.
  * Decode: _begin reads the count; _next gives one item's body bytes (to
  * hash, and to decode with proto_accrue_req_decode).
+ * put_item returns 0 or PROTO_E_SPACE; _begin returns 0, PROTO_E_BODY, or
+ * PROTO_E_FIELD for a count outside 1..PROTO_MAX_BATCH; _next returns 0 or
+ * PROTO_E_BODY (the item is cut short; *item is NULL then).
  */
 void proto_batch_req_put_header(struct proto_wbuf *w, uint16_t count);
 int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m);
@@ -572,6 +584,7 @@ int proto_key_create_req_decode(const uint8_t *b, size_t n, struct proto_key_cre
 int proto_key_revoke_req_encode(struct proto_wbuf *w, const struct proto_key_revoke_req *m);
 int proto_key_revoke_req_decode(const uint8_t *b, size_t n, struct proto_key_revoke_req *m);
 
+/* A customer as replies carry it; errors as the primitives (overflow, r->error). */
 void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c);
 void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c);
 
@@ -621,6 +634,9 @@ int proto_key_info_next(struct proto_rbuf *r, struct proto_key_info *k);
  * follows; otherwise a message string (at most PROTO_MAX_MESSAGE bytes).
  * proto_reply_status reads the status and leaves r at what follows; the
  * *_rep_decode functions above take the bytes after the status.
+ * proto_reply_error_encode cuts a message over PROTO_MAX_MESSAGE and
+ * returns 0 or PROTO_E_SPACE; proto_reply_status returns 0 or PROTO_E_BODY;
+ * proto_reply_error_decode returns 0, PROTO_E_BODY or PROTO_E_FIELD.
  */
 void proto_reply_put_status(struct proto_wbuf *w, uint16_t status);
 int proto_reply_error_encode(struct proto_wbuf *w, uint16_t status, struct proto_str message);

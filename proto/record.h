@@ -144,6 +144,14 @@ const char *record_db_name(int db);
 
 /* ---- snapshots written by checkpoints ------------------------------- */
 
+/*
+ * Each snapshot has an encoder, which returns 0, PROTO_E_SPACE, or
+ * PROTO_E_FIELD for a field over the limit its decoder enforces (nothing
+ * unreadable is written), and a decoder of a whole value, which returns 0,
+ * PROTO_E_BODY (cut short or trailing bytes) or PROTO_E_FIELD (a field out
+ * of range, or another format version). Decoded strings point into b.
+ */
+
 /* customers: key = id (record_key_u64). */
 struct record_customer {
 	struct proto_customer c;

@@ -128,10 +128,24 @@ struct model {
 	uint64_t saved_seq;
 };
 
+/* An empty model with the program's defaults. Returns 0 (it allocates nothing yet). */
 int model_init(struct model *m);
+/* Free everything the model holds; every pointer it handed out dies with it. */
 void model_free(struct model *m);
 
-/* ---- look-ups (NULL when absent) ------------------------------------ */
+/*
+ * ---- look-ups (NULL when absent) ------------------------------------
+ *
+ * How long a pointer from a look-up lives: customers, orders, request keys
+ * and API keys are elements of arrays that are reallocated as they grow.
+ * A pointer is valid until the next change of the model: the next
+ * model_apply (any record: an ENROL or a sale that adds a guest, an order or
+ * a request key may move every element), model_reserve, a model_load_*, or
+ * model_free. Keep an id, never a pointer, across a commit or a callback.
+ * A customer's text (email, phone, names) and tags are separate
+ * allocations that a JOIN, GROUP or TIER record replaces, so views into them
+ * (model_customer_view, model_customer_rules) follow the same rule.
+ */
 
 struct model_customer *model_customer_by_id(const struct model *m, uint64_t id);
 /* email and phone must already be normalised. */
@@ -140,10 +154,13 @@ struct model_customer *model_customer_by_phone(const struct model *m, struct pro
 /* Normalises a ref's email or phone before looking it up. */
 struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
 
+/* The order of (location, order id), byte for byte; NULL when absent. */
 const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id);
 /* A request key of all zero bytes: "no key" (records written at first start carry none). */
 int model_key_is_zero(const uint8_t key[PROTO_KEY_SIZE]);
+/* What the request key made (its opcode, body hash, seq, object, points); NULL for a new key. */
 const struct model_request *model_request_find(const struct model *m, const uint8_t key[PROTO_KEY_SIZE]);
+/* An API key by id, revoked ones included; NULL when absent. */
 const struct model_apikey *model_apikey_find(const struct model *m, uint64_t id);
 
 /* The order of a sale, writable by the model only; NULL when absent. */
@@ -154,6 +171,7 @@ void model_customer_rules(const struct model_customer *c, struct rules_customer 
 /* Whether c is in group. */
 int model_customer_in_group(const struct model_customer *c, struct proto_str group);
 
+/* c's email and phone (normalised; empty when none), views into c. */
 struct proto_str model_customer_email(const struct model_customer *c);
 struct proto_str model_customer_phone(const struct model_customer *c);
 /* A reply view of c; its strings point into c and live as long as c is unchanged. */
@@ -187,6 +205,12 @@ int model_reserve(struct model *m, uint64_t customers, uint64_t orders, uint64_t
 
 /* ---- snapshots -------------------------------------------------------- */
 
+/*
+ * Load one snapshot read at start-up (the store decodes and verifies it
+ * first). Each returns 0, MODEL_E_NOMEM, or MODEL_E_CORRUPT when it
+ * contradicts what is loaded already (a second customer with the same id,
+ * email or phone; an order or request key twice).
+ */
 int model_load_customer(struct model *m, const struct record_customer *s);
 /* Start fetching the index slots loading s (or a request key) will probe. */
 void model_prefetch_customer(const struct model *m, const struct record_customer *s);

@@ -77,7 +77,10 @@ void store_close(struct store *s);
  */
 int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *err, size_t errlen);
 
-/* Start the writer thread; on_commit runs on loop's thread after each commit. */
+/*
+ * Start the writer thread; on_commit runs on loop's thread after each
+ * commit. Returns 0, or -1 if the thread or the wakeup handle cannot be made.
+ */
 int store_start(struct store *s, uv_loop_t *loop, store_commit_fn on_commit, void *ctx);
 
 /* Stop and join the writer. Call when store_idle() is true. */
@@ -95,7 +98,7 @@ int store_has_room_for(const struct store *s, uint32_t n);
  */
 uint64_t store_append(struct store *s, const struct record *rec);
 
-/* The last record committed and fsynced, and the last one handed out. */
+/* The last record committed and fsynced, and the last one handed out (0: none yet). */
 uint64_t store_durable_seq(const struct store *s);
 uint64_t store_last_seq(const struct store *s);
 
@@ -112,17 +115,18 @@ void store_wait(struct store *s, uint64_t seq, struct store_waiter *w);
  */
 int store_checkpoint(struct store *s, struct model *m);
 
-/* Whether a checkpoint is due: journal growth or time since the last one. */
+/* Whether a checkpoint is due (1) or not (0): journal growth or time since the last one. */
 int store_checkpoint_due(const struct store *s, uint64_t now_ms);
 
 /*
- * Hand the open batch to the writer if it is idle and there is one, with
+ * Hand the open batch to the writer if it is idle and there is one (returns
+ * nothing: a failed commit reaches the waiters and on_commit), with
  * the orders and request keys m holds unsaved (model_save_new) if there
  * are enough of them to be worth their pages.
  */
 void store_kick(struct store *s, struct model *m);
 
-/* Nothing open and nothing being committed. */
+/* 1 when nothing is open and nothing is being committed, else 0. */
 int store_idle(const struct store *s);
 
 /*
@@ -139,15 +143,16 @@ int store_commit_now(struct store *s, char *err, size_t errlen);
  */
 int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
 		     void *ctx);
+/* The record the last failed store_walk_chain stopped at; 0 if none, or no transaction began. */
 uint64_t store_walk_bad_seq(const struct store *s);
 
+/* Counters since store_open, and the map size now, into *st. */
 void store_get_stats(struct store *s, struct store_stats *st);
 
-/* Tuning, set before store_start: records per checkpoint and seconds between. */
 /* The initial LMDB map size (it doubles whenever it is full). Before store_start. */
 void store_set_map_size(struct store *s, size_t bytes);
 
-/* Text for a status a store_waiter or store_commit_fn received. */
+/* Text for a status a store_waiter or store_commit_fn received (an LMDB or errno code); never NULL. */
 const char *store_strerror(int status);
 
 /*
@@ -167,7 +172,11 @@ uint64_t store_bad_seq(const struct store *s);
  */
 int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pathlen, uint64_t *count, char *err,
 			  size_t errlen);
+/* (store_discard_journal returns 0, or -1 with a message in err: a seq at or
+ * before the checkpoint, nothing to discard, or the file or LMDB failed.) */
 
+/* Tuning, set before store_start: a checkpoint after so many records or so
+ * many milliseconds since the last one, whichever comes first. */
 void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64_t every_ms);
 
 /*
