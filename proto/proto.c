@@ -159,7 +159,7 @@ int proto_role_parse(const char *name)
 const char *proto_entry_type_name(int type)
 {
 	switch (type) {
-#define ENTRY_NAME(TYPE, kind, code, name, payload, op) \
+#define ENTRY_NAME(TYPE, kind, code, name, payload, op, of_customer) \
 	case PROTO_ENTRY_##TYPE: return name;
 		PROTO_ENTRIES(ENTRY_NAME)
 #undef ENTRY_NAME
@@ -170,7 +170,7 @@ const char *proto_entry_type_name(int type)
 uint8_t proto_entry_opcode(int type)
 {
 	switch (type) {
-#define ENTRY_OPCODE(TYPE, kind, code, name, payload, op) \
+#define ENTRY_OPCODE(TYPE, kind, code, name, payload, op, of_customer) \
 	case PROTO_ENTRY_##TYPE: return PROTO_OP_##op;
 		PROTO_ENTRIES(ENTRY_OPCODE)
 #undef ENTRY_OPCODE
@@ -178,8 +178,19 @@ uint8_t proto_entry_opcode(int type)
 	return 0;
 }
 
+int proto_entry_of_customer(int type)
+{
+	switch (type) {
+#define ENTRY_OF_CUSTOMER(TYPE, kind, code, name, payload, op, of_customer) \
+	case PROTO_ENTRY_##TYPE: return of_customer;
+		PROTO_ENTRIES(ENTRY_OF_CUSTOMER)
+#undef ENTRY_OF_CUSTOMER
+	}
+	return 0;
+}
+
 /* Every entry code is at most PROTO_ENTRY_TYPE_MAX, so tables sized by it hold every kind. */
-#define ENTRY_BOUND(TYPE, kind, code, name, payload, op) \
+#define ENTRY_BOUND(TYPE, kind, code, name, payload, op, of_customer) \
 	_Static_assert(code >= 1 && code <= PROTO_ENTRY_TYPE_MAX, "PROTO_ENTRY_TYPE_MAX is below " #TYPE);
 PROTO_ENTRIES(ENTRY_BOUND)
 #undef ENTRY_BOUND

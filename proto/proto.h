@@ -125,31 +125,33 @@ enum proto_ref_kind {
  * Journal entry kinds, as history reports them and the journal stores them:
  * the one list of record kinds. One row each:
  *
- *   X(TYPE, kind, code, "name", payload, OPCODE)
+ *   X(TYPE, kind, code, "name", payload, OPCODE, of_customer)
  *
  * TYPE makes PROTO_ENTRY_TYPE = code; "name" is what history and the tools
  * print; payload is the member of record.h's struct record union that holds
  * the kind's fields (two kinds may share one); OPCODE is the request that
- * writes it (replays of that request are matched against it). Every part of
+ * writes it (replays of that request are matched against it); of_customer
+ * is 1 for a kind that belongs to one customer's chain (customer_id and
+ * prev_seq set) and 0 for one that belongs to none. Every part of
  * accrue that treats kinds differently builds a table from this list with
  * one function per kind, named after `kind`: record.c's payload codec
  * (by payload), model_apply, HISTORY's view of an entry, accrue-check. A new
  * kind is one row here; the compiler then names each function still missing.
  */
-#define PROTO_ENTRIES(X)                                                  \
-	X(ENROL, enrol, 1, "enrol", enrol, ENROL)                         \
-	X(ACCRUE, accrue, 2, "accrue", accrue, ACCRUE)                    \
-	X(ADJUST, adjust, 3, "adjust", adjust, ADJUST)                    \
-	X(KEY_CREATE, key_create, 4, "key-create", key_create, KEY_CREATE) \
-	X(KEY_REVOKE, key_revoke, 5, "key-revoke", key_revoke, KEY_REVOKE) \
-	X(RETURN, return, 6, "return", ret, RETURN)                       \
-	X(PROGRAM, program, 7, "program", program, PROGRAM_SET)           \
-	X(GROUP, group, 8, "group", group, GROUP)                         \
-	X(TIER, tier, 9, "tier", tier, TIER)                              \
-	X(JOIN, join, 10, "join", enrol, ENROL) /* a guest became a member */
+#define PROTO_ENTRIES(X)                                                     \
+	X(ENROL, enrol, 1, "enrol", enrol, ENROL, 1)                         \
+	X(ACCRUE, accrue, 2, "accrue", accrue, ACCRUE, 1)                    \
+	X(ADJUST, adjust, 3, "adjust", adjust, ADJUST, 1)                    \
+	X(KEY_CREATE, key_create, 4, "key-create", key_create, KEY_CREATE, 0) \
+	X(KEY_REVOKE, key_revoke, 5, "key-revoke", key_revoke, KEY_REVOKE, 0) \
+	X(RETURN, return, 6, "return", ret, RETURN, 1)                       \
+	X(PROGRAM, program, 7, "program", program, PROGRAM_SET, 0)           \
+	X(GROUP, group, 8, "group", group, GROUP, 1)                         \
+	X(TIER, tier, 9, "tier", tier, TIER, 1)                              \
+	X(JOIN, join, 10, "join", enrol, ENROL, 1) /* a guest became a member */
 
 enum proto_entry_type {
-#define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op) PROTO_ENTRY_##TYPE = code,
+#define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op, of_customer) PROTO_ENTRY_##TYPE = code,
 	PROTO_ENTRIES(PROTO_ENTRY_ENUM)
 #undef PROTO_ENTRY_ENUM
 	PROTO_ENTRY_TYPE_MAX = 10 /* the highest code above; tables indexed by type have this + 1 rows */
@@ -229,6 +231,8 @@ int proto_role_parse(const char *name);
 const char *proto_entry_type_name(int type);
 /* The opcode whose requests write entries of this type, or 0 for an unknown type. */
 uint8_t proto_entry_opcode(int type);
+/* 1 if entries of this type belong to a customer's chain, 0 if to none or the type is unknown. */
+int proto_entry_of_customer(int type);
 
 /* ---- primitive readers and writers ---------------------------------- */
 

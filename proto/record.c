@@ -239,7 +239,7 @@ static void payload_key_revoke(struct record_io *io, struct record *rec)
 typedef void payload_fn(struct record_io *io, struct record *rec);
 
 static payload_fn *const payload_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
-#define PAYLOAD_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = payload_##payload,
+#define PAYLOAD_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = payload_##payload,
 	PROTO_ENTRIES(PAYLOAD_ROW)
 #undef PAYLOAD_ROW
 };

@@ -299,7 +299,7 @@ static int apply_key_revoke(struct apply *a)
 typedef int apply_fn(struct apply *a);
 
 static apply_fn *const apply_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
-#define APPLY_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = apply_##kind,
+#define APPLY_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = apply_##kind,
 	PROTO_ENTRIES(APPLY_ROW)
 #undef APPLY_ROW
 };

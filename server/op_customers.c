@@ -236,7 +236,7 @@ static int history_key_revoke(const struct record *rec, struct proto_entry *e, c
 }
 
 static history_fn *const history_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
-#define HISTORY_ROW(TYPE, kind, code, name, payload, op) [PROTO_ENTRY_##TYPE] = history_##kind,
+#define HISTORY_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = history_##kind,
 	PROTO_ENTRIES(HISTORY_ROW)
 #undef HISTORY_ROW
 };
