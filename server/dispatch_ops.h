@@ -11,7 +11,8 @@
  *   op_program.c    GROUP, TIER, PROGRAM_GET, PROGRAM_SET
  *   op_keys.c       HELLO, KEY_CREATE, KEY_LIST, KEY_REVOKE
  *
- * A new opcode is one row in dispatch.c's table plus its handler here.
+ * A new opcode is one row in dispatch.c's table plus its handler in the file
+ * of its domain, declared here.
  * Only the server's dispatch files include this header.
  */
 #ifndef ACCRUE_DISPATCH_OPS_H

@@ -386,7 +386,7 @@ static const struct codec key_create_rep = CODEC(key_create_rep, key_create_rep_
 /* ---- ACCRUE_BATCH request -------------------------------------------- */
 
 /*
- * As the server reads it (dispatch.c, op_accrue_batch): the count, every
+ * As the server reads it (op_sales.c, op_accrue_batch): the count, every
  * item framed and nothing after the last, then each item decoded as an
  * ACCRUE on its own. A batch whose framing is whole re-encodes to the same
  * bytes, items that decode through proto_batch_req_put_item and the others
