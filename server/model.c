@@ -352,12 +352,34 @@ void model__mark_dirty(struct model *m, uint32_t slot)
 	m->dirty[m->ndirty++] = slot;
 }
 
+int model__customer_set_text(struct model_customer *c, struct proto_str email, struct proto_str phone,
+			     struct proto_str first, struct proto_str last)
+{
+	size_t tlen = (size_t)email.len + phone.len + first.len + last.len;
+	char *text = malloc(tlen ? tlen : 1), *p = text;
+
+	if (!text)
+		return MODEL_E_NOMEM;
+	memcpy(p, email.ptr, email.len);
+	p += email.len;
+	memcpy(p, phone.ptr, phone.len);
+	p += phone.len;
+	memcpy(p, first.ptr, first.len);
+	p += first.len;
+	memcpy(p, last.ptr, last.len);
+	free(c->text);
+	c->text = text;
+	c->email_len = (uint8_t)email.len;
+	c->phone_len = (uint8_t)phone.len;
+	c->first_len = (uint8_t)first.len;
+	c->last_len = (uint8_t)last.len;
+	return 0;
+}
+
 int model__customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq)
 {
 	struct model_customer *c;
 	uint32_t slot = m->ncustomers;
-	size_t tlen = (size_t)v->email.len + v->phone.len + v->first_name.len + v->last_name.len;
-	char *text;
 
 	/* The id must be the next one (see model_customer_by_id); taken emails
 	 * and phones are found by the inserts below. */
@@ -366,23 +388,10 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 	if (grow((void **)&m->customers, &m->customers_cap, slot + 1, sizeof *m->customers) ||
 	    grow((void **)&m->dirty, &m->dirty_cap, slot + 1, sizeof *m->dirty))
 		return MODEL_E_NOMEM;
-	text = malloc(tlen ? tlen : 1);
-	if (!text)
-		return MODEL_E_NOMEM;
 	c = &m->customers[slot];
 	memset(c, 0, sizeof *c);
-	c->text = text;
-	memcpy(text, v->email.ptr, v->email.len);
-	text += v->email.len;
-	memcpy(text, v->phone.ptr, v->phone.len);
-	text += v->phone.len;
-	memcpy(text, v->first_name.ptr, v->first_name.len);
-	text += v->first_name.len;
-	memcpy(text, v->last_name.ptr, v->last_name.len);
-	c->email_len = (uint8_t)v->email.len;
-	c->phone_len = (uint8_t)v->phone.len;
-	c->first_len = (uint8_t)v->first_name.len;
-	c->last_len = (uint8_t)v->last_name.len;
+	if (model__customer_set_text(c, v->email, v->phone, v->first_name, v->last_name))
+		return MODEL_E_NOMEM;
 	c->id = v->id;
 	c->last_seq = last_seq;
 	c->balance = v->balance;

@@ -50,35 +50,22 @@ static int customer_rename(struct model *m, struct model_customer *c, const __ty
 	uint32_t slot = (uint32_t)(c - m->customers);
 	struct model_customer *other;
 	struct proto_str old_email = model_customer_email(c), old_phone = model_customer_phone(c);
-	size_t tlen = (size_t)e->email.len + e->phone.len + e->first_name.len + e->last_name.len;
-	char *text, *p;
+	/* Hashed now: the old text is freed when the new one is set. */
+	uint64_t old_email_hash = old_email.len ? model__hash_bytes(old_email.ptr, old_email.len) : 0;
+	uint64_t old_phone_hash = old_phone.len ? model__hash_bytes(old_phone.ptr, old_phone.len) : 0;
+	int had_email = old_email.len != 0, had_phone = old_phone.len != 0;
 
 	if (e->email.len > 255 || e->phone.len > 255 || e->first_name.len > 255 || e->last_name.len > 255)
 		return MODEL_E_CORRUPT;
 	if (((other = model_customer_by_email(m, e->email)) && other != c) ||
 	    ((other = model_customer_by_phone(m, e->phone)) && other != c))
 		return MODEL_E_CORRUPT;
-	text = malloc(tlen ? tlen : 1);
-	if (!text)
+	if (model__customer_set_text(c, e->email, e->phone, e->first_name, e->last_name))
 		return MODEL_E_NOMEM;
-	p = text;
-	memcpy(p, e->email.ptr, e->email.len);
-	p += e->email.len;
-	memcpy(p, e->phone.ptr, e->phone.len);
-	p += e->phone.len;
-	memcpy(p, e->first_name.ptr, e->first_name.len);
-	p += e->first_name.len;
-	memcpy(p, e->last_name.ptr, e->last_name.len);
-	if (old_email.len)
-		hidx_remove(&m->by_email, model__hash_bytes(old_email.ptr, old_email.len), slot);
-	if (old_phone.len)
-		hidx_remove(&m->by_phone, model__hash_bytes(old_phone.ptr, old_phone.len), slot);
-	free(c->text);
-	c->text = text;
-	c->email_len = (uint8_t)e->email.len;
-	c->phone_len = (uint8_t)e->phone.len;
-	c->first_len = (uint8_t)e->first_name.len;
-	c->last_len = (uint8_t)e->last_name.len;
+	if (had_email)
+		hidx_remove(&m->by_email, old_email_hash, slot);
+	if (had_phone)
+		hidx_remove(&m->by_phone, old_phone_hash, slot);
 	/* Removal left room, so these inserts do not fail for want of memory
 	 * except while growing, and a half-indexed customer is worse than an
 	 * exit: report it as out of memory and let the caller stop. */

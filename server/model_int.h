@@ -25,6 +25,11 @@ void model__mark_dirty(struct model *m, uint32_t slot);
  * MODEL_E_NOMEM, or MODEL_E_CORRUPT (id, email or phone taken). */
 int model__customer_add(struct model *m, const struct proto_customer *v, uint64_t last_seq);
 
+/* Set c's text (email, phone, first and last name, in one allocation),
+ * freeing the old one. Returns 0, or MODEL_E_NOMEM with c unchanged. */
+int model__customer_set_text(struct model_customer *c, struct proto_str email, struct proto_str phone,
+			     struct proto_str first, struct proto_str last);
+
 /* A tier and group list as one allocation; NULL with *rc 0 for none. */
 struct model_tags *model__tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc);
 

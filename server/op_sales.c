@@ -433,6 +433,19 @@ static int replay_return_rec(void *ctx, uint64_t seq, const struct record *rec)
 	return 1;
 }
 
+/* Whether refund is more than order o has left to refund: OVER_RETURN is written into out then. */
+static int over_refund(const struct model_order *o, int64_t refund, struct dispatch_out *out)
+{
+	char left[32], want[32];
+
+	if (refund <= o->amount - o->refunded)
+		return 0;
+	dispatch_error(out, PROTO_ST_OVER_RETURN, "order has %s left to refund; cannot refund %s",
+		       dispatch_money_text(o->amount - o->refunded, left, sizeof left),
+		       dispatch_money_text(refund, want, sizeof want));
+	return 1;
+}
+
 enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
 			       struct dispatch_out *out)
 {
@@ -501,12 +514,8 @@ enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess
 			dispatch_error(out, PROTO_ST_RANGE, "a return refunds a positive amount or names lines");
 			return DISPATCH_REPLY;
 		}
-		if (refund > o->amount - o->refunded) {
-			char left[32], want[32];
-			dispatch_error(out, PROTO_ST_OVER_RETURN, "order has %s left to refund; cannot refund %s",
-				       dispatch_money_text(o->amount - o->refunded, left, sizeof left), dispatch_money_text(refund, want, sizeof want));
+		if (over_refund(o, refund, out))
 			return DISPATCH_REPLY;
-		}
 		if (rules_take_back(o->points, o->amount, o->refunded, o->taken_back, refund, &take) != RULES_OK) {
 			dispatch_error(out, PROTO_ST_RANGE, "refund out of range");
 			return DISPATCH_REPLY;
@@ -566,12 +575,8 @@ enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess
 				       dispatch_money_text(refund, sum, sizeof sum), dispatch_money_text(req->amount, want, sizeof want));
 			return DISPATCH_REPLY;
 		}
-		if (refund > o->amount - o->refunded) {
-			char left[32], want[32];
-			dispatch_error(out, PROTO_ST_OVER_RETURN, "order has %s left to refund; cannot refund %s",
-				       dispatch_money_text(o->amount - o->refunded, left, sizeof left), dispatch_money_text(refund, want, sizeof want));
+		if (over_refund(o, refund, out))
 			return DISPATCH_REPLY;
-		}
 		rec->u.ret.nlines = req->nlines;
 	}
 	/* Never more than the sale earned, whatever mix of returns came before. */
