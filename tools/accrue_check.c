@@ -34,7 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "jsonout.h"
+#include "output.h"
 #include "model.h"
 #include "record.h"
 #include "rules.h"
@@ -1683,7 +1683,7 @@ static void report(struct check *ck)
 		return;
 	if (ck->json) {
 		fputs("{\"dir\":", stdout);
-		jsonout_str(ck->dir);
+		out_json_str(ck->dir);
 		printf(",\"records\":%" PRIu64 ",\"first_seq\":", ck->nrecords);
 		json_u64_or_null(ck->first_seq);
 		fputs(",\"last_seq\":", stdout);
@@ -1698,7 +1698,7 @@ static void report(struct check *ck)
 			fputs(",\"customer\":", stdout);
 			json_u64_or_null(p->customer);
 			fputs(",\"problem\":", stdout);
-			jsonout_str(p->text);
+			out_json_str(p->text);
 			putchar('}');
 		}
 		fputs("]}\n", stdout);

@@ -11,7 +11,7 @@
  * connect or I/O failure (a missing or unreadable key file included).
  */
 #include "accrue.h"
-#include "jsonout.h"
+#include "output.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #ifndef ACCRUE_VERSION
 #define ACCRUE_VERSION "unknown"
@@ -348,14 +347,6 @@ static int ref_parse(const struct ctl *c, const char *text, struct accrue_ref *r
 	return 0;
 }
 
-/* 1234 -> "12.34"; the inverse of amount_parse. */
-static void money_format(char *buf, size_t cap, int64_t minor)
-{
-	uint64_t m = minor < 0 ? (uint64_t)0 - (uint64_t)minor : (uint64_t)minor;
-
-	snprintf(buf, cap, "%s%" PRIu64 ".%02" PRIu64, minor < 0 ? "-" : "", m / 100, m % 100);
-}
-
 /* Longest SKU and category accepted in a line (the protocol's limits). */
 #define LINE_TEXT_MAX 64
 
@@ -445,8 +436,8 @@ static int basket_parse(const struct ctl *c, const char *amount_text, const stru
 	if (amount_text && b->amount != sum) {
 		char given[32], total[32];
 
-		money_format(given, sizeof given, b->amount);
-		money_format(total, sizeof total, sum);
+		out_money_format(given, sizeof given, b->amount);
+		out_money_format(total, sizeof total, sum);
 		rc = usage_error(c, "--amount %s is not the sum of the lines, %s: give one or make them agree", given,
 				 total);
 		goto fail;
@@ -581,99 +572,34 @@ static int session_open(struct ctl *c)
 
 /* ---- formatting ------------------------------------------------------ */
 
-/* ISO-8601 UTC to the second; "" for 0, which means never. */
-static void time_format(char *buf, size_t cap, int64_t us)
-{
-	int64_t s = us / 1000000;
-	struct tm tm;
-	time_t t;
-
-	buf[0] = '\0';
-	if (us == 0)
-		return;
-	if (us % 1000000 < 0)
-		s--;
-	t = (time_t)s;
-	if (!gmtime_r(&t, &tm) || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, cap, "@%" PRId64, us);
-}
-
-static void json_time(int64_t us)
-{
-	char buf[64];
-
-	time_format(buf, sizeof buf, us);
-	if (buf[0])
-		jsonout_str(buf);
-	else
-		fputs("null", stdout);
-}
-
 static void json_customer(const struct accrue_customer *cu)
 {
 	printf("{\"id\":%" PRIu64 ",\"email\":", cu->id);
-	jsonout_str(cu->email);
+	out_json_str(cu->email);
 	fputs(",\"phone\":", stdout);
-	jsonout_str(cu->phone);
+	out_json_str(cu->phone);
 	fputs(",\"first_name\":", stdout);
-	jsonout_str(cu->first_name);
+	out_json_str(cu->first_name);
 	fputs(",\"last_name\":", stdout);
-	jsonout_str(cu->last_name);
+	out_json_str(cu->last_name);
 	printf(",\"balance\":%" PRId64 ",\"lifetime_points\":%" PRId64 ",\"visits\":%" PRIu64
 	       ",\"total_spend\":%" PRId64 ",\"average_spend\":%" PRId64 ",\"created\":",
 	       cu->balance, cu->lifetime_points, cu->visits, cu->total_spend, cu->average_spend);
-	json_time(cu->created_us);
+	out_json_time(cu->created_us);
 	fputs(",\"last_visit\":", stdout);
-	json_time(cu->last_visit_us);
+	out_json_time(cu->last_visit_us);
 	printf(",\"member\":%s,\"tier\":", cu->member ? "true" : "false");
 	if (cu->tier[0])
-		jsonout_str(cu->tier);
+		out_json_str(cu->tier);
 	else
 		fputs("null", stdout);
 	fputs(",\"groups\":[", stdout);
 	for (int i = 0; i < cu->ngroups; i++) {
 		if (i)
 			putchar(',');
-		jsonout_str(cu->groups[i]);
+		out_json_str(cu->groups[i]);
 	}
 	fputs("]}", stdout);
-}
-
-/*
- * Text for a terminal: control characters from the server would move the
- * cursor or worse, so they are shown as '?'. Empty text is shown as "-".
- */
-static char *text_clean(const char *s)
-{
-	char *out;
-
-	if (!*s)
-		s = "-";
-	out = strdup(s);
-	if (!out)
-		return NULL;
-	for (char *p = out; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return out;
-}
-
-/* Columns a string takes on a terminal, counting a UTF-8 sequence as one. */
-static size_t text_width(const char *s)
-{
-	size_t w = 0;
-
-	for (; *s; s++)
-		w += ((unsigned char)*s & 0xc0) != 0x80;
-	return w;
-}
-
-static void field_print(const char *label, const char *value)
-{
-	char *clean = text_clean(value);
-
-	printf("%-16s %s\n", label, clean ? clean : "?");
-	free(clean);
 }
 
 /* The groups as "vip, staff" ("-" for none). */
@@ -685,7 +611,7 @@ static void groups_print(const struct accrue_customer *cu)
 	buf[0] = '\0';
 	for (int i = 0; i < cu->ngroups && len < sizeof buf; i++)
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? ", " : "", cu->groups[i]);
-	field_print("groups", buf);
+	out_field_print("groups", buf);
 }
 
 static const char *unit_name(struct ctl *c);
@@ -696,120 +622,29 @@ static void customer_print(const char *unit, const struct accrue_customer *cu)
 	char buf[64], label[32];
 
 	snprintf(buf, sizeof buf, "#%" PRIu64, cu->id);
-	field_print("customer", buf);
-	field_print("email", cu->email);
-	field_print("phone", cu->phone);
-	field_print("first name", cu->first_name);
-	field_print("last name", cu->last_name);
+	out_field_print("customer", buf);
+	out_field_print("email", cu->email);
+	out_field_print("phone", cu->phone);
+	out_field_print("first name", cu->first_name);
+	out_field_print("last name", cu->last_name);
 	snprintf(buf, sizeof buf, "%" PRId64 " %s", cu->balance, unit);
-	field_print("balance", buf);
+	out_field_print("balance", buf);
 	snprintf(buf, sizeof buf, "%" PRId64, cu->lifetime_points);
 	snprintf(label, sizeof label, "lifetime %s", unit);
-	field_print(label, buf);
+	out_field_print(label, buf);
 	snprintf(buf, sizeof buf, "%" PRIu64, cu->visits);
-	field_print("visits", buf);
-	money_format(buf, sizeof buf, cu->total_spend);
-	field_print("total spend", buf);
-	money_format(buf, sizeof buf, cu->average_spend);
-	field_print("average spend", buf);
-	time_format(buf, sizeof buf, cu->created_us);
-	field_print("created", buf);
-	time_format(buf, sizeof buf, cu->last_visit_us);
-	field_print("last visit", buf);
-	field_print("membership", cu->member ? "member" : "guest");
-	field_print("tier", cu->tier);
+	out_field_print("visits", buf);
+	out_money_format(buf, sizeof buf, cu->total_spend);
+	out_field_print("total spend", buf);
+	out_money_format(buf, sizeof buf, cu->average_spend);
+	out_field_print("average spend", buf);
+	out_time_format(buf, sizeof buf, cu->created_us);
+	out_field_print("created", buf);
+	out_time_format(buf, sizeof buf, cu->last_visit_us);
+	out_field_print("last visit", buf);
+	out_field_print("membership", cu->member ? "member" : "guest");
+	out_field_print("tier", cu->tier);
 	groups_print(cu);
-}
-
-/* ---- tables ---------------------------------------------------------- */
-
-#define TABLE_MAX_COLS 10
-
-/* A text table whose columns are as wide as their widest cell. */
-struct table {
-	int ncols;
-	const char *heads[TABLE_MAX_COLS];
-	int right[TABLE_MAX_COLS]; /* 1: right-aligned (numbers) */
-	char **cells;              /* nrows * ncols, owned */
-	size_t nrows;
-	size_t cap;
-	int nomem;
-};
-
-static void table_row(struct table *t, const char *const *values)
-{
-	if (t->nomem)
-		return;
-	if (t->nrows == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 32;
-		char **p = realloc(t->cells, cap * (size_t)t->ncols * sizeof *p);
-
-		if (!p) {
-			t->nomem = 1;
-			return;
-		}
-		t->cells = p;
-		t->cap = cap;
-	}
-	for (int i = 0; i < t->ncols; i++) {
-		char *cell = text_clean(values[i]);
-
-		if (!cell)
-			t->nomem = 1;
-		t->cells[t->nrows * (size_t)t->ncols + (size_t)i] = cell;
-	}
-	t->nrows++;
-}
-
-static void cell_print(const char *s, size_t width, int right, int last)
-{
-	size_t pad = width - text_width(s);
-
-	if (right)
-		printf("%*s%s", (int)pad, "", s);
-	else if (last)
-		fputs(s, stdout);
-	else
-		printf("%s%*s", s, (int)pad, "");
-}
-
-static void table_print(const struct table *t)
-{
-	size_t width[TABLE_MAX_COLS];
-
-	for (int i = 0; i < t->ncols; i++) {
-		width[i] = text_width(t->heads[i]);
-		for (size_t r = 0; r < t->nrows; r++) {
-			const char *cell = t->cells[r * (size_t)t->ncols + (size_t)i];
-			size_t w = text_width(cell ? cell : "?");
-
-			if (w > width[i])
-				width[i] = w;
-		}
-	}
-	for (int i = 0; i < t->ncols; i++) {
-		cell_print(t->heads[i], width[i], t->right[i], i == t->ncols - 1);
-		fputs(i == t->ncols - 1 ? "\n" : "  ", stdout);
-	}
-	for (size_t r = 0; r < t->nrows; r++) {
-		for (int i = 0; i < t->ncols; i++) {
-			const char *cell = t->cells[r * (size_t)t->ncols + (size_t)i];
-
-			cell_print(cell ? cell : "?", width[i], t->right[i], i == t->ncols - 1);
-			fputs(i == t->ncols - 1 ? "\n" : "  ", stdout);
-		}
-	}
-}
-
-/* Free the cells; the table is then empty and may be freed again. */
-static void table_free(struct table *t)
-{
-	for (size_t i = 0; i < t->nrows * (size_t)t->ncols; i++)
-		free(t->cells[i]);
-	free(t->cells);
-	t->cells = NULL;
-	t->nrows = 0;
-	t->cap = 0;
 }
 
 /* ---- commands -------------------------------------------------------- */
@@ -904,20 +739,13 @@ static void change_print(struct ctl *c, const struct accrue_result *res, const c
 }
 
 /* Print a table (or say "none" when empty) and free it; EXIT_DONE or EXIT_IO when out of memory. */
-static int table_finish(struct table *t, const char *none)
+static int table_finish(struct out_table *t, const char *none)
 {
-	int rc = EXIT_DONE;
-
-	if (t->nomem) {
+	if (out_table_finish(t, none) != 0) {
 		fputs("accruectl: out of memory\n", stderr);
-		rc = EXIT_IO;
-	} else if (t->nrows == 0 && none) {
-		puts(none);
-	} else {
-		table_print(t);
+		return EXIT_IO;
 	}
-	table_free(t);
-	return rc;
+	return EXIT_DONE;
 }
 
 /* The program's unit for text output: one PROGRAM_GET, "points" if it cannot be had. */
@@ -1022,7 +850,7 @@ static int cmd_accrue(struct ctl *c, int argc, char **argv)
 		rc = call_failed(c, rc);
 		goto done;
 	}
-	money_format(money, sizeof money, b.amount);
+	out_money_format(money, sizeof money, b.amount);
 	if (!c->json)
 		snprintf(what, sizeof what, "accrued %" PRId64 " %s on a sale of %s%s", res.points, unit_name(c), money,
 			 res.customer.member ? "" : " for a guest (guests earn nothing)");
@@ -1097,7 +925,7 @@ static int cmd_return(struct ctl *c, int argc, char **argv)
 		goto done;
 	}
 	unit = unit_name(c);
-	money_format(money, sizeof money, res.refunded);
+	out_money_format(money, sizeof money, res.refunded);
 	printf("returned %s of order %s: took back %" PRId64 " %s (journal seq %" PRIu64 ")\n", money, order,
 	       -res.points, unit, res.seq);
 	if (res.shortfall > 0)
@@ -1178,9 +1006,9 @@ static int cmd_quote(struct ctl *c, int argc, char **argv)
 		       q->earned, unit, q->qualifying, q->qualifying_items, buf);
 		for (uint32_t i = 0; i < b.nlines; i++) {
 			fputs(i ? ",{\"sku\":" : "{\"sku\":", stdout);
-			jsonout_str(b.lines[i].sku);
+			out_json_str(b.lines[i].sku);
 			fputs(",\"category\":", stdout);
-			jsonout_str(b.lines[i].category);
+			out_json_str(b.lines[i].category);
 			printf(",\"qty\":%" PRId64 ",\"amount\":%" PRId64 ",\"earned\":%" PRId64 "}", b.lines[i].qty,
 			       b.lines[i].amount, i < q->nlines ? q->line_earned[i] : 0);
 		}
@@ -1188,18 +1016,18 @@ static int cmd_quote(struct ctl *c, int argc, char **argv)
 		goto done;
 	}
 	snprintf(buf, sizeof buf, "%" PRId64 " %s", q->earned, unit);
-	field_print("earned", buf);
-	money_format(buf, sizeof buf, q->qualifying);
-	field_print("qualifying", buf);
+	out_field_print("earned", buf);
+	out_money_format(buf, sizeof buf, q->qualifying);
+	out_field_print("qualifying", buf);
 	/* Items matter to stamps per item, and need lines to be counted. */
 	if (b.nlines > 0 || q->unit == ACCRUE_UNIT_STAMPS) {
 		snprintf(buf, sizeof buf, "%" PRId64, q->qualifying_items);
-		field_print("qualifying items", buf);
+		out_field_print("qualifying items", buf);
 	}
 	multiplier_format(buf, sizeof buf, q->multiplier);
-	field_print("multiplier", buf);
+	out_field_print("multiplier", buf);
 	if (b.nlines > 0) {
-		struct table t = {
+		struct out_table t = {
 			.ncols = 5,
 			.heads = {"SKU", "CATEGORY", "QTY", "AMOUNT", "EARNED"},
 			.right = {0, 0, 1, 1, 1},
@@ -1210,14 +1038,14 @@ static int cmd_quote(struct ctl *c, int argc, char **argv)
 			const char *row[5];
 
 			snprintf(qty, sizeof qty, "%" PRId64, b.lines[i].qty);
-			money_format(amount, sizeof amount, b.lines[i].amount);
+			out_money_format(amount, sizeof amount, b.lines[i].amount);
 			snprintf(earned, sizeof earned, "%" PRId64, i < q->nlines ? q->line_earned[i] : 0);
 			row[0] = b.lines[i].sku;
 			row[1] = b.lines[i].category;
 			row[2] = qty;
 			row[3] = amount;
 			row[4] = earned;
-			table_row(&t, row);
+			out_table_row(&t, row);
 		}
 		putchar('\n');
 		rc = table_finish(&t, NULL);
@@ -1291,19 +1119,19 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 			const struct accrue_entry *e = &found[i];
 
 			printf("%s{\"seq\":%" PRIu64 ",\"time\":", i ? "," : "", e->seq);
-			json_time(e->time_us);
+			out_json_time(e->time_us);
 			fputs(",\"type\":", stdout);
-			jsonout_str(proto_entry_type_name(e->type));
+			out_json_str(proto_entry_type_name(e->type));
 			fputs(",\"location\":", stdout);
-			jsonout_str(e->location);
+			out_json_str(e->location);
 			fputs(",\"order_id\":", stdout);
-			jsonout_str(e->order_id);
+			out_json_str(e->order_id);
 			printf(",\"amount\":%" PRId64 ",\"points\":%" PRId64 ",\"balance_after\":%" PRId64 "}", e->amount,
 			       e->points, e->balance_after);
 		}
 		fputs("]}\n", stdout);
 	} else {
-		struct table t = {
+		struct out_table t = {
 			.ncols = 7,
 			.heads = {"SEQ", "TIME", "TYPE", "LOCATION", "ORDER", "AMOUNT", "POINTS"},
 			.right = {1, 0, 0, 0, 0, 1, 1},
@@ -1315,8 +1143,8 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 			const char *row[7];
 
 			snprintf(seq, sizeof seq, "%" PRIu64, e->seq);
-			time_format(when, sizeof when, e->time_us);
-			money_format(amount, sizeof amount, e->amount);
+			out_time_format(when, sizeof when, e->time_us);
+			out_money_format(amount, sizeof amount, e->amount);
 			snprintf(points, sizeof points, e->points > 0 ? "+%" PRId64 : "%" PRId64, e->points);
 			row[0] = seq;
 			row[1] = when;
@@ -1325,7 +1153,7 @@ static int cmd_orders(struct ctl *c, int argc, char **argv)
 			row[4] = e->order_id;
 			row[5] = amount;
 			row[6] = points;
-			table_row(&t, row);
+			out_table_row(&t, row);
 		}
 		rc = table_finish(&t, "no sales or returns");
 	}
@@ -1378,11 +1206,11 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 	multiplier_format(buf, sizeof buf, o->multiplier);
 	if (c->json) {
 		printf("{\"order_id\":");
-		jsonout_str(o->order_id);
+		out_json_str(o->order_id);
 		fputs(",\"location\":", stdout);
-		jsonout_str(o->location);
+		out_json_str(o->location);
 		printf(",\"customer_id\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"time\":", o->customer_id, o->seq);
-		json_time(o->time_us);
+		out_json_time(o->time_us);
 		printf(",\"amount\":%" PRId64 ",\"earned\":%" PRId64 ",\"multiplier\":%s,\"refunded\":%" PRId64
 		       ",\"taken_back\":%" PRId64 ",\"lines\":[",
 		       o->amount, o->earned, buf, o->refunded, o->taken_back);
@@ -1390,9 +1218,9 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 			const struct accrue_order_line *l = &o->lines[i];
 
 			fputs(i ? ",{\"sku\":" : "{\"sku\":", stdout);
-			jsonout_str(l->sku);
+			out_json_str(l->sku);
 			fputs(",\"category\":", stdout);
-			jsonout_str(l->category);
+			out_json_str(l->category);
 			printf(",\"qty\":%" PRId64 ",\"amount\":%" PRId64 ",\"earned\":%" PRId64
 			       ",\"refunded_qty\":%" PRId64 ",\"refunded\":%" PRId64 "}",
 			       l->qty, l->amount, l->earned, l->refunded_qty, l->refunded);
@@ -1400,26 +1228,26 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 		fputs("]}\n", stdout);
 		goto done;
 	}
-	field_print("order", o->order_id);
-	field_print("location", o->location);
+	out_field_print("order", o->order_id);
+	out_field_print("location", o->location);
 	snprintf(buf, sizeof buf, "#%" PRIu64, o->customer_id);
-	field_print("customer", buf);
-	time_format(buf, sizeof buf, o->time_us);
-	field_print("time", buf);
+	out_field_print("customer", buf);
+	out_time_format(buf, sizeof buf, o->time_us);
+	out_field_print("time", buf);
 	snprintf(buf, sizeof buf, "%" PRIu64, o->seq);
-	field_print("journal seq", buf);
-	money_format(buf, sizeof buf, o->amount);
-	field_print("amount", buf);
+	out_field_print("journal seq", buf);
+	out_money_format(buf, sizeof buf, o->amount);
+	out_field_print("amount", buf);
 	snprintf(buf, sizeof buf, "%" PRId64, o->earned);
-	field_print("earned", buf);
+	out_field_print("earned", buf);
 	multiplier_format(buf, sizeof buf, o->multiplier);
-	field_print("multiplier", buf);
-	money_format(buf, sizeof buf, o->refunded);
-	field_print("refunded", buf);
+	out_field_print("multiplier", buf);
+	out_money_format(buf, sizeof buf, o->refunded);
+	out_field_print("refunded", buf);
 	snprintf(buf, sizeof buf, "%" PRId64, o->taken_back);
-	field_print("taken back", buf);
+	out_field_print("taken back", buf);
 	if (o->nlines > 0) {
-		struct table t = {
+		struct out_table t = {
 			.ncols = 7,
 			.heads = {"SKU", "CATEGORY", "QTY", "AMOUNT", "EARNED", "RETURNED", "REFUNDED"},
 			.right = {0, 0, 1, 1, 1, 1, 1},
@@ -1431,10 +1259,10 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 			const char *row[7];
 
 			snprintf(qty, sizeof qty, "%" PRId64, l->qty);
-			money_format(amount, sizeof amount, l->amount);
+			out_money_format(amount, sizeof amount, l->amount);
 			snprintf(earned, sizeof earned, "%" PRId64, l->earned);
 			snprintf(rqty, sizeof rqty, "%" PRId64, l->refunded_qty);
-			money_format(refunded, sizeof refunded, l->refunded);
+			out_money_format(refunded, sizeof refunded, l->refunded);
 			row[0] = l->sku;
 			row[1] = l->category;
 			row[2] = qty;
@@ -1442,7 +1270,7 @@ static int cmd_order(struct ctl *c, int argc, char **argv)
 			row[4] = earned;
 			row[5] = rqty;
 			row[6] = refunded;
-			table_row(&t, row);
+			out_table_row(&t, row);
 		}
 		putchar('\n');
 		rc = table_finish(&t, NULL);
@@ -1570,13 +1398,13 @@ static int program_show(struct ctl *c, int argc, char **argv)
 		for (uint32_t i = 0; i < n; i++) {
 			if (i)
 				putchar(',');
-			jsonout_str(settings[i].name);
+			out_json_str(settings[i].name);
 			putchar(':');
-			jsonout_str(settings[i].value);
+			out_json_str(settings[i].value);
 		}
 		fputs("}}\n", stdout);
 	} else {
-		struct table t = {
+		struct out_table t = {
 			.ncols = 2,
 			.heads = {"SETTING", "VALUE"},
 			.right = {0, 0},
@@ -1585,7 +1413,7 @@ static int program_show(struct ctl *c, int argc, char **argv)
 		for (uint32_t i = 0; i < n; i++) {
 			const char *row[2] = {settings[i].name, settings[i].value};
 
-			table_row(&t, row);
+			out_table_row(&t, row);
 		}
 		rc = table_finish(&t, "no settings");
 	}
@@ -1624,15 +1452,15 @@ static int program_set(struct ctl *c, int argc, char **argv)
 	}
 	if (c->json) {
 		fputs("{\"name\":", stdout);
-		jsonout_str(pos[0]);
+		out_json_str(pos[0]);
 		fputs(",\"value\":", stdout);
 		if (value)
-			jsonout_str(value);
+			out_json_str(value);
 		else
 			fputs("null", stdout);
 		fputs("}\n", stdout);
 	} else if (value) {
-		char *clean = text_clean(value);
+		char *clean = out_text_clean(value);
 
 		printf("%s = %s%s\n", pos[0], clean ? clean : "?", *pos[1] ? "" : " (the default)");
 		free(clean);
@@ -1687,12 +1515,12 @@ static int group_run(struct ctl *c, int argc, char **argv, int add)
 		return call_failed(c, rc);
 	if (c->json) {
 		fputs("{\"group\":", stdout);
-		jsonout_str(pos[1]);
+		out_json_str(pos[1]);
 		printf(",\"added\":%s,\"customer\":", add ? "true" : "false");
 		json_customer(&cu);
 		fputs("}\n", stdout);
 	} else {
-		char *clean = text_clean(pos[1]);
+		char *clean = out_text_clean(pos[1]);
 
 		printf("%s customer #%" PRIu64 " %s group %s\n", add ? "added" : "removed", cu.id, add ? "to" : "from",
 		       clean ? clean : "?");
@@ -1756,7 +1584,7 @@ static int tier_set(struct ctl *c, int argc, char **argv)
 	if (c->json) {
 		fputs("{\"tier\":", stdout);
 		if (cu.tier[0])
-			jsonout_str(cu.tier);
+			out_json_str(cu.tier);
 		else
 			fputs("null", stdout);
 		fputs(",\"customer\":", stdout);
@@ -1764,7 +1592,7 @@ static int tier_set(struct ctl *c, int argc, char **argv)
 		fputs("}\n", stdout);
 	} else {
 		if (cu.tier[0]) {
-			char *clean = text_clean(cu.tier);
+			char *clean = out_text_clean(cu.tier);
 
 			printf("customer #%" PRIu64 " is in tier %s\n", cu.id, clean ? clean : "?");
 			free(clean);
@@ -1919,7 +1747,7 @@ static int cmd_batch(struct ctl *c, int argc, char **argv)
 	struct accrue_ref *refs = NULL;
 	struct accrue_sale *sales = NULL;
 	struct accrue_batch_result *results = NULL;
-	struct table t = {
+	struct out_table t = {
 		.ncols = 7,
 		.heads = {"LINE", "CUSTOMER", "ORDER", "RESULT", "POINTS", "BALANCE", "MESSAGE"},
 		.right = {1, 0, 0, 0, 1, 1, 0},
@@ -1977,16 +1805,16 @@ static int cmd_batch(struct ctl *c, int argc, char **argv)
 			char name[32];
 
 			printf("%s{\"line\":%d,\"customer\":", i ? "," : "", list[i].line);
-			jsonout_str(list[i].ref_text);
+			out_json_str(list[i].ref_text);
 			fputs(",\"order_id\":", stdout);
-			jsonout_str(list[i].order);
+			out_json_str(list[i].order);
 			if (r->status == 0) {
 				printf(",\"status\":\"ok\",\"replay\":%s,\"seq\":%" PRIu64 ",\"points\":%" PRId64
 				       ",\"customer_id\":%" PRIu64 ",\"balance\":%" PRId64 "}",
 				       r->replay ? "true" : "false", r->seq, r->points, r->customer_id, r->balance);
 			} else {
 				printf(",\"status\":\"%s\",\"message\":", status_name_lower(r->status, name, sizeof name));
-				jsonout_str(r->message);
+				out_json_str(r->message);
 				putchar('}');
 			}
 		}
@@ -2010,14 +1838,14 @@ static int cmd_batch(struct ctl *c, int argc, char **argv)
 		row[4] = points;
 		row[5] = balance;
 		row[6] = r->message;
-		table_row(&t, row);
+		out_table_row(&t, row);
 	}
 	if (table_finish(&t, NULL) != EXIT_DONE)
 		rc = EXIT_IO;
 	else
 		printf("%u sales: %u accrued, %u refused\n", (unsigned)n, (unsigned)(n - refused), (unsigned)refused);
 done:
-	table_free(&t);
+	out_table_free(&t);
 	free(list);
 	free(refs);
 	free(sales);
@@ -2096,18 +1924,18 @@ static void history_print_json(const struct accrue_entry *e, uint32_t n)
 	fputs("{\"entries\":[", stdout);
 	for (uint32_t i = 0; i < n; i++) {
 		printf("%s{\"seq\":%" PRIu64 ",\"type\":", i ? "," : "", e[i].seq);
-		jsonout_str(proto_entry_type_name(e[i].type));
+		out_json_str(proto_entry_type_name(e[i].type));
 		fputs(",\"time\":", stdout);
-		json_time(e[i].time_us);
+		out_json_time(e[i].time_us);
 		printf(",\"points\":%" PRId64 ",\"balance_after\":%" PRId64 ",\"amount\":%" PRId64 ",\"location\":",
 		       e[i].points, e[i].balance_after, e[i].amount);
-		jsonout_str(e[i].location);
+		out_json_str(e[i].location);
 		fputs(",\"order_id\":", stdout);
-		jsonout_str(e[i].order_id);
+		out_json_str(e[i].order_id);
 		fputs(",\"reason\":", stdout);
-		jsonout_str(e[i].reason);
+		out_json_str(e[i].reason);
 		fputs(",\"comment\":", stdout);
-		jsonout_str(e[i].comment);
+		out_json_str(e[i].comment);
 		putchar('}');
 	}
 	fputs("]}\n", stdout);
@@ -2115,7 +1943,7 @@ static void history_print_json(const struct accrue_entry *e, uint32_t n)
 
 static int history_print_text(const struct accrue_entry *e, uint32_t n)
 {
-	struct table t = {
+	struct out_table t = {
 		.ncols = 10,
 		.heads = {"SEQ", "TIME", "TYPE", "POINTS", "BALANCE", "AMOUNT", "LOCATION", "ORDER", "REASON",
 			  "COMMENT"},
@@ -2128,11 +1956,11 @@ static int history_print_text(const struct accrue_entry *e, uint32_t n)
 		const char *row[10];
 
 		snprintf(seq, sizeof seq, "%" PRIu64, e[i].seq);
-		time_format(when, sizeof when, e[i].time_us);
+		out_time_format(when, sizeof when, e[i].time_us);
 		snprintf(points, sizeof points, e[i].points > 0 ? "+%" PRId64 : "%" PRId64, e[i].points);
 		snprintf(balance, sizeof balance, "%" PRId64, e[i].balance_after);
 		if (e[i].amount)
-			money_format(amount, sizeof amount, e[i].amount);
+			out_money_format(amount, sizeof amount, e[i].amount);
 		else
 			amount[0] = '\0';
 		row[0] = seq;
@@ -2145,7 +1973,7 @@ static int history_print_text(const struct accrue_entry *e, uint32_t n)
 		row[7] = e[i].order_id;
 		row[8] = e[i].reason;
 		row[9] = e[i].comment;
-		table_row(&t, row);
+		out_table_row(&t, row);
 	}
 	if (t.nomem) {
 		fputs("accruectl: out of memory\n", stderr);
@@ -2153,9 +1981,9 @@ static int history_print_text(const struct accrue_entry *e, uint32_t n)
 	} else if (n == 0) {
 		puts("no history");
 	} else {
-		table_print(&t);
+		out_table_print(&t);
 	}
-	table_free(&t);
+	out_table_free(&t);
 	return rc;
 }
 
@@ -2252,12 +2080,12 @@ static int key_create(struct ctl *c, int argc, char **argv)
 		return call_failed(c, rc);
 	if (c->json) {
 		printf("{\"id\":%" PRIu64 ",\"role\":", info.id);
-		jsonout_str(proto_role_name(info.role));
+		out_json_str(proto_role_name(info.role));
 		fputs(",\"location\":", stdout);
-		jsonout_str(info.location);
+		out_json_str(info.location);
 		fputs(",\"key\":", stdout);
 		if (secret[0])
-			jsonout_str(secret);
+			out_json_str(secret);
 		else
 			fputs("null", stdout);
 		fputs("}\n", stdout);
@@ -2296,16 +2124,16 @@ static int key_list(struct ctl *c, int argc, char **argv)
 		fputs("{\"keys\":[", stdout);
 		for (uint32_t i = 0; i < n; i++) {
 			printf("%s{\"id\":%" PRIu64 ",\"role\":", i ? "," : "", keys[i].id);
-			jsonout_str(proto_role_name(keys[i].role));
+			out_json_str(proto_role_name(keys[i].role));
 			fputs(",\"location\":", stdout);
-			jsonout_str(keys[i].location);
+			out_json_str(keys[i].location);
 			fputs(",\"created\":", stdout);
-			json_time(keys[i].created_us);
+			out_json_time(keys[i].created_us);
 			printf(",\"revoked\":%s}", keys[i].revoked ? "true" : "false");
 		}
 		fputs("]}\n", stdout);
 	} else {
-		struct table t = {
+		struct out_table t = {
 			.ncols = 5,
 			.heads = {"ID", "ROLE", "LOCATION", "CREATED", "STATUS"},
 			.right = {1, 0, 0, 0, 0},
@@ -2316,21 +2144,21 @@ static int key_list(struct ctl *c, int argc, char **argv)
 			const char *row[5];
 
 			snprintf(id, sizeof id, "%" PRIu64, keys[i].id);
-			time_format(created, sizeof created, keys[i].created_us);
+			out_time_format(created, sizeof created, keys[i].created_us);
 			row[0] = id;
 			row[1] = proto_role_name(keys[i].role);
 			row[2] = keys[i].location;
 			row[3] = created;
 			row[4] = keys[i].revoked ? "revoked" : "active";
-			table_row(&t, row);
+			out_table_row(&t, row);
 		}
 		if (t.nomem) {
 			fputs("accruectl: out of memory\n", stderr);
 			rc = EXIT_IO;
 		} else {
-			table_print(&t);
+			out_table_print(&t);
 		}
-		table_free(&t);
+		out_table_free(&t);
 	}
 	free(keys);
 	return rc;
