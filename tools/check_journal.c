@@ -1,0 +1,595 @@
+/*
+ * check_journal.c - accrue-check's walk of the journal and everything it
+ * knows about record kinds: each record's checksum and seq, the chain of
+ * each customer's records, the journal's own arithmetic (pass 1), and why
+ * the daemon's rules refuse a record. The per-kind logic (the switches on
+ * rec->type) is kept together here, so that it can become a table of
+ * record kinds in one place.
+ */
+#include "check.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct record rec_buf; /* 14 KiB of line arrays: not on the stack */
+
+/* ---- lost records --------------------------------------------------------------------- */
+
+struct check_lost *check_lost_find(const struct check *ck, uint64_t seq)
+{
+	size_t lo = 0, hi = ck->nlost;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ck->lost[mid].to < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ck->nlost && ck->lost[lo].from <= seq ? &ck->lost[lo] : NULL;
+}
+
+static struct check_lost *lost_add(struct check *ck, uint64_t from, uint64_t to, int err)
+{
+	struct check_lost *l;
+
+	check_grow((void **)&ck->lost, &ck->lost_cap, ck->nlost + 1, sizeof *ck->lost);
+	l = &ck->lost[ck->nlost++];
+	memset(l, 0, sizeof *l);
+	l->from = from;
+	l->to = to;
+	l->err = err;
+	l->problem = SIZE_MAX;
+	ck->lost_since_enrol += to - from + 1;
+	return l;
+}
+
+/* ---- record kinds, and why the model refuses a record ---------------------------------------- */
+
+/* The record types that belong to a customer (the others name none). */
+static int is_customer_type(uint8_t type)
+{
+	switch (type) {
+	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_ACCRUE:
+	case PROTO_ENTRY_ADJUST:
+	case PROTO_ENTRY_RETURN:
+	case PROTO_ENTRY_GROUP:
+	case PROTO_ENTRY_TIER:
+	case PROTO_ENTRY_JOIN:
+		return 1;
+	}
+	return 0;
+}
+
+void check_record_diagnose(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			   size_t cap)
+{
+	const struct model_customer *other;
+	uint64_t cid = rec->customer_id;
+	int64_t sum;
+
+	if (is_customer_type(rec->type) && !cid) {
+		snprintf(out, cap, "a %s record names no customer", proto_entry_type_name(rec->type));
+		return;
+	}
+	if (rec->type != PROTO_ENTRY_ENROL && cid) {
+		if (!pre) {
+			snprintf(out, cap, "customer %" PRIu64 " does not exist", cid);
+			return;
+		}
+		if (pre->last_seq != rec->prev_seq) {
+			snprintf(out, cap, "it follows seq %" PRIu64 " in the customer's chain, but the customer's last record is seq %" PRIu64,
+				 rec->prev_seq, pre->last_seq);
+			return;
+		}
+	}
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_JOIN: {
+		const __typeof__(rec->u.enrol) *e = &rec->u.enrol;
+		if (rec->type == PROTO_ENTRY_ENROL && rec->prev_seq) {
+			snprintf(out, cap, "an enrolment with prev_seq %" PRIu64, rec->prev_seq);
+			return;
+		}
+		if (rec->type == PROTO_ENTRY_ENROL && cid != (uint64_t)m->ncustomers + 1) {
+			snprintf(out, cap, "customer id %" PRIu64 " is not the next id (%" PRIu64 ")", cid, (uint64_t)m->ncustomers + 1);
+			return;
+		}
+		if (rec->type == PROTO_ENTRY_JOIN && pre->member) {
+			snprintf(out, cap, "a join, but customer %" PRIu64 " is a member already", cid);
+			return;
+		}
+		if ((other = model_customer_by_email(m, e->email)) && other->id != cid) {
+			snprintf(out, cap, "email %s already belongs to customer %" PRIu64, check_qstr(e->email), other->id);
+			return;
+		}
+		if ((other = model_customer_by_phone(m, e->phone)) && other->id != cid) {
+			snprintf(out, cap, "phone %s already belongs to customer %" PRIu64, check_qstr(e->phone), other->id);
+			return;
+		}
+		break;
+	}
+	case PROTO_ENTRY_ACCRUE: {
+		const struct model_order *o = model_order_find(m, rec->u.accrue.location, rec->u.accrue.order_id);
+		if (__builtin_add_overflow(pre->balance, rec->u.accrue.points, &sum) || sum != rec->u.accrue.balance_after) {
+			snprintf(out, cap, "balance %" PRId64 " and %" PRId64 " points make %" PRId64 ", but the record says %" PRId64,
+				 pre->balance, rec->u.accrue.points, sum, rec->u.accrue.balance_after);
+			return;
+		}
+		if (o) {
+			snprintf(out, cap, "order %s at %s was accrued already (seq %" PRIu64 ")", check_qstr(rec->u.accrue.order_id),
+				 check_qstr(rec->u.accrue.location), o->seq);
+			return;
+		}
+		if (__builtin_add_overflow(pre->total_spend, rec->u.accrue.amount, &sum) ||
+		    (rec->u.accrue.points > 0 && __builtin_add_overflow(pre->lifetime_points, rec->u.accrue.points, &sum))) {
+			snprintf(out, cap, "the customer's totals would overflow");
+			return;
+		}
+		break;
+	}
+	case PROTO_ENTRY_ADJUST:
+		if (__builtin_add_overflow(pre->balance, rec->u.adjust.points, &sum) || sum != rec->u.adjust.balance_after) {
+			snprintf(out, cap, "balance %" PRId64 " and %" PRId64 " points make %" PRId64 ", but the record says %" PRId64,
+				 pre->balance, rec->u.adjust.points, sum, rec->u.adjust.balance_after);
+			return;
+		}
+		break;
+	case PROTO_ENTRY_RETURN: {
+		const struct model_order *o = model_order_find(m, rec->u.ret.location, rec->u.ret.order_id);
+		const char *name = check_qstr(rec->u.ret.order_id), *loc = check_qstr(rec->u.ret.location);
+		if (!o) {
+			snprintf(out, cap, "it returns order %s at %s, which was never accrued", name, loc);
+		} else if (o->customer_id != cid) {
+			snprintf(out, cap, "order %s at %s belongs to customer %" PRIu64, name, loc, o->customer_id);
+		} else if (o->seq != rec->u.ret.sale_seq) {
+			snprintf(out, cap, "it names sale seq %" PRIu64 ", but order %s at %s was sold at seq %" PRIu64,
+				 rec->u.ret.sale_seq, name, loc, o->seq);
+		} else if (o->last_return_seq != rec->u.ret.prev_return_seq) {
+			snprintf(out, cap, "it follows return seq %" PRIu64 ", but the order's last return is seq %" PRIu64,
+				 rec->u.ret.prev_return_seq, o->last_return_seq);
+		} else if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
+			   rec->u.ret.applied > rec->u.ret.taken) {
+			snprintf(out, cap, "refunded %" PRId64 ", taken %" PRId64 ", applied %" PRId64 " are not possible",
+				 rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
+		} else if (o->refunded + rec->u.ret.refunded > o->amount) {
+			snprintf(out, cap, "it refunds %" PRId64 ", but the order has %" PRId64 " of %" PRId64 " left", rec->u.ret.refunded,
+				 o->amount - o->refunded, o->amount);
+		} else if (o->taken_back + rec->u.ret.taken > o->points) {
+			snprintf(out, cap, "it takes back %" PRId64 " points, but the order has %" PRId64 " of %" PRId64 " left",
+				 rec->u.ret.taken, o->points - o->taken_back, o->points);
+		} else if (__builtin_sub_overflow(pre->balance, rec->u.ret.applied, &sum) || sum != rec->u.ret.balance_after) {
+			snprintf(out, cap, "balance %" PRId64 " less %" PRId64 " points makes %" PRId64 ", but the record says %" PRId64,
+				 pre->balance, rec->u.ret.applied, sum, rec->u.ret.balance_after);
+		} else if (rec->u.ret.full && o->refunded + rec->u.ret.refunded != o->amount) {
+			snprintf(out, cap, "it marks the order refunded in full, but only %" PRId64 " of %" PRId64 " is",
+				 o->refunded + rec->u.ret.refunded, o->amount);
+		} else if (rec->u.ret.full && pre->visits == 0) {
+			snprintf(out, cap, "it undoes a visit, but the customer has none");
+		} else {
+			break;
+		}
+		return;
+	}
+	case PROTO_ENTRY_PROGRAM: {
+		/* rules_set on a copy: the model's program must not change here. */
+		static struct rules copy;
+		char err[300];
+		if (cid) {
+			snprintf(out, cap, "a program record names customer %" PRIu64, cid);
+			return;
+		}
+		copy = m->rules;
+		if (rules_set(&copy, rec->u.program.name.ptr, rec->u.program.name.len, rec->u.program.value.ptr,
+			      rec->u.program.value.len, err, sizeof err) != RULES_OK) {
+			snprintf(out, cap, "setting %s = %s: %s", check_qstr(rec->u.program.name), check_qstr(rec->u.program.value), err);
+			return;
+		}
+		break;
+	}
+	case PROTO_ENTRY_GROUP: {
+		int held = model_customer_in_group(pre, rec->u.group.group);
+		struct proto_customer v;
+		model_customer_view(pre, &v);
+		if (rec->u.group.add && held) {
+			snprintf(out, cap, "it adds group %s, which the customer is in already", check_qstr(rec->u.group.group));
+			return;
+		}
+		if (!rec->u.group.add && !held) {
+			snprintf(out, cap, "it removes group %s, which the customer is not in", check_qstr(rec->u.group.group));
+			return;
+		}
+		if (rec->u.group.add && (v.ngroups >= PROTO_MAX_GROUPS || !rec->u.group.group.len)) {
+			snprintf(out, cap, "it adds %s group", v.ngroups >= PROTO_MAX_GROUPS ? "a 17th" : "an unnamed");
+			return;
+		}
+		break;
+	}
+	case PROTO_ENTRY_KEY_CREATE:
+		if (rec->u.key_create.key_id == 0 || model_apikey_find(m, rec->u.key_create.key_id)) {
+			snprintf(out, cap, "API key id %" PRIu64 " is %s", rec->u.key_create.key_id,
+				 rec->u.key_create.key_id ? "taken" : "not an id");
+			return;
+		}
+		break;
+	case PROTO_ENTRY_KEY_REVOKE:
+		if (!model_apikey_find(m, rec->u.key_revoke.key_id)) {
+			snprintf(out, cap, "it revokes API key %" PRIu64 ", which does not exist", rec->u.key_revoke.key_id);
+			return;
+		}
+		break;
+	case PROTO_ENTRY_TIER:
+		break;
+	default:
+		snprintf(out, cap, "unknown record type %d", rec->type);
+		return;
+	}
+	if (!model_key_is_zero(rec->request_key)) {
+		const struct model_request *q = model_request_find(m, rec->request_key);
+		if (q) {
+			snprintf(out, cap, "its request key %s was used already, by seq %" PRIu64, check_key_hex(rec->request_key), q->seq);
+			return;
+		}
+	}
+	snprintf(out, cap, "it contradicts the state before it");
+}
+
+/* ---- pass 1: the journal's own arithmetic -------------------------------------------------- */
+
+static struct check_p1_customer *p1_get(struct check *ck, uint64_t id, int create)
+{
+	if (id == 0)
+		return NULL;
+	if (id > ck->np1) {
+		size_t old = ck->np1, cap = ck->np1;
+		if (!create)
+			return NULL;
+		check_grow((void **)&ck->p1, &cap, (size_t)id, sizeof *ck->p1);
+		memset(ck->p1 + old, 0, (cap - old) * sizeof *ck->p1);
+		ck->np1 = cap;
+	}
+	return &ck->p1[id - 1];
+}
+
+static void p1_problem(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void p1_problem(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, const char *fmt, ...)
+{
+	char text[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	check_problem_add(ck, seq, cid, "%s", text);
+	ck->current_flagged = 1;
+	if (pc)
+		pc->flagged = 1;
+}
+
+static void set_text(char **dst, uint32_t *len, struct proto_str s)
+{
+	free(*dst);
+	*dst = check_xrealloc(NULL, s.len);
+	if (s.len)
+		memcpy(*dst, s.ptr, s.len);
+	*len = s.len;
+}
+
+/* Emails and phones are stored as the daemon normalises them. */
+static void p1_check_contact(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, const struct record *rec)
+{
+	char buf[PROTO_MAX_EMAIL + 1];
+	struct proto_str norm;
+
+	if (rec->u.enrol.email.len &&
+	    (model_email_normalise(rec->u.enrol.email, buf, &norm) || norm.len != rec->u.enrol.email.len ||
+	     memcmp(norm.ptr, rec->u.enrol.email.ptr, norm.len)))
+		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(rec->u.enrol.email));
+	if (rec->u.enrol.phone.len &&
+	    (model_phone_normalise(rec->u.enrol.phone, buf, &norm) || norm.len != rec->u.enrol.phone.len ||
+	     memcmp(norm.ptr, rec->u.enrol.phone.ptr, norm.len)))
+		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(rec->u.enrol.phone));
+	if (!rec->u.enrol.email.len && !rec->u.enrol.phone.len)
+		p1_problem(ck, pc, seq, cid, "an %s with neither email nor phone", proto_entry_type_name(rec->type));
+}
+
+/* The balance a record leaves must be the one before it plus its change. */
+static void p1_balance(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, int64_t change,
+		       int64_t balance_after)
+{
+	int64_t expect;
+
+	if (pc->balance_known) {
+		if (__builtin_add_overflow(pc->balance, change, &expect)) {
+			p1_problem(ck, pc, seq, cid, "balance %" PRId64 " and a change of %" PRId64 " overflow", pc->balance, change);
+		} else if (expect != balance_after) {
+			p1_problem(ck, pc, seq, cid,
+				   "balance_after is %" PRId64 ", but the customer's records add up to %" PRId64
+				   " (%" PRId64 " before, change %" PRId64 ")",
+				   balance_after, expect, pc->balance, change);
+			/* Which of the two is wrong, the next record tells: it
+			 * starts again from its own balance_after, so one bad
+			 * record is one problem. */
+			pc->balance_known = 0;
+			return;
+		}
+	}
+	pc->balance = balance_after;
+	pc->balance_known = 1;
+}
+
+static void pass1_record(struct check *ck, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+	struct check_p1_customer *pc;
+	const char *type = proto_entry_type_name(rec->type);
+
+	if (!is_customer_type(rec->type)) {
+		if (cid || rec->prev_seq)
+			p1_problem(ck, NULL, seq, 0, "a %s record names customer %" PRIu64 " (prev_seq %" PRIu64 "); it belongs to none",
+				   type, cid, rec->prev_seq);
+		return;
+	}
+	if (!cid) {
+		p1_problem(ck, NULL, seq, 0, "a %s record names no customer", type);
+		return;
+	}
+	if (rec->type == PROTO_ENTRY_ENROL) {
+		if (cid > seq) {
+			p1_problem(ck, NULL, seq, cid, "customer id %" PRIu64 " cannot be enrolled at seq %" PRIu64
+						       ": ids are handed out one at a time from 1",
+				   cid, seq);
+			return;
+		}
+		pc = p1_get(ck, cid, 1);
+		if (pc->known) {
+			p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " is enrolled again (first at seq %" PRIu64 ")", cid,
+				   pc->enrol_seq);
+			return;
+		}
+		if (rec->prev_seq)
+			p1_problem(ck, pc, seq, cid, "an enrolment with prev_seq %" PRIu64 ": it must start the customer's chain",
+				   rec->prev_seq);
+		if (cid <= ck->p1_max_id)
+			p1_problem(ck, pc, seq, cid, "customer id %" PRIu64 " is enrolled after id %" PRIu64 ": ids only go up", cid,
+				   ck->p1_max_id);
+		else if (cid > ck->p1_max_id + 1 + ck->lost_since_enrol)
+			p1_problem(ck, pc, seq, cid, "customer ids %" PRIu64 "..%" PRIu64 " were never enrolled", ck->p1_max_id + 1,
+				   cid - 1);
+		pc->known = 1;
+		pc->enrol_seq = pc->last_seq = pc->contact_seq = seq;
+		pc->member = rec->u.enrol.member;
+		pc->balance_known = 1;
+		set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
+		set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
+		p1_check_contact(ck, pc, seq, cid, rec);
+		if (cid > ck->p1_max_id)
+			ck->p1_max_id = cid;
+		ck->lost_since_enrol = 0;
+		return;
+	}
+
+	pc = p1_get(ck, cid, 0);
+	if (!pc || !pc->known) {
+		struct check_lost *l = rec->prev_seq ? check_lost_find(ck, rec->prev_seq) : NULL;
+		if (!l || cid > seq) {
+			p1_problem(ck, NULL, seq, cid, "a %s record for customer %" PRIu64 ", who was never enrolled", type, cid);
+			return;
+		}
+		/* Its chain runs into a lost record: the enrolment may be among
+		 * them. Go on from here, knowing nothing of what came before. */
+		pc = p1_get(ck, cid, 1);
+		pc->known = 1;
+		pc->member = 2;
+		pc->flagged = 1;
+		pc->last_seq = rec->prev_seq;
+	}
+	if (rec->prev_seq != pc->last_seq) {
+		struct check_lost *l = rec->prev_seq > pc->last_seq ? check_lost_find(ck, rec->prev_seq) : NULL;
+		if (l) {
+			/* The record before this one is lost: what it did to the balance is unknown. */
+			pc->balance_known = 0;
+			pc->flagged = 1;
+		} else {
+			p1_problem(ck, pc, seq, cid,
+				   "prev_seq is %" PRIu64 ", but the customer's previous record is seq %" PRIu64
+				   ": the history chain is broken",
+				   rec->prev_seq, pc->last_seq);
+		}
+	}
+	if (rec->prev_seq) {
+		struct check_lost *l = check_lost_find(ck, rec->prev_seq);
+		/* A later record of the customer linking to it settles whose it was. */
+		if (l && l->from == l->to)
+			l->customer = cid;
+	}
+	pc->last_seq = seq;
+
+	switch (rec->type) {
+	case PROTO_ENTRY_ACCRUE: {
+		int64_t lines = 0;
+		int overflow = 0;
+		if (pc->member == 0 && rec->u.accrue.points != 0)
+			p1_problem(ck, pc, seq, cid, "a guest's sale earned %" PRId64 " points; guests earn nothing", rec->u.accrue.points);
+		for (uint16_t i = 0; i < rec->u.accrue.nlines; i++)
+			overflow |= __builtin_add_overflow(lines, rec->u.accrue.lines[i].amount, &lines);
+		if (rec->u.accrue.nlines && (overflow || lines != rec->u.accrue.amount))
+			p1_problem(ck, pc, seq, cid, "the sale's lines add up to %" PRId64 ", but its amount is %" PRId64, lines,
+				   rec->u.accrue.amount);
+		p1_balance(ck, pc, seq, cid, rec->u.accrue.points, rec->u.accrue.balance_after);
+		if (rec->u.accrue.points > 0)
+			pc->lifetime += rec->u.accrue.points;
+		pc->spend += rec->u.accrue.amount;
+		pc->visits++;
+		break;
+	}
+	case PROTO_ENTRY_ADJUST:
+		p1_balance(ck, pc, seq, cid, rec->u.adjust.points, rec->u.adjust.balance_after);
+		if (rec->u.adjust.points > 0)
+			pc->lifetime += rec->u.adjust.points;
+		break;
+	case PROTO_ENTRY_RETURN:
+		if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
+		    rec->u.ret.applied > rec->u.ret.taken)
+			p1_problem(ck, pc, seq, cid,
+				   "a return that refunds %" PRId64 ", takes back %" PRId64 " and removes %" PRId64
+				   " points is not possible",
+				   rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
+		if (rec->u.ret.sale_seq >= seq || rec->u.ret.prev_return_seq >= seq)
+			p1_problem(ck, pc, seq, cid, "a return that names a later record (sale seq %" PRIu64 ", previous return seq %" PRIu64 ")",
+				   rec->u.ret.sale_seq, rec->u.ret.prev_return_seq);
+		p1_balance(ck, pc, seq, cid, -rec->u.ret.applied, rec->u.ret.balance_after);
+		pc->lifetime -= rec->u.ret.taken;
+		pc->spend -= rec->u.ret.refunded;
+		if (rec->u.ret.full) {
+			if (pc->visits == 0 && !pc->flagged)
+				p1_problem(ck, pc, seq, cid, "a full refund undoes a visit, but the customer has none");
+			else if (pc->visits)
+				pc->visits--;
+		}
+		break;
+	case PROTO_ENTRY_JOIN:
+		if (pc->member == 1)
+			p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " joins, but is a member already", cid);
+		if (rec->u.enrol.member != 1)
+			p1_problem(ck, pc, seq, cid, "a join that leaves the customer a guest");
+		pc->member = 1;
+		pc->contact_seq = seq;
+		set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
+		set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
+		p1_check_contact(ck, pc, seq, cid, rec);
+		break;
+	default: /* GROUP, TIER: nothing to add up */
+		break;
+	}
+}
+
+/* ---- the journal walk --------------------------------------------------------------------------- */
+
+static const char *damage_name(int err)
+{
+	switch (err) {
+	case RECORD_E_CHECKSUM: return "checksum mismatch";
+	case RECORD_E_SHORT: return "truncated";
+	case RECORD_E_FORMAT: return "unknown type or format, a field out of range, or trailing bytes";
+	}
+	return record_errstr(err);
+}
+
+static uint64_t le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void record_damaged(struct check *ck, uint64_t seq, const MDB_val *v, int err)
+{
+	struct check_lost *l = lost_add(ck, seq, seq, err);
+
+	/* The header's customer cannot be trusted on its own; it is believed
+	 * when its prev_seq agrees with that customer's chain, or later when a
+	 * record of the customer links to this one. */
+	if (v->mv_size >= 26) {
+		const uint8_t *p = v->mv_data;
+		uint64_t cid = le64(p + 10), prev = le64(p + 18);
+		struct check_p1_customer *pc = p1_get(ck, cid, 0);
+		if (pc && pc->known && pc->last_seq == prev)
+			l->customer = cid;
+	}
+	l->problem = ck->nproblems;
+	check_problem_add(ck, seq, l->customer, "damaged record: %s", damage_name(err));
+}
+
+void check_journal_walk(struct check *ck)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t expect = 1;
+	int rc = mdb_cursor_open(ck->txn, ck->dbi[RECORD_DB_JOURNAL], &cur);
+	char why[1024];
+
+	if (rc) {
+		fprintf(stderr, "accrue-check: cannot read the journal in %s: %s\n", ck->dir, mdb_strerror(rc));
+		exit(CHECK_CANNOT);
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct record *rec = &rec_buf;
+		uint64_t seq;
+		int drc, in_tail;
+
+		if (k.mv_size != 8) {
+			check_problem_add(ck, 0, 0, "the journal has a key of %zu bytes, which is not a seq", k.mv_size);
+			continue;
+		}
+		seq = record_key_u64_read(k.mv_data);
+		if (seq == 0) {
+			check_problem_add(ck, 0, 0, "the journal has a record 0; seqs start at 1");
+			continue;
+		}
+		if (seq != expect) {
+			lost_add(ck, expect, seq - 1, 0)->problem = ck->nproblems;
+			if (seq - 1 == expect)
+				check_problem_add(ck, expect, 0, "journal record %" PRIu64 " is missing", expect);
+			else
+				check_problem_add(ck, expect, 0, "journal records %" PRIu64 "..%" PRIu64 " are missing", expect, seq - 1);
+		}
+		expect = seq + 1;
+		if (!ck->nrecords++)
+			ck->first_seq = seq;
+		ck->last_seq = seq;
+		if (seq == ck->ckpt_seq)
+			ck->ckpt_seen = 1;
+		in_tail = ck->checkpoint_loaded && seq > ck->ckpt_seq;
+
+		drc = record_decode(v.mv_data, v.mv_size, seq, rec);
+		if (drc) {
+			record_damaged(ck, seq, &v, drc);
+			check_replay_skip(&ck->journal, seq);
+			if (in_tail)
+				check_replay_skip(&ck->checkpoint, seq);
+			continue;
+		}
+		ck->current_flagged = 0;
+		pass1_record(ck, seq, rec);
+
+		if (!check_replay_record(&ck->journal, seq, rec, why, sizeof why) && why[0]) {
+			/* Said once: when pass 1 or a lost record before it explains
+			 * the refusal, it only counts among what was left out. */
+			const struct check_lost *l = rec->prev_seq ? check_lost_find(ck, rec->prev_seq) : NULL;
+			if (!ck->current_flagged && !l) {
+				check_problem_add(ck, seq, rec->customer_id, "%s record refused by the daemon's rules: %s",
+						  proto_entry_type_name(rec->type), why);
+			} else {
+				struct check_taint *t = check_taint_of(&ck->journal, rec->customer_id, 0);
+				if (t && l)
+					t->cause_seq = l->from;
+				check_taint_count(&ck->journal, rec->customer_id, seq);
+			}
+		}
+		if (in_tail && !check_replay_record(&ck->checkpoint, seq, rec, why, sizeof why) && why[0]) {
+			if (!check_replay_skipped(&ck->journal, seq))
+				check_problem_add(ck, seq, rec->customer_id,
+						  "checkpoint: replaying the journal after the checkpoint, the %s record is refused: %s "
+						  "(the full journal accepts it)",
+						  proto_entry_type_name(rec->type), why);
+			else
+				check_taint_count(&ck->checkpoint, rec->customer_id, seq);
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND) {
+		fprintf(stderr, "accrue-check: cannot read the journal in %s: %s\n", ck->dir, mdb_strerror(rc));
+		exit(CHECK_CANNOT);
+	}
+	/* Damaged records whose owner became known only later. */
+	for (size_t i = 0; i < ck->nlost; i++)
+		if (ck->lost[i].customer && ck->lost[i].problem < ck->nproblems)
+			ck->problems[ck->lost[i].problem].customer = ck->lost[i].customer;
+}
