@@ -353,18 +353,15 @@ static void compare_order(struct check *ck, const struct model_order *j, const s
 	}
 }
 
-/* The customer a remembered request acted on; key and program requests have none. */
+/* The customer a remembered request acted on: the one whose chain the
+ * record it wrote belongs to (PROTO_ENTRIES); key and program requests have none. */
 static uint64_t request_customer(const struct model_request *q)
 {
-	switch (q->opcode) {
-	case PROTO_OP_ENROL:
-	case PROTO_OP_ACCRUE:
-	case PROTO_OP_ADJUST:
-	case PROTO_OP_RETURN:
-	case PROTO_OP_GROUP:
-	case PROTO_OP_TIER:
-		return q->object_id;
-	}
+#define REQUEST_CUSTOMER(TYPE, kind, code, name, payload, op, of_customer) \
+	if (q->opcode == PROTO_OP_##op)                                    \
+		return of_customer ? q->object_id : 0;
+	PROTO_ENTRIES(REQUEST_CUSTOMER)
+#undef REQUEST_CUSTOMER
 	return 0;
 }
 

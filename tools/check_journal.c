@@ -2,9 +2,10 @@
  * check_journal.c - accrue-check's walk of the journal and everything it
  * knows about record kinds: each record's checksum and seq, the chain of
  * each customer's records, the journal's own arithmetic (pass 1), and why
- * the daemon's rules refuse a record. The per-kind logic (the switches on
- * rec->type) is kept together here, so that it can become a table of
- * record kinds in one place.
+ * the daemon's rules refuse a record. What differs by record kind is one
+ * function per kind in two tables built from proto.h's PROTO_ENTRIES
+ * (pass1_<kind>, diagnose_<kind>), so a new kind fails to build until
+ * accrue-check knows it.
  */
 #include "check.h"
 
@@ -49,30 +50,233 @@ static struct check_lost *lost_add(struct check *ck, uint64_t from, uint64_t to,
 
 /* ---- record kinds, and why the model refuses a record ---------------------------------------- */
 
-/* The record types that belong to a customer (the others name none). */
-static int is_customer_type(uint8_t type)
+/*
+ * Why model_apply refused a record, one function per record kind
+ * (PROTO_ENTRIES): each says which of the kind's conditions the record
+ * broke, from the state before it (pre: the customer as it was, or NULL),
+ * and returns 1, or 0 when none of its own conditions is broken.
+ */
+typedef int diagnose_fn(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			size_t cap);
+
+/* ENROL and JOIN: the contact details must be free, and the chain start right. */
+static int diagnose_contact(const struct model *m, const struct record *rec, const struct model_customer *pre,
+			    char *out, size_t cap)
 {
-	switch (type) {
-	case PROTO_ENTRY_ENROL:
-	case PROTO_ENTRY_ACCRUE:
-	case PROTO_ENTRY_ADJUST:
-	case PROTO_ENTRY_RETURN:
-	case PROTO_ENTRY_GROUP:
-	case PROTO_ENTRY_TIER:
-	case PROTO_ENTRY_JOIN:
+	const __typeof__(rec->u.enrol) *e = &rec->u.enrol;
+	const struct model_customer *other;
+	uint64_t cid = rec->customer_id;
+
+	if (rec->type == PROTO_ENTRY_ENROL && rec->prev_seq) {
+		snprintf(out, cap, "an enrolment with prev_seq %" PRIu64, rec->prev_seq);
+		return 1;
+	}
+	if (rec->type == PROTO_ENTRY_ENROL && cid != (uint64_t)m->ncustomers + 1) {
+		snprintf(out, cap, "customer id %" PRIu64 " is not the next id (%" PRIu64 ")", cid, (uint64_t)m->ncustomers + 1);
+		return 1;
+	}
+	if (rec->type == PROTO_ENTRY_JOIN && pre->member) {
+		snprintf(out, cap, "a join, but customer %" PRIu64 " is a member already", cid);
+		return 1;
+	}
+	if ((other = model_customer_by_email(m, e->email)) && other->id != cid) {
+		snprintf(out, cap, "email %s already belongs to customer %" PRIu64, check_qstr(e->email), other->id);
+		return 1;
+	}
+	if ((other = model_customer_by_phone(m, e->phone)) && other->id != cid) {
+		snprintf(out, cap, "phone %s already belongs to customer %" PRIu64, check_qstr(e->phone), other->id);
 		return 1;
 	}
 	return 0;
 }
 
+static int diagnose_enrol(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			  size_t cap)
+{
+	return diagnose_contact(m, rec, pre, out, cap);
+}
+
+static int diagnose_join(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			 size_t cap)
+{
+	return diagnose_contact(m, rec, pre, out, cap);
+}
+
+/* A change of balance must end where the record says. */
+static int diagnose_balance(const struct model_customer *pre, int64_t points, int64_t balance_after, char *out,
+			    size_t cap)
+{
+	int64_t sum;
+
+	if (__builtin_add_overflow(pre->balance, points, &sum) || sum != balance_after) {
+		snprintf(out, cap, "balance %" PRId64 " and %" PRId64 " points make %" PRId64 ", but the record says %" PRId64,
+			 pre->balance, points, sum, balance_after);
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_accrue(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			   size_t cap)
+{
+	const struct model_order *o = model_order_find(m, rec->u.accrue.location, rec->u.accrue.order_id);
+	int64_t sum;
+
+	if (diagnose_balance(pre, rec->u.accrue.points, rec->u.accrue.balance_after, out, cap))
+		return 1;
+	if (o) {
+		snprintf(out, cap, "order %s at %s was accrued already (seq %" PRIu64 ")", check_qstr(rec->u.accrue.order_id),
+			 check_qstr(rec->u.accrue.location), o->seq);
+		return 1;
+	}
+	if (__builtin_add_overflow(pre->total_spend, rec->u.accrue.amount, &sum) ||
+	    (rec->u.accrue.points > 0 && __builtin_add_overflow(pre->lifetime_points, rec->u.accrue.points, &sum))) {
+		snprintf(out, cap, "the customer's totals would overflow");
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_adjust(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			   size_t cap)
+{
+	return diagnose_balance(pre, rec->u.adjust.points, rec->u.adjust.balance_after, out, cap);
+}
+
+static int diagnose_return(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			   size_t cap)
+{
+	const struct model_order *o = model_order_find(m, rec->u.ret.location, rec->u.ret.order_id);
+	const char *name = check_qstr(rec->u.ret.order_id), *loc = check_qstr(rec->u.ret.location);
+	int64_t sum;
+
+	if (!o) {
+		snprintf(out, cap, "it returns order %s at %s, which was never accrued", name, loc);
+	} else if (o->customer_id != rec->customer_id) {
+		snprintf(out, cap, "order %s at %s belongs to customer %" PRIu64, name, loc, o->customer_id);
+	} else if (o->seq != rec->u.ret.sale_seq) {
+		snprintf(out, cap, "it names sale seq %" PRIu64 ", but order %s at %s was sold at seq %" PRIu64,
+			 rec->u.ret.sale_seq, name, loc, o->seq);
+	} else if (o->last_return_seq != rec->u.ret.prev_return_seq) {
+		snprintf(out, cap, "it follows return seq %" PRIu64 ", but the order's last return is seq %" PRIu64,
+			 rec->u.ret.prev_return_seq, o->last_return_seq);
+	} else if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
+		   rec->u.ret.applied > rec->u.ret.taken) {
+		snprintf(out, cap, "refunded %" PRId64 ", taken %" PRId64 ", applied %" PRId64 " are not possible",
+			 rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
+	} else if (o->refunded + rec->u.ret.refunded > o->amount) {
+		snprintf(out, cap, "it refunds %" PRId64 ", but the order has %" PRId64 " of %" PRId64 " left", rec->u.ret.refunded,
+			 o->amount - o->refunded, o->amount);
+	} else if (o->taken_back + rec->u.ret.taken > o->points) {
+		snprintf(out, cap, "it takes back %" PRId64 " points, but the order has %" PRId64 " of %" PRId64 " left",
+			 rec->u.ret.taken, o->points - o->taken_back, o->points);
+	} else if (__builtin_sub_overflow(pre->balance, rec->u.ret.applied, &sum) || sum != rec->u.ret.balance_after) {
+		snprintf(out, cap, "balance %" PRId64 " less %" PRId64 " points makes %" PRId64 ", but the record says %" PRId64,
+			 pre->balance, rec->u.ret.applied, sum, rec->u.ret.balance_after);
+	} else if (rec->u.ret.full && o->refunded + rec->u.ret.refunded != o->amount) {
+		snprintf(out, cap, "it marks the order refunded in full, but only %" PRId64 " of %" PRId64 " is",
+			 o->refunded + rec->u.ret.refunded, o->amount);
+	} else if (rec->u.ret.full && pre->visits == 0) {
+		snprintf(out, cap, "it undoes a visit, but the customer has none");
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int diagnose_program(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			    size_t cap)
+{
+	/* rules_set on a copy: the model's program must not change here. A
+	 * struct rules is large; this runs once, for the record that stopped
+	 * the replay, so the heap is fine. */
+	struct rules *copy;
+	char err[300];
+
+	if (rec->customer_id) {
+		snprintf(out, cap, "a program record names customer %" PRIu64, rec->customer_id);
+		return 1;
+	}
+	if (!(copy = malloc(sizeof *copy)))
+		check_die_nomem();
+	*copy = m->rules;
+	if (rules_set(copy, rec->u.program.name.ptr, rec->u.program.name.len, rec->u.program.value.ptr,
+		      rec->u.program.value.len, err, sizeof err) != RULES_OK) {
+		snprintf(out, cap, "setting %s = %s: %s", check_qstr(rec->u.program.name), check_qstr(rec->u.program.value),
+			 err);
+		free(copy);
+		return 1;
+	}
+	free(copy);
+	return 0;
+}
+
+static int diagnose_group(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			  size_t cap)
+{
+	int held = model_customer_in_group(pre, rec->u.group.group);
+	struct proto_customer v;
+
+	model_customer_view(pre, &v);
+	if (rec->u.group.add && held) {
+		snprintf(out, cap, "it adds group %s, which the customer is in already", check_qstr(rec->u.group.group));
+		return 1;
+	}
+	if (!rec->u.group.add && !held) {
+		snprintf(out, cap, "it removes group %s, which the customer is not in", check_qstr(rec->u.group.group));
+		return 1;
+	}
+	if (rec->u.group.add && (v.ngroups >= PROTO_MAX_GROUPS || !rec->u.group.group.len)) {
+		snprintf(out, cap, "it adds %s group", v.ngroups >= PROTO_MAX_GROUPS ? "a 17th" : "an unnamed");
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_tier(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			 size_t cap)
+{
+	return 0; /* any tier may follow any other */
+}
+
+static int diagnose_key_create(const struct model *m, const struct record *rec, const struct model_customer *pre,
+			       char *out, size_t cap)
+{
+	if (rec->u.key_create.key_id == 0 || model_apikey_find(m, rec->u.key_create.key_id)) {
+		snprintf(out, cap, "API key id %" PRIu64 " is %s", rec->u.key_create.key_id,
+			 rec->u.key_create.key_id ? "taken" : "not an id");
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_key_revoke(const struct model *m, const struct record *rec, const struct model_customer *pre,
+			       char *out, size_t cap)
+{
+	if (!model_apikey_find(m, rec->u.key_revoke.key_id)) {
+		snprintf(out, cap, "it revokes API key %" PRIu64 ", which does not exist", rec->u.key_revoke.key_id);
+		return 1;
+	}
+	return 0;
+}
+
+static diagnose_fn *const diagnose_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
+#define DIAGNOSE_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = diagnose_##kind,
+	PROTO_ENTRIES(DIAGNOSE_ROW)
+#undef DIAGNOSE_ROW
+};
+
 void check_record_diagnose(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
 			   size_t cap)
 {
-	const struct model_customer *other;
+	diagnose_fn *fn = rec->type <= PROTO_ENTRY_TYPE_MAX ? diagnose_of_type[rec->type] : NULL;
 	uint64_t cid = rec->customer_id;
-	int64_t sum;
 
-	if (is_customer_type(rec->type) && !cid) {
+	if (!fn) {
+		snprintf(out, cap, "unknown record type %d", rec->type);
+		return;
+	}
+	if (proto_entry_of_customer(rec->type) && !cid) {
 		snprintf(out, cap, "a %s record names no customer", proto_entry_type_name(rec->type));
 		return;
 	}
@@ -87,151 +291,13 @@ void check_record_diagnose(const struct model *m, const struct record *rec, cons
 			return;
 		}
 	}
-	switch (rec->type) {
-	case PROTO_ENTRY_ENROL:
-	case PROTO_ENTRY_JOIN: {
-		const __typeof__(rec->u.enrol) *e = &rec->u.enrol;
-		if (rec->type == PROTO_ENTRY_ENROL && rec->prev_seq) {
-			snprintf(out, cap, "an enrolment with prev_seq %" PRIu64, rec->prev_seq);
-			return;
-		}
-		if (rec->type == PROTO_ENTRY_ENROL && cid != (uint64_t)m->ncustomers + 1) {
-			snprintf(out, cap, "customer id %" PRIu64 " is not the next id (%" PRIu64 ")", cid, (uint64_t)m->ncustomers + 1);
-			return;
-		}
-		if (rec->type == PROTO_ENTRY_JOIN && pre->member) {
-			snprintf(out, cap, "a join, but customer %" PRIu64 " is a member already", cid);
-			return;
-		}
-		if ((other = model_customer_by_email(m, e->email)) && other->id != cid) {
-			snprintf(out, cap, "email %s already belongs to customer %" PRIu64, check_qstr(e->email), other->id);
-			return;
-		}
-		if ((other = model_customer_by_phone(m, e->phone)) && other->id != cid) {
-			snprintf(out, cap, "phone %s already belongs to customer %" PRIu64, check_qstr(e->phone), other->id);
-			return;
-		}
-		break;
-	}
-	case PROTO_ENTRY_ACCRUE: {
-		const struct model_order *o = model_order_find(m, rec->u.accrue.location, rec->u.accrue.order_id);
-		if (__builtin_add_overflow(pre->balance, rec->u.accrue.points, &sum) || sum != rec->u.accrue.balance_after) {
-			snprintf(out, cap, "balance %" PRId64 " and %" PRId64 " points make %" PRId64 ", but the record says %" PRId64,
-				 pre->balance, rec->u.accrue.points, sum, rec->u.accrue.balance_after);
-			return;
-		}
-		if (o) {
-			snprintf(out, cap, "order %s at %s was accrued already (seq %" PRIu64 ")", check_qstr(rec->u.accrue.order_id),
-				 check_qstr(rec->u.accrue.location), o->seq);
-			return;
-		}
-		if (__builtin_add_overflow(pre->total_spend, rec->u.accrue.amount, &sum) ||
-		    (rec->u.accrue.points > 0 && __builtin_add_overflow(pre->lifetime_points, rec->u.accrue.points, &sum))) {
-			snprintf(out, cap, "the customer's totals would overflow");
-			return;
-		}
-		break;
-	}
-	case PROTO_ENTRY_ADJUST:
-		if (__builtin_add_overflow(pre->balance, rec->u.adjust.points, &sum) || sum != rec->u.adjust.balance_after) {
-			snprintf(out, cap, "balance %" PRId64 " and %" PRId64 " points make %" PRId64 ", but the record says %" PRId64,
-				 pre->balance, rec->u.adjust.points, sum, rec->u.adjust.balance_after);
-			return;
-		}
-		break;
-	case PROTO_ENTRY_RETURN: {
-		const struct model_order *o = model_order_find(m, rec->u.ret.location, rec->u.ret.order_id);
-		const char *name = check_qstr(rec->u.ret.order_id), *loc = check_qstr(rec->u.ret.location);
-		if (!o) {
-			snprintf(out, cap, "it returns order %s at %s, which was never accrued", name, loc);
-		} else if (o->customer_id != cid) {
-			snprintf(out, cap, "order %s at %s belongs to customer %" PRIu64, name, loc, o->customer_id);
-		} else if (o->seq != rec->u.ret.sale_seq) {
-			snprintf(out, cap, "it names sale seq %" PRIu64 ", but order %s at %s was sold at seq %" PRIu64,
-				 rec->u.ret.sale_seq, name, loc, o->seq);
-		} else if (o->last_return_seq != rec->u.ret.prev_return_seq) {
-			snprintf(out, cap, "it follows return seq %" PRIu64 ", but the order's last return is seq %" PRIu64,
-				 rec->u.ret.prev_return_seq, o->last_return_seq);
-		} else if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
-			   rec->u.ret.applied > rec->u.ret.taken) {
-			snprintf(out, cap, "refunded %" PRId64 ", taken %" PRId64 ", applied %" PRId64 " are not possible",
-				 rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
-		} else if (o->refunded + rec->u.ret.refunded > o->amount) {
-			snprintf(out, cap, "it refunds %" PRId64 ", but the order has %" PRId64 " of %" PRId64 " left", rec->u.ret.refunded,
-				 o->amount - o->refunded, o->amount);
-		} else if (o->taken_back + rec->u.ret.taken > o->points) {
-			snprintf(out, cap, "it takes back %" PRId64 " points, but the order has %" PRId64 " of %" PRId64 " left",
-				 rec->u.ret.taken, o->points - o->taken_back, o->points);
-		} else if (__builtin_sub_overflow(pre->balance, rec->u.ret.applied, &sum) || sum != rec->u.ret.balance_after) {
-			snprintf(out, cap, "balance %" PRId64 " less %" PRId64 " points makes %" PRId64 ", but the record says %" PRId64,
-				 pre->balance, rec->u.ret.applied, sum, rec->u.ret.balance_after);
-		} else if (rec->u.ret.full && o->refunded + rec->u.ret.refunded != o->amount) {
-			snprintf(out, cap, "it marks the order refunded in full, but only %" PRId64 " of %" PRId64 " is",
-				 o->refunded + rec->u.ret.refunded, o->amount);
-		} else if (rec->u.ret.full && pre->visits == 0) {
-			snprintf(out, cap, "it undoes a visit, but the customer has none");
-		} else {
-			break;
-		}
+	if (fn(m, rec, pre, out, cap))
 		return;
-	}
-	case PROTO_ENTRY_PROGRAM: {
-		/* rules_set on a copy: the model's program must not change here. */
-		static struct rules copy;
-		char err[300];
-		if (cid) {
-			snprintf(out, cap, "a program record names customer %" PRIu64, cid);
-			return;
-		}
-		copy = m->rules;
-		if (rules_set(&copy, rec->u.program.name.ptr, rec->u.program.name.len, rec->u.program.value.ptr,
-			      rec->u.program.value.len, err, sizeof err) != RULES_OK) {
-			snprintf(out, cap, "setting %s = %s: %s", check_qstr(rec->u.program.name), check_qstr(rec->u.program.value), err);
-			return;
-		}
-		break;
-	}
-	case PROTO_ENTRY_GROUP: {
-		int held = model_customer_in_group(pre, rec->u.group.group);
-		struct proto_customer v;
-		model_customer_view(pre, &v);
-		if (rec->u.group.add && held) {
-			snprintf(out, cap, "it adds group %s, which the customer is in already", check_qstr(rec->u.group.group));
-			return;
-		}
-		if (!rec->u.group.add && !held) {
-			snprintf(out, cap, "it removes group %s, which the customer is not in", check_qstr(rec->u.group.group));
-			return;
-		}
-		if (rec->u.group.add && (v.ngroups >= PROTO_MAX_GROUPS || !rec->u.group.group.len)) {
-			snprintf(out, cap, "it adds %s group", v.ngroups >= PROTO_MAX_GROUPS ? "a 17th" : "an unnamed");
-			return;
-		}
-		break;
-	}
-	case PROTO_ENTRY_KEY_CREATE:
-		if (rec->u.key_create.key_id == 0 || model_apikey_find(m, rec->u.key_create.key_id)) {
-			snprintf(out, cap, "API key id %" PRIu64 " is %s", rec->u.key_create.key_id,
-				 rec->u.key_create.key_id ? "taken" : "not an id");
-			return;
-		}
-		break;
-	case PROTO_ENTRY_KEY_REVOKE:
-		if (!model_apikey_find(m, rec->u.key_revoke.key_id)) {
-			snprintf(out, cap, "it revokes API key %" PRIu64 ", which does not exist", rec->u.key_revoke.key_id);
-			return;
-		}
-		break;
-	case PROTO_ENTRY_TIER:
-		break;
-	default:
-		snprintf(out, cap, "unknown record type %d", rec->type);
-		return;
-	}
 	if (!model_key_is_zero(rec->request_key)) {
 		const struct model_request *q = model_request_find(m, rec->request_key);
 		if (q) {
-			snprintf(out, cap, "its request key %s was used already, by seq %" PRIu64, check_key_hex(rec->request_key), q->seq);
+			snprintf(out, cap, "its request key %s was used already, by seq %" PRIu64, check_key_hex(rec->request_key),
+				 q->seq);
 			return;
 		}
 	}
@@ -323,54 +389,155 @@ static void p1_balance(struct check *ck, struct check_p1_customer *pc, uint64_t 
 	pc->balance_known = 1;
 }
 
+/*
+ * What pass 1 adds up from each record kind (PROTO_ENTRIES), once the
+ * record's place in its customer's chain has been checked: pc is the
+ * customer as pass 1 knows them (NULL for ENROL, which starts a chain and
+ * makes the customer, and for kinds that belong to no customer).
+ */
+typedef void pass1_fn(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec);
+
+static void pass1_enrol(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+
+	if (cid > seq) {
+		p1_problem(ck, NULL, seq, cid, "customer id %" PRIu64 " cannot be enrolled at seq %" PRIu64
+					       ": ids are handed out one at a time from 1",
+			   cid, seq);
+		return;
+	}
+	pc = p1_get(ck, cid, 1);
+	if (pc->known) {
+		p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " is enrolled again (first at seq %" PRIu64 ")", cid,
+			   pc->enrol_seq);
+		return;
+	}
+	if (rec->prev_seq)
+		p1_problem(ck, pc, seq, cid, "an enrolment with prev_seq %" PRIu64 ": it must start the customer's chain",
+			   rec->prev_seq);
+	if (cid <= ck->p1_max_id)
+		p1_problem(ck, pc, seq, cid, "customer id %" PRIu64 " is enrolled after id %" PRIu64 ": ids only go up", cid,
+			   ck->p1_max_id);
+	else if (cid > ck->p1_max_id + 1 + ck->lost_since_enrol)
+		p1_problem(ck, pc, seq, cid, "customer ids %" PRIu64 "..%" PRIu64 " were never enrolled", ck->p1_max_id + 1,
+			   cid - 1);
+	pc->known = 1;
+	pc->enrol_seq = pc->last_seq = pc->contact_seq = seq;
+	pc->member = rec->u.enrol.member;
+	pc->balance_known = 1;
+	set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
+	set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
+	p1_check_contact(ck, pc, seq, cid, rec);
+	if (cid > ck->p1_max_id)
+		ck->p1_max_id = cid;
+	ck->lost_since_enrol = 0;
+}
+
+static void pass1_accrue(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+	int64_t lines = 0;
+	int overflow = 0;
+
+	if (pc->member == 0 && rec->u.accrue.points != 0)
+		p1_problem(ck, pc, seq, cid, "a guest's sale earned %" PRId64 " points; guests earn nothing", rec->u.accrue.points);
+	for (uint16_t i = 0; i < rec->u.accrue.nlines; i++)
+		overflow |= __builtin_add_overflow(lines, rec->u.accrue.lines[i].amount, &lines);
+	if (rec->u.accrue.nlines && (overflow || lines != rec->u.accrue.amount))
+		p1_problem(ck, pc, seq, cid, "the sale's lines add up to %" PRId64 ", but its amount is %" PRId64, lines,
+			   rec->u.accrue.amount);
+	p1_balance(ck, pc, seq, cid, rec->u.accrue.points, rec->u.accrue.balance_after);
+	if (rec->u.accrue.points > 0)
+		pc->lifetime += rec->u.accrue.points;
+	pc->spend += rec->u.accrue.amount;
+	pc->visits++;
+}
+
+static void pass1_adjust(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	p1_balance(ck, pc, seq, rec->customer_id, rec->u.adjust.points, rec->u.adjust.balance_after);
+	if (rec->u.adjust.points > 0)
+		pc->lifetime += rec->u.adjust.points;
+}
+
+static void pass1_return(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+
+	if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 || rec->u.ret.applied > rec->u.ret.taken)
+		p1_problem(ck, pc, seq, cid,
+			   "a return that refunds %" PRId64 ", takes back %" PRId64 " and removes %" PRId64
+			   " points is not possible",
+			   rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
+	if (rec->u.ret.sale_seq >= seq || rec->u.ret.prev_return_seq >= seq)
+		p1_problem(ck, pc, seq, cid, "a return that names a later record (sale seq %" PRIu64 ", previous return seq %" PRIu64 ")",
+			   rec->u.ret.sale_seq, rec->u.ret.prev_return_seq);
+	p1_balance(ck, pc, seq, cid, -rec->u.ret.applied, rec->u.ret.balance_after);
+	pc->lifetime -= rec->u.ret.taken;
+	pc->spend -= rec->u.ret.refunded;
+	if (rec->u.ret.full) {
+		if (pc->visits == 0 && !pc->flagged)
+			p1_problem(ck, pc, seq, cid, "a full refund undoes a visit, but the customer has none");
+		else if (pc->visits)
+			pc->visits--;
+	}
+}
+
+static void pass1_join(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+
+	if (pc->member == 1)
+		p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " joins, but is a member already", cid);
+	if (rec->u.enrol.member != 1)
+		p1_problem(ck, pc, seq, cid, "a join that leaves the customer a guest");
+	pc->member = 1;
+	pc->contact_seq = seq;
+	set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
+	set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
+	p1_check_contact(ck, pc, seq, cid, rec);
+}
+
+/* Kinds that change nothing pass 1 adds up. */
+static void pass1_nothing(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+}
+
+#define pass1_group pass1_nothing
+#define pass1_tier pass1_nothing
+#define pass1_program pass1_nothing
+#define pass1_key_create pass1_nothing
+#define pass1_key_revoke pass1_nothing
+
+static pass1_fn *const pass1_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
+#define PASS1_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = pass1_##kind,
+	PROTO_ENTRIES(PASS1_ROW)
+#undef PASS1_ROW
+};
+
 static void pass1_record(struct check *ck, uint64_t seq, const struct record *rec)
 {
+	pass1_fn *fn = rec->type <= PROTO_ENTRY_TYPE_MAX ? pass1_of_type[rec->type] : NULL;
 	uint64_t cid = rec->customer_id;
 	struct check_p1_customer *pc;
 	const char *type = proto_entry_type_name(rec->type);
 
-	if (!is_customer_type(rec->type)) {
+	if (!proto_entry_of_customer(rec->type)) {
 		if (cid || rec->prev_seq)
 			p1_problem(ck, NULL, seq, 0, "a %s record names customer %" PRIu64 " (prev_seq %" PRIu64 "); it belongs to none",
 				   type, cid, rec->prev_seq);
+		else if (fn)
+			fn(ck, NULL, seq, rec);
 		return;
 	}
 	if (!cid) {
 		p1_problem(ck, NULL, seq, 0, "a %s record names no customer", type);
 		return;
 	}
+	/* An enrolment starts a chain: it has no place in one to check. */
 	if (rec->type == PROTO_ENTRY_ENROL) {
-		if (cid > seq) {
-			p1_problem(ck, NULL, seq, cid, "customer id %" PRIu64 " cannot be enrolled at seq %" PRIu64
-						       ": ids are handed out one at a time from 1",
-				   cid, seq);
-			return;
-		}
-		pc = p1_get(ck, cid, 1);
-		if (pc->known) {
-			p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " is enrolled again (first at seq %" PRIu64 ")", cid,
-				   pc->enrol_seq);
-			return;
-		}
-		if (rec->prev_seq)
-			p1_problem(ck, pc, seq, cid, "an enrolment with prev_seq %" PRIu64 ": it must start the customer's chain",
-				   rec->prev_seq);
-		if (cid <= ck->p1_max_id)
-			p1_problem(ck, pc, seq, cid, "customer id %" PRIu64 " is enrolled after id %" PRIu64 ": ids only go up", cid,
-				   ck->p1_max_id);
-		else if (cid > ck->p1_max_id + 1 + ck->lost_since_enrol)
-			p1_problem(ck, pc, seq, cid, "customer ids %" PRIu64 "..%" PRIu64 " were never enrolled", ck->p1_max_id + 1,
-				   cid - 1);
-		pc->known = 1;
-		pc->enrol_seq = pc->last_seq = pc->contact_seq = seq;
-		pc->member = rec->u.enrol.member;
-		pc->balance_known = 1;
-		set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
-		set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
-		p1_check_contact(ck, pc, seq, cid, rec);
-		if (cid > ck->p1_max_id)
-			ck->p1_max_id = cid;
-		ck->lost_since_enrol = 0;
+		fn(ck, NULL, seq, rec);
 		return;
 	}
 
@@ -410,63 +577,7 @@ static void pass1_record(struct check *ck, uint64_t seq, const struct record *re
 	}
 	pc->last_seq = seq;
 
-	switch (rec->type) {
-	case PROTO_ENTRY_ACCRUE: {
-		int64_t lines = 0;
-		int overflow = 0;
-		if (pc->member == 0 && rec->u.accrue.points != 0)
-			p1_problem(ck, pc, seq, cid, "a guest's sale earned %" PRId64 " points; guests earn nothing", rec->u.accrue.points);
-		for (uint16_t i = 0; i < rec->u.accrue.nlines; i++)
-			overflow |= __builtin_add_overflow(lines, rec->u.accrue.lines[i].amount, &lines);
-		if (rec->u.accrue.nlines && (overflow || lines != rec->u.accrue.amount))
-			p1_problem(ck, pc, seq, cid, "the sale's lines add up to %" PRId64 ", but its amount is %" PRId64, lines,
-				   rec->u.accrue.amount);
-		p1_balance(ck, pc, seq, cid, rec->u.accrue.points, rec->u.accrue.balance_after);
-		if (rec->u.accrue.points > 0)
-			pc->lifetime += rec->u.accrue.points;
-		pc->spend += rec->u.accrue.amount;
-		pc->visits++;
-		break;
-	}
-	case PROTO_ENTRY_ADJUST:
-		p1_balance(ck, pc, seq, cid, rec->u.adjust.points, rec->u.adjust.balance_after);
-		if (rec->u.adjust.points > 0)
-			pc->lifetime += rec->u.adjust.points;
-		break;
-	case PROTO_ENTRY_RETURN:
-		if (rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
-		    rec->u.ret.applied > rec->u.ret.taken)
-			p1_problem(ck, pc, seq, cid,
-				   "a return that refunds %" PRId64 ", takes back %" PRId64 " and removes %" PRId64
-				   " points is not possible",
-				   rec->u.ret.refunded, rec->u.ret.taken, rec->u.ret.applied);
-		if (rec->u.ret.sale_seq >= seq || rec->u.ret.prev_return_seq >= seq)
-			p1_problem(ck, pc, seq, cid, "a return that names a later record (sale seq %" PRIu64 ", previous return seq %" PRIu64 ")",
-				   rec->u.ret.sale_seq, rec->u.ret.prev_return_seq);
-		p1_balance(ck, pc, seq, cid, -rec->u.ret.applied, rec->u.ret.balance_after);
-		pc->lifetime -= rec->u.ret.taken;
-		pc->spend -= rec->u.ret.refunded;
-		if (rec->u.ret.full) {
-			if (pc->visits == 0 && !pc->flagged)
-				p1_problem(ck, pc, seq, cid, "a full refund undoes a visit, but the customer has none");
-			else if (pc->visits)
-				pc->visits--;
-		}
-		break;
-	case PROTO_ENTRY_JOIN:
-		if (pc->member == 1)
-			p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " joins, but is a member already", cid);
-		if (rec->u.enrol.member != 1)
-			p1_problem(ck, pc, seq, cid, "a join that leaves the customer a guest");
-		pc->member = 1;
-		pc->contact_seq = seq;
-		set_text(&pc->email, &pc->email_len, rec->u.enrol.email);
-		set_text(&pc->phone, &pc->phone_len, rec->u.enrol.phone);
-		p1_check_contact(ck, pc, seq, cid, rec);
-		break;
-	default: /* GROUP, TIER: nothing to add up */
-		break;
-	}
+	fn(ck, pc, seq, rec);
 }
 
 /* ---- the journal walk --------------------------------------------------------------------------- */
