@@ -105,51 +105,6 @@ static void backoff_sleep(int attempt)
 		;
 }
 
-/*
- * Split "host:port" or "[v6]:port". A bare IPv6 address without brackets
- * is refused: "::1:7400" cannot be split without guessing.
- */
-static int address_parse(const char *text, char host[HOST_MAX], char port[PORT_MAX])
-{
-	const char *h, *colon, *p;
-	size_t hlen;
-	unsigned long value = 0;
-
-	if (text[0] == '[') {
-		const char *end = strchr(text, ']');
-
-		if (!end || end[1] != ':')
-			return -1;
-		h = text + 1;
-		hlen = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon)
-			return -1;
-		h = text;
-		hlen = (size_t)(colon - text);
-		if (memchr(h, ':', hlen))
-			return -1;
-	}
-	if (hlen == 0 || hlen >= HOST_MAX)
-		return -1;
-	p = colon + 1;
-	if (*p == '\0' || strlen(p) > 5)
-		return -1;
-	for (const char *c = p; *c; c++) {
-		if (*c < '0' || *c > '9')
-			return -1;
-		value = value * 10 + (unsigned long)(*c - '0');
-	}
-	if (value == 0 || value > 65535)
-		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	snprintf(port, PORT_MAX, "%lu", value);
-	return 0;
-}
-
 /* ---- connection ------------------------------------------------------ */
 
 static void conn_close(accrue *a)
@@ -560,6 +515,26 @@ int accrue__call_begin(accrue *a)
 	return 0;
 }
 
+/*
+ * Take the server's address apart once (addr_parse: the rules the daemon
+ * and accrue-bench follow too); every reconnect resolves the host again.
+ * Port 0 is refused: it names no server to connect to.
+ */
+static int address_set(accrue *a, const char *host_port)
+{
+	struct addr_host_port hp;
+	char why[160];
+
+	if (addr_parse(host_port, 0, &hp, why, sizeof why) != 0) {
+		accrue__message_set(a, "malformed server address \"%.300s\": %s", host_port, why);
+		return ACCRUE_E_INVALID;
+	}
+	accrue__text_copy(a->host, sizeof a->host, hp.host);
+	snprintf(a->port, sizeof a->port, "%u", (unsigned)hp.port);
+	addr_format(&hp, a->address, sizeof a->address);
+	return 0;
+}
+
 /* ---- connection API -------------------------------------------------- */
 
 int accrue_connect_message(const char *host_port, const char *api_key, accrue **out, char *msg, size_t msg_cap)
@@ -591,15 +566,9 @@ int accrue_connect_message(const char *host_port, const char *api_key, accrue **
 	a->retries = DEFAULT_RETRIES;
 	a->next_request_id = 1;
 	accrue__text_copy(a->api_key, sizeof a->api_key, api_key);
-	if (address_parse(host_port, a->host, a->port) != 0) {
-		accrue__message_set(a, "malformed server address \"%.300s\": expected HOST:PORT or [IPV6]:PORT", host_port);
-		rc = ACCRUE_E_INVALID;
+	rc = address_set(a, host_port);
+	if (rc != 0)
 		goto fail;
-	}
-	if (strchr(a->host, ':'))
-		snprintf(a->address, sizeof a->address, "[%s]:%s", a->host, a->port);
-	else
-		snprintf(a->address, sizeof a->address, "%s:%s", a->host, a->port);
 	a->rbuf = malloc(RBUF_INITIAL);
 	if (!a->rbuf) {
 		accrue__message_set(a, "out of memory");

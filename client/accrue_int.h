@@ -22,6 +22,7 @@
 
 #include "accrue.h"
 
+#include "addr.h"
 #include "proto.h"
 
 #include <stddef.h>
@@ -36,15 +37,14 @@
  */
 #define REQUEST_MAX 4096
 
-#define HOST_MAX 256
-#define PORT_MAX 8
-#define ADDRESS_MAX (HOST_MAX + PORT_MAX + 4)
+/* A port as getaddrinfo takes it: up to five digits. */
+#define PORT_TEXT_MAX 8
 
 struct accrue {
 	int fd; /* -1 while disconnected; the next call reconnects */
-	char host[HOST_MAX];
-	char port[PORT_MAX];
-	char address[ADDRESS_MAX]; /* "host:port" or "[v6]:port", for messages */
+	char host[ADDR_HOST_MAX + 1];
+	char port[PORT_TEXT_MAX];
+	char address[ADDR_TEXT_MAX + 1]; /* "host:port" or "[v6]:port", for messages */
 	char api_key[PROTO_MAX_APIKEY + 1];
 	int timeout_ms;
 	int retries;
