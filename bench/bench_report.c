@@ -6,6 +6,8 @@
 
 #include <inttypes.h>
 
+#include "jsonout.h"
+
 static void print_errors_json(const struct bench *b)
 {
 	int first = 1;
@@ -20,22 +22,7 @@ static void print_errors_json(const struct bench *b)
 	printf("}");
 }
 
-/* A JSON string; the messages are the server's text, so escape everything. */
-static void print_json_string(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
-	putchar('"');
-}
-
+/* The first message of each kind: the server's text, which jsonout_str escapes. */
 static void print_error_messages_json(const struct bench *b)
 {
 	int first = 1;
@@ -45,7 +32,7 @@ static void print_error_messages_json(const struct bench *b)
 		if (!b->error_message[i][0])
 			continue;
 		printf("%s\"%s\":", first ? "" : ",", err_name(i));
-		print_json_string(b->error_message[i]);
+		jsonout_str(b->error_message[i]);
 		first = 0;
 	}
 	printf("}");
