@@ -33,6 +33,7 @@
 #include <sys/resource.h>
 
 #include "accrue.h"
+#include "addr.h"
 
 /* The API key from the key file (accrue_key_file_read). */
 static int read_key(const char *path, char *key, size_t cap)
@@ -46,37 +47,27 @@ static int read_key(const char *path, char *key, size_t cap)
 	return 0;
 }
 
-/* HOST:PORT or [V6]:PORT, resolved once before the loop starts. */
-static int resolve(const char *spec, struct sockaddr_storage *out)
+/*
+ * HOST:PORT or [V6]:PORT, split by addr_parse (the rules accrued and
+ * libaccrue follow too) and resolved once before the loop starts. Returns
+ * 0; -1 for an address that breaks a rule, with why filled; -2 when the
+ * host cannot be resolved (said on stderr).
+ */
+static int resolve(const char *spec, struct sockaddr_storage *out, char *why, size_t why_cap)
 {
-	char host[256];
-	const char *h = spec, *port;
-	size_t hlen;
+	struct addr_host_port hp;
+	char port[8];
 	struct addrinfo hints, *res = NULL;
 	int rc;
 
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':')
-			return -1;
-		h = spec + 1;
-		hlen = (size_t)(close - h);
-		port = close + 2;
-	} else {
-		const char *colon = strrchr(spec, ':');
-		if (!colon)
-			return -1;
-		hlen = (size_t)(colon - spec);
-		port = colon + 1;
-	}
-	if (hlen == 0 || hlen >= sizeof host || !*port)
+	if (addr_parse(spec, 0, &hp, why, why_cap) != 0)
 		return -1;
-	memcpy(host, h, hlen);
-	host[hlen] = 0;
+	snprintf(port, sizeof port, "%u", (unsigned)hp.port);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(host, port, &hints, &res);
+	hints.ai_flags = AI_NUMERICSERV;
+	rc = getaddrinfo(hp.host, port, &hints, &res);
 	if (rc || !res) {
 		fprintf(stderr, "accrue-bench: cannot resolve %s: %s\n", spec, gai_strerror(rc));
 		return -2;
@@ -135,15 +126,16 @@ int main(int argc, char **argv)
 	static struct bench bench; /* big (the accrue request's lines): not on the stack */
 	struct bench *b = &bench;
 	uint32_t most_conns;
+	char why[160];
 	int rc;
 
 	rc = parse_options(argc, argv, &b->opt);
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	signal(SIGPIPE, SIG_IGN);
-	rc = resolve(b->opt.server, &b->addr);
+	rc = resolve(b->opt.server, &b->addr, why, sizeof why);
 	if (rc == -1)
-		return usage_error("--server wants HOST:PORT, not '%s'", b->opt.server);
+		return usage_error("--server '%s': %s", b->opt.server, why);
 	if (rc)
 		return EXIT_CONNECT;
 	if (read_key(b->opt.key_file, b->api_key, sizeof b->api_key))
