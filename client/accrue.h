@@ -12,8 +12,57 @@
  *                      the ACCRUE_ST_* status codes (the same numbers as
  *                      PROTOCOL.md) and accrue_message() holds the server's
  *                      explanation until the next call on the handle;
- *   < 0                a local failure, one of ACCRUE_E_*.
- * accrue_strerror() names any of them.
+ *   < 0                a local failure, one of ACCRUE_E_*, and
+ *                      accrue_message() says what went wrong.
+ * accrue_strerror() names any of them. A call that fails may have written
+ * to its output arguments; they mean something only after it returned 0,
+ * unless its description says otherwise.
+ *
+ * Local failures that any call on a handle can return (each call lists its
+ * own causes of ACCRUE_E_INVALID and whether it allocates):
+ *   ACCRUE_E_INVALID   a NULL handle or argument, a text over its limit (the
+ *                      message names it), or a request larger than the
+ *                      frame limit the server announced; nothing was sent;
+ *   ACCRUE_E_CONNECT   the connection had to be (re)opened and could not be
+ *                      within the handle's retries (an unknown host name is
+ *                      not retried);
+ *   ACCRUE_E_IO        the connection was lost and the retries ran out, or a
+ *                      mutation given no key could not draw a random one;
+ *   ACCRUE_E_TIMEOUT   no whole reply within the handle's timeout; this is
+ *                      not retried, so a mutation may or may not have been
+ *                      applied: call again with the same key to find out;
+ *   ACCRUE_E_PROTOCOL  the server sent bytes that are not a valid reply; the
+ *                      connection is closed and the next call reconnects;
+ *   ACCRUE_E_NOMEM     out of memory (a large request or reply, or a list).
+ *
+ * Server refusals that any request can get, besides those its call lists:
+ *   UNSUPPORTED        the server does not know the operation (it is older
+ *                      than this library);
+ *   BAD_REQUEST        the server could not decode the request body (this
+ *                      library only sends well-formed ones, so the server
+ *                      and the library disagree on the protocol);
+ *   STORAGE            the reply depended on a change that the server had
+ *                      not yet made durable, and committing it failed;
+ *   INTERNAL           the server failed in a way it did not expect;
+ *   PROTOCOL           the server rejected a frame and closed the connection;
+ *   AUTH, VERSION, BUSY, SHUTTING_DOWN
+ *                      the call had to reconnect (after a lost connection,
+ *                      or because the server closed the connection of a
+ *                      revoked key) and the new HELLO was refused, as
+ *                      accrue_connect describes.
+ * FORBIDDEN comes from the key's role: each operation names the roles that
+ * may call it, and any other gets FORBIDDEN. HELLO_REQUIRED is never
+ * returned, because the library says HELLO before anything else.
+ *
+ * A mutation (a call that takes a request key) can also get:
+ *   BAD_REQUEST        the request key is all zero bytes;
+ *   KEY_REUSED         the key was used before for a different request;
+ *   SHUTTING_DOWN      the server is stopping and takes no more changes;
+ *   STORAGE            the change could not be made durable; nothing was
+ *                      applied;
+ *   INTERNAL           the server could not journal the change (out of
+ *                      memory).
+ * Each operation below lists the refusals of its own beyond these.
  *
  * Exactly-once mutations. Every call that changes the ledger takes a 16-byte
  * request key. Pass NULL and the library draws a random one. If the
@@ -25,12 +74,16 @@
  * as a replay (`replay` set to 1) and nothing is applied a second time.
  *
  * Memory. Structs filled by the library hold copies (fixed-size, NUL-
- * terminated strings); nothing points into library buffers. The allocating
- * calls, accrue_key_list and accrue_program_get, say so. Some result structs
- * are large (struct accrue_order is about 48 KiB, struct accrue_quote 2 KiB):
- * a POS thread with a small stack should allocate them. The library itself
- * keeps big requests and replies on the heap, so a call never needs more
- * than a few KiB of the caller's stack.
+ * terminated strings); nothing points into library buffers, and the caller
+ * owns them. The two calls that return lists, accrue_key_list and
+ * accrue_program_get, allocate them with malloc and the caller frees them
+ * with free(). The strings the library returns itself are its own: the
+ * caller must not free or change them (accrue_message and accrue_location
+ * say for how long each stays valid; accrue_strerror's never change).
+ * Some result structs are large (struct accrue_order is about 48 KiB,
+ * struct accrue_quote 2 KiB): a POS thread with a small stack should
+ * allocate them. The library itself keeps big requests and replies on the
+ * heap, so a call never needs more than a few KiB of the caller's stack.
  *
  * Money is an integer count of minor units (cents); points are signed 64-bit
  * integers in the program's unit (points or stamps); times are UTC
@@ -249,7 +302,12 @@ struct accrue_batch_result {
 	char message[256];
 };
 
-/* One setting of the loyalty program (accrue_program_get). */
+/*
+ * One setting of the loyalty program (accrue_program_get). value holds 503
+ * bytes, less than the 2500 a setting may have (a promotion with a long
+ * group list): a longer value is cut short here. The size stays as it is
+ * because programs built against this header allocate the struct.
+ */
 struct accrue_setting {
 	char name[104];  /* e.g. "earn.points" */
 	char value[504]; /* canonical text, e.g. "1", "1.00", "down" */
@@ -279,89 +337,146 @@ struct accrue_key_info {
 /* ---- connection ------------------------------------------------------ */
 
 /*
- * Connect to "HOST:PORT" and authenticate with api_key (HELLO).
- * On success *out is a new handle (close it with accrue_close).
- * Returns 0, ACCRUE_E_CONNECT, ACCRUE_E_IO, ACCRUE_E_TIMEOUT,
- * ACCRUE_E_PROTOCOL, ACCRUE_E_INVALID (malformed address), ACCRUE_E_NOMEM,
- * or a server status: ACCRUE_ST_AUTH (unknown or revoked key),
- * ACCRUE_ST_VERSION, ACCRUE_ST_BUSY (connection limit). On failure *out is
- * NULL and the message is lost with it: use accrue_connect_message.
+ * Connect to host_port ("HOST:PORT", or "[IPV6]:PORT" for an IPv6 literal;
+ * port 1..65535) and authenticate with api_key (HELLO). A refused or timed
+ * out connect is retried as the handle's defaults say (accrue_set_retries).
+ * Returns 0 with *out a new handle, which the caller owns and closes with
+ * accrue_close. Otherwise *out is NULL and the return value is:
+ *   ACCRUE_E_INVALID   out, host_port or api_key is NULL, the API key is
+ *                      longer than 128 bytes, or the address breaks a rule
+ *                      (the message says which);
+ *   ACCRUE_E_NOMEM, ACCRUE_E_CONNECT, ACCRUE_E_IO, ACCRUE_E_TIMEOUT,
+ *   ACCRUE_E_PROTOCOL  as at the top of this file;
+ *   ACCRUE_ST_AUTH     an unknown or revoked key (after repeated failures
+ *                      from one address the server delays this answer, which
+ *                      can then arrive as ACCRUE_E_TIMEOUT);
+ *   ACCRUE_ST_VERSION  the server speaks another protocol version;
+ *   ACCRUE_ST_BUSY     the server is at its connection limit;
+ *   ACCRUE_ST_SHUTTING_DOWN  the server is stopping;
+ *   ACCRUE_ST_PROTOCOL the server rejected the HELLO frame.
+ * The explanation is lost with the handle: use accrue_connect_message.
  */
 int accrue_connect(const char *host_port, const char *api_key, accrue **out);
 
-/* Like accrue_connect, but on failure copies an explanation into msg. */
+/*
+ * Like accrue_connect, and msg (msg_cap bytes, when not NULL) receives ""
+ * on success or a sentence explaining the failure, truncated to fit.
+ */
 int accrue_connect_message(const char *host_port, const char *api_key, accrue **out, char *msg, size_t msg_cap);
 
-/* Close the connection and free the handle. NULL is accepted. */
+/*
+ * Close the connection and free the handle, wiping the API key it held.
+ * NULL is accepted. The strings the handle returned (accrue_message,
+ * accrue_location) are freed with it.
+ */
 void accrue_close(accrue *a);
 
 /*
- * Per-call timeout in milliseconds (default 10000): how long one attempt
- * waits to connect, and how long it waits from sending a request to having
- * its whole reply (a reply that is late is ACCRUE_E_TIMEOUT and is not
- * retried; the connection is closed and the next call reconnects). And how
- * many times a call reconnects and re-sends after a lost connection or a
- * failed connect (default 5, with a growing pause of 50 ms, 100 ms, ...
- * up to 1 s between attempts).
+ * Per-call timeout in milliseconds (default 10000; values below 1 mean 1):
+ * how long one attempt waits to connect, and how long it waits from
+ * sending a request to having its whole reply (a reply that is late is
+ * ACCRUE_E_TIMEOUT and is not retried; the connection is closed and the
+ * next call reconnects). And how many times a call reconnects and re-sends
+ * after a lost connection or a failed connect (default 5; values below 0
+ * mean 0), with a growing pause of 50 ms, 100 ms, ... up to 1 s between
+ * attempts. Both ignore a NULL handle.
  */
 void accrue_set_timeout(accrue *a, int timeout_ms);
 void accrue_set_retries(accrue *a, int retries);
 
-/* Role and location granted to this handle's key by HELLO. */
+/*
+ * Role (an enum accrue_role) and location granted to this handle's key by
+ * HELLO; 0 and "" for a NULL handle. The location is "" for a key bound to
+ * none. The string belongs to the handle and stays valid until
+ * accrue_close; a reconnect writes it again (with the same text, as long
+ * as the key's location is the same).
+ */
 int accrue_role(const accrue *a);
 const char *accrue_location(const accrue *a);
 
 /*
  * The explanation of the last failed call on this handle: the server's
- * message for a refusal, or a local description. Valid until the next call.
+ * message for a refusal, or a local description; "" after a call that
+ * succeeded, and "no handle" for NULL. The string belongs to the handle
+ * and is valid until the next call on it or accrue_close.
  */
 const char *accrue_message(const accrue *a);
 
-/* A short lower-case description of any return value of this library ("not found", "connection lost"). */
+/*
+ * A short lower-case description of any return value of this library
+ * ("not found", "connection lost"); "unknown server status" or "unknown
+ * error" for a value it does not know. The string is static: never freed,
+ * never changed.
+ */
 const char *accrue_strerror(int err);
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* Fill key with 16 random bytes. Returns 0 or ACCRUE_E_IO. */
+/*
+ * Fill key with 16 random bytes, for a caller that wants to keep the key
+ * of a mutation it may have to send again. Returns 0, or ACCRUE_E_IO when
+ * key is NULL or libsodium cannot be initialised.
+ */
 int accrue_key_random(uint8_t key[ACCRUE_KEY_SIZE]);
 
 /*
  * Read an API key from a key file such as the daemon's DATA/admin.key: the
  * first line, without the white space around it, into key[0..cap).
  * Returns 0; ACCRUE_E_IO when the file cannot be opened or read, is empty,
- * or its first line holds no key; ACCRUE_E_INVALID for a NULL argument or a
- * key of cap bytes or more. On failure msg (when not NULL) receives a
- * sentence naming the file and what is wrong with it.
+ * or its first line holds no key; ACCRUE_E_INVALID for a NULL path or key,
+ * a cap of 0, or a key of cap bytes or more. On failure msg (when not NULL)
+ * receives a sentence naming the file and what is wrong with it ("" for
+ * a NULL argument), truncated to msg_cap bytes.
  */
 int accrue_key_file_read(const char *path, char *key, size_t cap, char *msg, size_t msg_cap);
 
 /*
  * Parse how a person names a customer: "#123" is an id, text with '@' an
- * email, anything else a phone number. Returns 0 or ACCRUE_E_INVALID.
+ * email, anything else a phone number. Returns 0 with *ref filled, or
+ * ACCRUE_E_INVALID for a NULL argument, "#" not followed by a decimal id
+ * of 1 up to 2^64 - 1, an email over 254 bytes, or a phone number without
+ * a digit or over 32 bytes. The server checks the email or phone itself.
  */
 int accrue_ref_parse(const char *text, struct accrue_ref *ref);
 
 /* ---- operations ------------------------------------------------------ */
 
 /*
+ * Every operation below returns 0 on success, a local error or a server
+ * refusal from the top of this file, or one of the refusals it lists. Its
+ * ACCRUE_E_INVALID causes are the ones it lists and a NULL handle.
+ */
+
+/*
  * Enrol a customer. At least one of email and phone is required; NULL or ""
  * means absent. The server lower-cases the email and reduces the phone to
- * '+' and digits. Fills *out with the new customer (or, on a replay, the
- * customer the first request created) and sets *replay if not NULL.
- * Refusals: BAD_REQUEST (neither given, or malformed), CONFLICT (email or
- * phone taken; the message names the field), FORBIDDEN, KEY_REUSED, STORAGE.
+ * '+' and digits. An email or phone that belongs to a guest (recorded by a
+ * sale) makes that guest a member: the same customer, not a new one.
+ * Fills *out with the customer (or, on a replay, the customer the first
+ * request enrolled) and sets *replay if not NULL. Admin and terminal keys.
+ * Refusals: BAD_REQUEST (neither given, an email or phone that is not
+ * valid, control characters in a name), CONFLICT (the email or phone
+ * belongs to another member, or to two different guests; the message names
+ * the field and the customer), NOT_FOUND (a replay whose customer no
+ * longer exists), FORBIDDEN (a read-only key).
+ * Local: ACCRUE_E_INVALID for a NULL out, an email over 254 bytes, a phone
+ * over 32 or a name over 100.
  */
 int accrue_enrol(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *email, const char *phone,
 		 const char *first_name, const char *last_name, struct accrue_customer *out, int *replay);
 
-/* Look a customer up. Refusals: NOT_FOUND, BAD_REQUEST. */
+/*
+ * Look a customer up into *out. Any role. Refusals: NOT_FOUND (nobody by
+ * that reference). Local: ACCRUE_E_INVALID for a NULL ref or out, an
+ * unknown reference kind, id 0, or an empty or over-long email or phone.
+ */
 int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_customer *out);
 
 /*
  * Accrue points on a sale of amount minor units (> 0) with order_id at
  * location (NULL or "": the key's location, or "default" for a key without
  * one), happening now and without lines: accrue_sale with nlines 0 and
- * time_us 0. Refusals: as accrue_sale.
+ * time_us 0. Returns and refusals: as accrue_sale.
  */
 int accrue_accrue(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, const char *location,
 		  const char *order_id, int64_t amount, struct accrue_result *out);
@@ -369,20 +484,25 @@ int accrue_accrue(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
 /*
  * Accrue what a sale earns under the program (see struct accrue_sale).
  * out->points is what it earned (0 for a guest or below the minimum spend);
- * out->customer is the customer after it. For an email or phone that names
- * nobody, a program with guests=record records the sale for a new guest
- * (out->customer.member 0) and one with guests=refuse refuses it.
+ * out->customer is the customer after it; out->replay is set on a replay.
+ * For an email or phone that names nobody, a program with guests=record
+ * records the sale for a new guest (out->customer.member 0) and one with
+ * guests=refuse refuses it. Admin and terminal keys.
  * Refusals: NOT_FOUND (no such customer: an id, or an email or phone when
- * the program refuses guests), NOT_MEMBER (the customer is a guest and the
- * program now refuses guests; nothing is recorded), DUPLICATE_ORDER (this
- * order id was already accrued at this location), BAD_REQUEST (no order
- * id, lines that do not add up to amount, a line without a SKU, control
- * characters, a guest's malformed email or phone), RANGE (amount <= 0, a
- * line with qty < 1 or a negative amount, a time before 1970 or more than
- * 5 minutes ahead of the server's clock, totals that would overflow),
- * FORBIDDEN (a terminal key naming another location), KEY_REUSED, STORAGE.
- * Local: ACCRUE_E_INVALID for a NULL sale, a text over its limit, more
- * than ACCRUE_MAX_LINES lines, or lines NULL with nlines > 0.
+ * the program refuses guests; or a replay whose customer no longer
+ * exists), NOT_MEMBER (the customer is a guest and the program now refuses
+ * guests; nothing is recorded), DUPLICATE_ORDER (this order id was already
+ * accrued at this location), BAD_REQUEST (no order id, lines that do not
+ * add up to amount, a line without a SKU, control characters in the order
+ * id, location, SKU or category, a guest's malformed email or phone),
+ * RANGE (amount <= 0, a line with qty < 1 or a negative amount, a time
+ * before 1970 or more than 5 minutes ahead of the server's clock, totals
+ * that would overflow), FORBIDDEN (a read-only key, or a terminal key
+ * naming another location). INTERNAL also when a new guest could not be
+ * journalled.
+ * Local: ACCRUE_E_INVALID for a NULL ref, sale or out, a bad reference (as
+ * accrue_lookup), a location or order id over 64 bytes, a SKU or category
+ * over 64, more than ACCRUE_MAX_LINES lines, or lines NULL with nlines > 0.
  */
 int accrue_sale(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref,
 		const struct accrue_sale *sale, struct accrue_result *out);
@@ -397,16 +517,21 @@ int accrue_sale(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accr
  * and all returns of a sale together never take back more than it earned.
  * time_us 0: now. out->points is the change to the balance (<= 0);
  * out->shortfall what could not be taken because the program stops the
- * balance at zero (returns.below_zero = stop).
- * Refusals: NOT_FOUND (no such order at that location), OVER_RETURN (more
- * than the order has left to refund, a SKU of the order returned more times
- * than it was sold, a line refund over what is left of it), BAD_REQUEST (a
- * SKU the order does not have, lines that do not add up to a non-zero
- * amount), RANGE (amount <= 0 without
- * lines, a line with qty < 1 or a negative amount, a bad time), FORBIDDEN
- * (a terminal key naming another location), KEY_REUSED, STORAGE.
- * Local: ACCRUE_E_INVALID for texts over their limits, more than
- * ACCRUE_MAX_LINES lines, or lines NULL with nlines > 0.
+ * balance at zero (returns.below_zero = stop). Admin and terminal keys.
+ * Refusals: NOT_FOUND (no such order at that location, the order's
+ * customer no longer exists, or a replay whose customer no longer exists),
+ * OVER_RETURN (more than the order has left to refund, a SKU of the order
+ * returned more times than it was sold, a line refund over what is left of
+ * it), BAD_REQUEST (a SKU the order does not have, lines that do not add
+ * up to a non-zero amount, control characters in the location), RANGE
+ * (amount <= 0 without lines, a line with qty < 1 or a negative amount, a
+ * time before 1970 or more than 5 minutes ahead, a refund out of range),
+ * FORBIDDEN (a read-only key, or a terminal key naming another location),
+ * STORAGE (the sale's lines, or the original return for a replay, could
+ * not be read back from the journal).
+ * Local: ACCRUE_E_INVALID for a NULL out, a location or order id over 64
+ * bytes, a SKU or category over 64, more than ACCRUE_MAX_LINES lines, or
+ * lines NULL with nlines > 0.
  */
 int accrue_return(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *location, const char *order_id,
 		  int64_t time_us, int64_t amount, const struct accrue_line *lines, uint32_t nlines,
@@ -415,9 +540,13 @@ int accrue_return(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *loc
 /*
  * What sale would earn for the customer ref (NULL: an anonymous member with
  * no tier and no groups), recording nothing; sale->order_id may be NULL.
- * Any role may quote. sale->time_us picks the promotions in force (0: now).
- * Refusals: NOT_FOUND, BAD_REQUEST (lines that do not add up, a line
- * without a SKU), RANGE (as accrue_sale). Local: as accrue_sale.
+ * Any role may quote. sale->time_us picks
+ * the promotions in force (0: now).
+ * Refusals: NOT_FOUND (no such customer), BAD_REQUEST (lines that do not
+ * add up, a line without a SKU, control characters in a SKU or category),
+ * RANGE (as accrue_sale).
+ * Local: ACCRUE_E_INVALID for a NULL sale or out, and as accrue_sale for
+ * ref (when not NULL), texts and lines.
  */
 int accrue_quote(accrue *a, const struct accrue_ref *ref, const struct accrue_sale *sale, struct accrue_quote *out);
 
@@ -427,27 +556,43 @@ int accrue_quote(accrue *a, const struct accrue_ref *ref, const struct accrue_sa
  * key keys[i] (keys NULL: the library draws one random key per sale).
  * results[i] gets the outcome of sale i; one sale's refusal does not stop
  * the others. If the connection is lost the whole frame is re-sent with the
- * same per-sale keys, so each sale is applied at most once.
- * Returns 0 when the server answered for every item (look at each
- * results[i].status), or a refusal of the whole frame (FORBIDDEN,
- * BAD_REQUEST, BUSY, ...) or a local error, and then results say nothing.
- * ACCRUE_E_INVALID also when the encoded frame is larger than the server's
- * frame limit (from HELLO; 1 MiB by default), with a message giving the
- * size and how many of the first sales fit: split the batch and call
- * again. A sale without lines takes about 50 bytes plus its texts (an
- * email or phone reference, the order id and the location), so 8190 of
- * them fit in 1 MiB while those texts average under 75 bytes. The handle's
- * timeout covers the whole frame: raise it for large batches on a busy
- * server.
+ * same per-sale keys, so each sale is applied at most once. Admin and
+ * terminal keys.
+ * Returns 0 when the server answered for every item: look at each
+ * results[i].status, which is 0 or one of the refusals of that sale alone:
+ * BAD_REQUEST (as accrue_sale; also an all-zero key, or an item the server
+ * could not decode), KEY_REUSED, FORBIDDEN (a terminal key naming another
+ * location), NOT_FOUND, NOT_MEMBER, DUPLICATE_ORDER, RANGE (as accrue_sale)
+ * and INTERNAL (the sale could not be journalled).
+ * Otherwise the whole frame was refused and results say nothing. Whole-
+ * frame refusals: FORBIDDEN (a read-only key), BAD_REQUEST (the items could
+ * not be framed), RANGE (the replies to this many sales might not fit the
+ * server's frame limit: send fewer), SHUTTING_DOWN, STORAGE (the sales
+ * could not be made durable; none was applied), INTERNAL (the reply did not fit a frame), and every request's
+ * (top of this file); KEY_REUSED and an all-zero key are items' refusals.
+ * Local: ACCRUE_E_INVALID for n 0 or over ACCRUE_MAX_BATCH, NULL refs,
+ * sales or results, a sale that accrue_sale would refuse locally (the
+ * message names it: "sale 3 of the batch: ..."), or an encoded frame
+ * larger than the server's frame limit (from HELLO; 1 MiB by default),
+ * with a message giving the size and how many of the first sales fit:
+ * split the batch and call again; ACCRUE_E_NOMEM. A sale without lines
+ * takes about 50 bytes plus its texts (an email or phone reference, the
+ * order id and the location), so 8190 of them fit in 1 MiB while those
+ * texts average under 75 bytes. The handle's timeout covers the whole
+ * frame: raise it for large batches on a busy server.
  */
 int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], const struct accrue_ref *refs,
 		 const struct accrue_sale *sales, struct accrue_batch_result *results);
 
 /*
  * The sale order_id at location (NULL or "": the key's location), with its
- * lines and what returns took back. Any role. Refusals: NOT_FOUND (no such
- * order), BAD_REQUEST, FORBIDDEN (a terminal key naming another location),
- * STORAGE.
+ * lines and what returns took back, into *out. Any role.
+ * Refusals: NOT_FOUND (no such order at that location), FORBIDDEN (a
+ * terminal key naming another location), BAD_REQUEST (control characters
+ * in the location), STORAGE (the order could not be read back from the
+ * journal).
+ * Local: ACCRUE_E_INVALID for a NULL out, or a location or order id over
+ * 64 bytes; ACCRUE_E_NOMEM.
  */
 int accrue_order(accrue *a, const char *location, const char *order_id, struct accrue_order *out);
 
@@ -456,10 +601,13 @@ int accrue_order(accrue *a, const char *location, const char *order_id, struct a
  * is 1..64 printable bytes without spaces or commas. A customer is in at
  * most ACCRUE_MAX_GROUPS groups. Adding a group the customer is already in
  * changes nothing and succeeds. out (may be NULL) gets the customer after
- * the change. Admin keys only. Refusals: NOT_FOUND (no such customer, or
- * removing a group they are not in), BAD_REQUEST (an empty or malformed
- * name), RANGE (already in ACCRUE_MAX_GROUPS groups), FORBIDDEN,
- * KEY_REUSED, STORAGE. Local: ACCRUE_E_INVALID for an empty or long name.
+ * the change. Admin keys only.
+ * Refusals: NOT_FOUND (no such customer, removing a group they are not in,
+ * or a replay whose customer no longer exists), BAD_REQUEST (a malformed
+ * name), RANGE (already in ACCRUE_MAX_GROUPS groups), FORBIDDEN (not an
+ * admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup), or an
+ * empty, NULL or over-long name.
  */
 int accrue_group(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int add,
 		 const char *group, struct accrue_customer *out);
@@ -469,69 +617,104 @@ int accrue_group(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct acc
  * commas; NULL or "": no tier), with an internal note kept in the journal
  * (at most 500 bytes; NULL or "": none). Setting the tier the customer is
  * already in changes nothing and succeeds. out (may be NULL) gets the
- * customer after the change. Admin keys only. Refusals: NOT_FOUND,
- * BAD_REQUEST (a malformed name, control characters in the note),
- * FORBIDDEN, KEY_REUSED, STORAGE.
+ * customer after the change. Admin keys only.
+ * Refusals: NOT_FOUND (no such customer, or a replay whose customer no
+ * longer exists), BAD_REQUEST (a malformed name, control characters in the
+ * note), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup), a tier
+ * over 64 bytes or a note over 500.
  */
 int accrue_tier(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, const char *tier,
 		const char *note, struct accrue_customer *out);
 
 /*
  * Every setting of the loyalty program in force, defaults included, in the
- * server's stable order. *settings is a new array of *count entries that
- * the caller frees with free() (NULL with *count 0 on failure).
+ * server's stable order. Any role. On success *settings is a new array of
+ * *count entries that the caller owns and frees with free(); after any
+ * failure but a NULL argument it is NULL with *count 0. A value longer than struct accrue_setting holds
+ * (a promotion with a long group list can reach 2500 bytes) is cut short.
+ * Refusals: INTERNAL (the program does not fit one reply).
+ * Local: ACCRUE_E_INVALID for a NULL settings or count; ACCRUE_E_NOMEM.
  */
 int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *count);
 
 /*
  * Change one program setting: name (at most 100 bytes, e.g. "earn.points",
- * "multiplier.group.vip") to value (at most 500 bytes; NULL or "": back to
+ * "multiplier.group.vip") to value (at most 2500 bytes; NULL or "": back to
  * the default, or remove a multiplier or promotion). Admin keys only; the
- * change is journalled and applies to sales from then on. Refusals:
- * BAD_REQUEST (an unknown setting, or a value that does not parse or is out
- * of range; the message says which), RANGE (too many multipliers or
- * promotions), FORBIDDEN, KEY_REUSED, STORAGE.
+ * change is journalled and applies to sales from then on.
+ * Refusals: BAD_REQUEST (an unknown setting, or a value that does not parse
+ * or is out of range; the message says which), RANGE (too many multipliers
+ * or promotions), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for an empty or NULL name, or a name or value
+ * over its limit.
  */
 int accrue_program_set(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *name, const char *value);
 
 /*
  * Add (points > 0) or use (points < 0) points by hand. reason is internal;
  * comment is shown to the customer (NULL or "": "Manual adjustments").
- * Admin keys only. Refusals: INSUFFICIENT (the message gives the balance),
- * NOT_FOUND, FORBIDDEN, RANGE, KEY_REUSED, STORAGE.
+ * out gets the change and the customer after it. Admin keys only.
+ * Refusals: INSUFFICIENT (the balance would go below zero; the message
+ * gives the balance), NOT_FOUND (no such customer, or a replay whose
+ * customer no longer exists), RANGE (points 0 or INT64_MIN, or a balance
+ * or lifetime total that would overflow), BAD_REQUEST (control characters
+ * in the reason or comment), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a NULL out, a bad reference (as
+ * accrue_lookup), or a reason or comment over 500 bytes.
  */
 int accrue_adjust(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int64_t points,
 		  const char *reason, const char *comment, struct accrue_result *out);
 
 /*
  * A customer's journal, newest first: at most max entries older than
- * before_seq (0: from the newest) into entries[0..*count). *next_before is
- * the before_seq for the next page, 0 when there is none. max is capped at
- * 1000. A page may hold fewer than max entries while older ones remain (the
- * server keeps a reply within its size limit): page until *next_before is 0.
- * Refusals: NOT_FOUND, BAD_REQUEST.
+ * before_seq (0: from the newest) into the caller's entries[0..*count).
+ * *next_before (when not NULL) is the before_seq for the next page, 0 when
+ * there is none. max is capped at 1000. A page may hold fewer than max
+ * entries while older ones remain (the server keeps a reply within its
+ * size limit): page until *next_before is 0. Any role.
+ * Refusals: NOT_FOUND (no such customer), STORAGE (a record of the
+ * customer's journal is missing or damaged; accrue-check names it).
+ * Local: ACCRUE_E_INVALID for a NULL entries or count, max 0, or a bad
+ * reference (as accrue_lookup).
  */
 int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq, struct accrue_entry *entries,
 		   uint32_t max, uint32_t *count, uint64_t *next_before);
 
 /*
- * Create an API key (admin only). role is an enum accrue_role; a terminal
- * key needs a location. The whole key is copied into secret (at least 129
- * bytes); it is shown this once and the server keeps only its hash. On a
- * replay the key is not shown again: secret is set to "" and *replay to 1.
- * info (may be NULL) gets the id, role and location; the reply carries no
- * creation time, so created_us is 0.
+ * Create an API key. role is an enum accrue_role; a terminal key needs a
+ * location (at most 64 bytes). The whole key is copied into the caller's
+ * secret (at least 129 bytes); it is shown this once and the server keeps
+ * only its hash. On a replay the key is not shown again: secret is set to
+ * "" and *replay (when not NULL) to 1. info (may be NULL) gets the id, role
+ * and location; the reply carries no creation time, so created_us is 0.
+ * Admin keys only.
+ * Refusals: BAD_REQUEST (a terminal key without a location, control
+ * characters in the location), NOT_FOUND (a replay whose key no longer
+ * exists), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a NULL secret or one under 129 bytes, an
+ * unknown role, or a location over 64 bytes. After any failure but a NULL
+ * handle or a refused secret buffer, secret holds "".
  */
 int accrue_key_create(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], int role, const char *location,
 		      struct accrue_key_info *info, char *secret, size_t secret_cap, int *replay);
 
 /*
- * List API keys (admin only). *keys is a new array of *count entries that the
- * caller frees with free().
+ * List the API keys, revoked ones included. Admin keys only. On success
+ * *keys is a new array of *count entries that the caller owns and frees
+ * with free(); after any failure but a NULL argument it is NULL with
+ * *count 0.
+ * Refusals: FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a NULL keys or count; ACCRUE_E_NOMEM.
  */
 int accrue_key_list(accrue *a, struct accrue_key_info **keys, uint32_t *count);
 
-/* Revoke an API key (admin only). Refusals: NOT_FOUND, FORBIDDEN. */
+/*
+ * Revoke the API key key_id. Admin keys only. The server then closes every
+ * connection of that key; if it is this handle's own, the next call
+ * reconnects and gets AUTH.
+ * Refusals: NOT_FOUND (no key with that id), FORBIDDEN (not an admin key).
+ */
 int accrue_key_revoke(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], uint64_t key_id);
 
 #ifdef __cplusplus

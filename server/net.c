@@ -3,6 +3,8 @@
  */
 #include "net.h"
 
+#include "addr.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -776,36 +778,18 @@ static void on_connection(uv_stream_t *server, int status)
 
 static int parse_listen(const char *spec, struct sockaddr_storage *sa, char *err, size_t errlen)
 {
-	char host[256];
-	const char *colon, *h = spec;
-	size_t hlen;
-	char *end;
-	long port;
+	struct addr_host_port a;
+	char why[160];
 
-	if (spec[0] == '[') {
-		const char *close = strchr(spec, ']');
-		if (!close || close[1] != ':')
-			goto bad;
-		h = spec + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(spec, ':');
-		if (!colon)
-			goto bad;
-		hlen = (size_t)(colon - spec);
+	/* Port 0 stays valid: the daemon then listens on any free port and reports
+	 * the one it bound, which is how the tests start it. */
+	if (addr_parse(spec, ADDR_PORT_ZERO, &a, why, sizeof why) != 0) {
+		snprintf(err, errlen, "cannot parse listen address \"%s\": %s", spec, why);
+		return -1;
 	}
-	if (hlen == 0 || hlen >= sizeof host)
-		goto bad;
-	memcpy(host, h, hlen);
-	host[hlen] = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (*end || end == colon + 1 || port < 0 || port > 65535)
-		goto bad;
-	if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)sa) == 0 ||
-	    uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)sa) == 0)
+	if (uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)sa) == 0 ||
+	    uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)sa) == 0)
 		return 0;
-bad:
 	snprintf(err, errlen, "cannot parse listen address \"%s\" (want HOST:PORT with a numeric host)", spec);
 	return -1;
 }
