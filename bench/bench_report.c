@@ -6,7 +6,7 @@
 
 #include <inttypes.h>
 
-#include "jsonout.h"
+#include "output.h"
 
 static void print_errors_json(const struct bench *b)
 {
@@ -22,7 +22,7 @@ static void print_errors_json(const struct bench *b)
 	printf("}");
 }
 
-/* The first message of each kind: the server's text, which jsonout_str escapes. */
+/* The first message of each kind: the server's text, which out_json_str escapes. */
 static void print_error_messages_json(const struct bench *b)
 {
 	int first = 1;
@@ -32,7 +32,7 @@ static void print_error_messages_json(const struct bench *b)
 		if (!b->error_message[i][0])
 			continue;
 		printf("%s\"%s\":", first ? "" : ",", err_name(i));
-		jsonout_str(b->error_message[i]);
+		out_json_str(b->error_message[i]);
 		first = 0;
 	}
 	printf("}");
