@@ -43,9 +43,10 @@ const char *accrue_strerror(int err)
  * struct accrue_entry). So each copy must equal its original, and these
  * assertions make any drift between the two headers fail the build.
  *
- * proto.h's enums carry no count or maximum member, so a code added there
- * cannot be noticed here until accrue.h copies it; each enum's last code is
- * among those asserted, and the maxima that do exist are compared below.
+ * Statuses and entry kinds are lists in proto.h (PROTO_STATUSES,
+ * PROTO_ENTRIES): the assertions are made from them, so a code added there
+ * breaks this build until accrue.h copies it. Roles, ref kinds and units
+ * are short enums asserted one by one.
  */
 
 /*
@@ -58,26 +59,11 @@ const char *accrue_strerror(int err)
 /* Success is 0 on both sides. */
 _Static_assert(PROTO_OK == 0, "a zero status must mean success, as every accrue_* call returns it");
 
-/* Server statuses. */
-SAME_CODE(ACCRUE_ST_PROTOCOL, PROTO_ST_PROTOCOL);
-SAME_CODE(ACCRUE_ST_UNSUPPORTED, PROTO_ST_UNSUPPORTED);
-SAME_CODE(ACCRUE_ST_BAD_REQUEST, PROTO_ST_BAD_REQUEST);
-SAME_CODE(ACCRUE_ST_AUTH, PROTO_ST_AUTH);
-SAME_CODE(ACCRUE_ST_FORBIDDEN, PROTO_ST_FORBIDDEN);
-SAME_CODE(ACCRUE_ST_NOT_FOUND, PROTO_ST_NOT_FOUND);
-SAME_CODE(ACCRUE_ST_CONFLICT, PROTO_ST_CONFLICT);
-SAME_CODE(ACCRUE_ST_DUPLICATE_ORDER, PROTO_ST_DUPLICATE_ORDER);
-SAME_CODE(ACCRUE_ST_INSUFFICIENT, PROTO_ST_INSUFFICIENT);
-SAME_CODE(ACCRUE_ST_KEY_REUSED, PROTO_ST_KEY_REUSED);
-SAME_CODE(ACCRUE_ST_STORAGE, PROTO_ST_STORAGE);
-SAME_CODE(ACCRUE_ST_BUSY, PROTO_ST_BUSY);
-SAME_CODE(ACCRUE_ST_RANGE, PROTO_ST_RANGE);
-SAME_CODE(ACCRUE_ST_HELLO_REQUIRED, PROTO_ST_HELLO_REQUIRED);
-SAME_CODE(ACCRUE_ST_SHUTTING_DOWN, PROTO_ST_SHUTTING_DOWN);
-SAME_CODE(ACCRUE_ST_INTERNAL, PROTO_ST_INTERNAL);
-SAME_CODE(ACCRUE_ST_VERSION, PROTO_ST_VERSION);
-SAME_CODE(ACCRUE_ST_OVER_RETURN, PROTO_ST_OVER_RETURN);
-SAME_CODE(ACCRUE_ST_NOT_MEMBER, PROTO_ST_NOT_MEMBER);
+/* Server statuses: one assertion per row of proto.h's list, so a status
+ * added there fails the build here until accrue.h has its copy. */
+#define SAME_STATUS(name, code) SAME_CODE(ACCRUE_ST_##name, PROTO_ST_##name);
+PROTO_STATUSES(SAME_STATUS)
+#undef SAME_STATUS
 
 /* Roles. */
 SAME_CODE(ACCRUE_ROLE_ADMIN, PROTO_ROLE_ADMIN);
@@ -89,17 +75,10 @@ SAME_CODE(ACCRUE_REF_ID, PROTO_REF_ID);
 SAME_CODE(ACCRUE_REF_EMAIL, PROTO_REF_EMAIL);
 SAME_CODE(ACCRUE_REF_PHONE, PROTO_REF_PHONE);
 
-/* Journal entry kinds. */
-SAME_CODE(ACCRUE_ENTRY_ENROL, PROTO_ENTRY_ENROL);
-SAME_CODE(ACCRUE_ENTRY_ACCRUE, PROTO_ENTRY_ACCRUE);
-SAME_CODE(ACCRUE_ENTRY_ADJUST, PROTO_ENTRY_ADJUST);
-SAME_CODE(ACCRUE_ENTRY_KEY_CREATE, PROTO_ENTRY_KEY_CREATE);
-SAME_CODE(ACCRUE_ENTRY_KEY_REVOKE, PROTO_ENTRY_KEY_REVOKE);
-SAME_CODE(ACCRUE_ENTRY_RETURN, PROTO_ENTRY_RETURN);
-SAME_CODE(ACCRUE_ENTRY_PROGRAM, PROTO_ENTRY_PROGRAM);
-SAME_CODE(ACCRUE_ENTRY_GROUP, PROTO_ENTRY_GROUP);
-SAME_CODE(ACCRUE_ENTRY_TIER, PROTO_ENTRY_TIER);
-SAME_CODE(ACCRUE_ENTRY_JOIN, PROTO_ENTRY_JOIN);
+/* Journal entry kinds, likewise from proto.h's PROTO_ENTRIES. */
+#define SAME_ENTRY(TYPE, kind, code, name, payload, op, of_customer) SAME_CODE(ACCRUE_ENTRY_##TYPE, PROTO_ENTRY_##TYPE);
+PROTO_ENTRIES(SAME_ENTRY)
+#undef SAME_ENTRY
 
 /* The unit a program counts in. */
 SAME_CODE(ACCRUE_UNIT_POINTS, PROTO_UNIT_POINTS);

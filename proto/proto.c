@@ -104,25 +104,10 @@ const char *proto_status_name(int status)
 {
 	switch (status) {
 	case PROTO_OK: return "OK";
-	case PROTO_ST_PROTOCOL: return "PROTOCOL";
-	case PROTO_ST_UNSUPPORTED: return "UNSUPPORTED";
-	case PROTO_ST_BAD_REQUEST: return "BAD_REQUEST";
-	case PROTO_ST_AUTH: return "AUTH";
-	case PROTO_ST_FORBIDDEN: return "FORBIDDEN";
-	case PROTO_ST_NOT_FOUND: return "NOT_FOUND";
-	case PROTO_ST_CONFLICT: return "CONFLICT";
-	case PROTO_ST_DUPLICATE_ORDER: return "DUPLICATE_ORDER";
-	case PROTO_ST_INSUFFICIENT: return "INSUFFICIENT";
-	case PROTO_ST_KEY_REUSED: return "KEY_REUSED";
-	case PROTO_ST_STORAGE: return "STORAGE";
-	case PROTO_ST_BUSY: return "BUSY";
-	case PROTO_ST_RANGE: return "RANGE";
-	case PROTO_ST_HELLO_REQUIRED: return "HELLO_REQUIRED";
-	case PROTO_ST_SHUTTING_DOWN: return "SHUTTING_DOWN";
-	case PROTO_ST_INTERNAL: return "INTERNAL";
-	case PROTO_ST_VERSION: return "VERSION";
-	case PROTO_ST_OVER_RETURN: return "OVER_RETURN";
-	case PROTO_ST_NOT_MEMBER: return "NOT_MEMBER";
+#define STATUS_NAME(name, code) \
+	case PROTO_ST_##name: return #name;
+		PROTO_STATUSES(STATUS_NAME)
+#undef STATUS_NAME
 	}
 	return "UNKNOWN";
 }

@@ -84,28 +84,37 @@ enum proto_flag {
 	PROTO_FLAG_REPLAY = 0x0002, /* reply repeats the outcome of an earlier request with this key */
 };
 
-/* Reply status codes. Stable: a number is never reused for another meaning. */
+/*
+ * Reply status codes, one row each: X(NAME, code). Stable: a number is never
+ * reused for another meaning. PROTO_OK (0) is success; the enum, the names
+ * (proto_status_name) and libaccrue's check of its copies come from the list.
+ */
+#define PROTO_STATUSES(X)                                                                    \
+	X(PROTOCOL, 1)        /* malformed frame; the server closes the connection */        \
+	X(UNSUPPORTED, 2)     /* unknown opcode; the connection stays */                     \
+	X(BAD_REQUEST, 3)     /* body malformed or a field invalid */                        \
+	X(AUTH, 4)            /* HELLO with an unknown, revoked or wrong key */              \
+	X(FORBIDDEN, 5)       /* the key's role or location does not allow this */          \
+	X(NOT_FOUND, 6)       /* no such customer (or key) */                                \
+	X(CONFLICT, 7)        /* email or phone already belongs to another customer */       \
+	X(DUPLICATE_ORDER, 8) /* this order id was already accrued at this location */       \
+	X(INSUFFICIENT, 9)    /* not enough points */                                        \
+	X(KEY_REUSED, 10)     /* request key seen before with a different request */         \
+	X(STORAGE, 11)        /* the change could not be made durable; nothing applied */    \
+	X(BUSY, 12)           /* a limit was reached; retry later */                         \
+	X(RANGE, 13)          /* a number is out of range or the result would overflow */    \
+	X(HELLO_REQUIRED, 14) /* the first frame on a connection must be HELLO */            \
+	X(SHUTTING_DOWN, 15)  /* the server is stopping */                                   \
+	X(INTERNAL, 16)                                                                      \
+	X(VERSION, 17)        /* protocol version not supported */                           \
+	X(OVER_RETURN, 18)    /* a return for more than the order has left to return */      \
+	X(NOT_MEMBER, 19)     /* the customer is not a member, and the program refuses guests */
+
 enum proto_status {
 	PROTO_OK = 0,
-	PROTO_ST_PROTOCOL = 1,        /* malformed frame; the server closes the connection */
-	PROTO_ST_UNSUPPORTED = 2,     /* unknown opcode; the connection stays */
-	PROTO_ST_BAD_REQUEST = 3,     /* body malformed or a field invalid */
-	PROTO_ST_AUTH = 4,            /* HELLO with an unknown, revoked or wrong key */
-	PROTO_ST_FORBIDDEN = 5,       /* the key's role or location does not allow this */
-	PROTO_ST_NOT_FOUND = 6,       /* no such customer (or key) */
-	PROTO_ST_CONFLICT = 7,        /* email or phone already belongs to another customer */
-	PROTO_ST_DUPLICATE_ORDER = 8, /* this order id was already accrued at this location */
-	PROTO_ST_INSUFFICIENT = 9,    /* not enough points */
-	PROTO_ST_KEY_REUSED = 10,     /* request key seen before with a different request */
-	PROTO_ST_STORAGE = 11,        /* the change could not be made durable; nothing applied */
-	PROTO_ST_BUSY = 12,           /* a limit was reached; retry later */
-	PROTO_ST_RANGE = 13,          /* a number is out of range or the result would overflow */
-	PROTO_ST_HELLO_REQUIRED = 14, /* the first frame on a connection must be HELLO */
-	PROTO_ST_SHUTTING_DOWN = 15,  /* the server is stopping */
-	PROTO_ST_INTERNAL = 16,
-	PROTO_ST_VERSION = 17,        /* protocol version not supported */
-	PROTO_ST_OVER_RETURN = 18,    /* a return for more than the order has left to return */
-	PROTO_ST_NOT_MEMBER = 19,     /* the customer is not a member, and the program refuses guests */
+#define PROTO_STATUS_ENUM(name, code) PROTO_ST_##name = code,
+	PROTO_STATUSES(PROTO_STATUS_ENUM)
+#undef PROTO_STATUS_ENUM
 };
 
 enum proto_role {
