@@ -13,25 +13,10 @@ const char *accrue_strerror(int err)
 	case ACCRUE_E_NOMEM: return "out of memory";
 	case ACCRUE_E_INVALID: return "invalid argument";
 	case ACCRUE_E_TIMEOUT: return "timed out";
-	case ACCRUE_ST_PROTOCOL: return "protocol error";
-	case ACCRUE_ST_UNSUPPORTED: return "unsupported operation";
-	case ACCRUE_ST_BAD_REQUEST: return "bad request";
-	case ACCRUE_ST_AUTH: return "authentication failed";
-	case ACCRUE_ST_FORBIDDEN: return "forbidden";
-	case ACCRUE_ST_NOT_FOUND: return "not found";
-	case ACCRUE_ST_CONFLICT: return "conflict";
-	case ACCRUE_ST_DUPLICATE_ORDER: return "duplicate order";
-	case ACCRUE_ST_INSUFFICIENT: return "insufficient points";
-	case ACCRUE_ST_KEY_REUSED: return "request key reused";
-	case ACCRUE_ST_STORAGE: return "storage error";
-	case ACCRUE_ST_BUSY: return "busy";
-	case ACCRUE_ST_RANGE: return "out of range";
-	case ACCRUE_ST_HELLO_REQUIRED: return "hello required";
-	case ACCRUE_ST_SHUTTING_DOWN: return "shutting down";
-	case ACCRUE_ST_INTERNAL: return "internal server error";
-	case ACCRUE_ST_VERSION: return "unsupported protocol version";
-	case ACCRUE_ST_OVER_RETURN: return "over return";
-	case ACCRUE_ST_NOT_MEMBER: return "not a member";
+#define STATUS_TEXT(name, code, text) \
+	case PROTO_ST_##name: return text;
+		PROTO_STATUSES(STATUS_TEXT)
+#undef STATUS_TEXT
 	}
 	return err > 0 ? "unknown server status" : "unknown error";
 }
@@ -61,7 +46,7 @@ _Static_assert(PROTO_OK == 0, "a zero status must mean success, as every accrue_
 
 /* Server statuses: one assertion per row of proto.h's list, so a status
  * added there fails the build here until accrue.h has its copy. */
-#define SAME_STATUS(name, code) SAME_CODE(ACCRUE_ST_##name, PROTO_ST_##name);
+#define SAME_STATUS(name, code, text) SAME_CODE(ACCRUE_ST_##name, PROTO_ST_##name);
 PROTO_STATUSES(SAME_STATUS)
 #undef SAME_STATUS
 

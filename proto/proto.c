@@ -104,7 +104,7 @@ const char *proto_status_name(int status)
 {
 	switch (status) {
 	case PROTO_OK: return "OK";
-#define STATUS_NAME(name, code) \
+#define STATUS_NAME(name, code, text) \
 	case PROTO_ST_##name: return #name;
 		PROTO_STATUSES(STATUS_NAME)
 #undef STATUS_NAME

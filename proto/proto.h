@@ -85,34 +85,35 @@ enum proto_flag {
 };
 
 /*
- * Reply status codes, one row each: X(NAME, code). Stable: a number is never
- * reused for another meaning. PROTO_OK (0) is success; the enum, the names
- * (proto_status_name) and libaccrue's check of its copies come from the list.
+ * Reply status codes, one row each: X(NAME, code, "what it means in a few
+ * words"). Stable: a number is never reused for another meaning. PROTO_OK
+ * (0) is success; the enum, the names (proto_status_name), libaccrue's
+ * accrue_strerror and its check of its copies come from the list.
  */
-#define PROTO_STATUSES(X)                                                                    \
-	X(PROTOCOL, 1)        /* malformed frame; the server closes the connection */        \
-	X(UNSUPPORTED, 2)     /* unknown opcode; the connection stays */                     \
-	X(BAD_REQUEST, 3)     /* body malformed or a field invalid */                        \
-	X(AUTH, 4)            /* HELLO with an unknown, revoked or wrong key */              \
-	X(FORBIDDEN, 5)       /* the key's role or location does not allow this */          \
-	X(NOT_FOUND, 6)       /* no such customer (or key) */                                \
-	X(CONFLICT, 7)        /* email or phone already belongs to another customer */       \
-	X(DUPLICATE_ORDER, 8) /* this order id was already accrued at this location */       \
-	X(INSUFFICIENT, 9)    /* not enough points */                                        \
-	X(KEY_REUSED, 10)     /* request key seen before with a different request */         \
-	X(STORAGE, 11)        /* the change could not be made durable; nothing applied */    \
-	X(BUSY, 12)           /* a limit was reached; retry later */                         \
-	X(RANGE, 13)          /* a number is out of range or the result would overflow */    \
-	X(HELLO_REQUIRED, 14) /* the first frame on a connection must be HELLO */            \
-	X(SHUTTING_DOWN, 15)  /* the server is stopping */                                   \
-	X(INTERNAL, 16)                                                                      \
-	X(VERSION, 17)        /* protocol version not supported */                           \
-	X(OVER_RETURN, 18)    /* a return for more than the order has left to return */      \
-	X(NOT_MEMBER, 19)     /* the customer is not a member, and the program refuses guests */
+#define PROTO_STATUSES(X)                                                                           \
+	X(PROTOCOL, 1, "protocol error") /* malformed frame; the server closes the connection */    \
+	X(UNSUPPORTED, 2, "unsupported operation") /* unknown opcode; the connection stays */       \
+	X(BAD_REQUEST, 3, "bad request") /* body malformed or a field invalid */                    \
+	X(AUTH, 4, "authentication failed") /* HELLO with an unknown, revoked or wrong key */       \
+	X(FORBIDDEN, 5, "forbidden") /* the key's role or location does not allow this */           \
+	X(NOT_FOUND, 6, "not found") /* no such customer (or key) */                                \
+	X(CONFLICT, 7, "conflict") /* email or phone already belongs to another customer */         \
+	X(DUPLICATE_ORDER, 8, "duplicate order") /* this order id was already accrued at this location */ \
+	X(INSUFFICIENT, 9, "insufficient points") /* not enough points */                           \
+	X(KEY_REUSED, 10, "request key reused") /* request key seen before with a different request */ \
+	X(STORAGE, 11, "storage error") /* the change could not be made durable; nothing applied */ \
+	X(BUSY, 12, "busy") /* a limit was reached; retry later */                                  \
+	X(RANGE, 13, "out of range") /* a number is out of range or the result would overflow */    \
+	X(HELLO_REQUIRED, 14, "hello required") /* the first frame on a connection must be HELLO */ \
+	X(SHUTTING_DOWN, 15, "shutting down") /* the server is stopping */                          \
+	X(INTERNAL, 16, "internal server error")                                                    \
+	X(VERSION, 17, "unsupported protocol version") /* protocol version not supported */         \
+	X(OVER_RETURN, 18, "over return") /* a return for more than the order has left to return */ \
+	X(NOT_MEMBER, 19, "not a member") /* the customer is not a member, and the program refuses guests */
 
 enum proto_status {
 	PROTO_OK = 0,
-#define PROTO_STATUS_ENUM(name, code) PROTO_ST_##name = code,
+#define PROTO_STATUS_ENUM(name, code, text) PROTO_ST_##name = code,
 	PROTO_STATUSES(PROTO_STATUS_ENUM)
 #undef PROTO_STATUS_ENUM
 };
