@@ -628,6 +628,17 @@ static size_t total_acked(void)
 
 /* How harness.c's line before each start of the daemon begins. */
 #define HARNESS_START_MARKER "==== harness: start #"
+/* The daemon's line once it listens. It comes just after accrued.addr
+ * (server/main.c), which is all harness_restart waits for. */
+#define LISTENING_LINE " accrued: listening on "
+/* How long that line may take to follow the address file: one write away,
+ * but a loaded machine under ASan can leave the daemon unscheduled for a
+ * while between the two. */
+#define LISTENING_LOG_WAIT_MS 30000
+/* Restarts whose listening line was not in the log yet when
+ * harness_restart returned, and the longest wait for one. */
+static size_t listening_late;
+static long long listening_wait_max_ms;
 /* Daemon log lines a kill cut short, that the next start marker ended. */
 static size_t torn_log_lines;
 
@@ -697,7 +708,7 @@ static void log_line_seen(const char *line)
 		s->stopped_cleanly = 1;
 		s->stopped_seq = a;
 		s->commits = b;
-	} else if (strstr(line, " accrued: listening on ")) {
+	} else if (strstr(line, LISTENING_LINE)) {
 		s->listening = 1;
 	}
 }
@@ -1351,6 +1362,18 @@ static void verify(const char *phase, uint64_t *rng, struct accrue_entry *page, 
 static int check_recovery(const char *phase, int killed_at_start)
 {
 	read_log();
+	if (!killed_at_start && nstarts > 0 && nstarts <= MAX_STARTS && !starts[nstarts - 1].listening) {
+		/* harness_restart returned on accrued.addr, which the daemon
+		 * writes just before it logs that it listens: wait for the line
+		 * instead of judging a log it has not finished. */
+		long long w0 = harness_now_ms();
+		listening_late++;
+		if (harness_wait_log(&h, LISTENING_LINE, LISTENING_LOG_WAIT_MS) == 0)
+			read_log();
+		long long waited = harness_now_ms() - w0;
+		if (waited > listening_wait_max_ms)
+			listening_wait_max_ms = waited;
+	}
 	/* Each start's marker is in the log before it is forked: a start
 	 * counted wrong would pin the recoveries on the wrong starts (said
 	 * once; the difference stays). */
@@ -1530,9 +1553,11 @@ static void print_summary(long long t0)
 	fprintf(stderr,
 		"it_crash: recovery: the checkpoint had moved since the previous start at %zu of %zu restarts; %zu "
 		"restarts began from the checkpoint and journal end accrue-check had just found on disk; records "
-		"replayed per restart: min %llu, mean %.1f, max %llu; %zu log lines cut short by a kill\n",
+		"replayed per restart: min %llu, mean %.1f, max %llu; %zu log lines cut short by a kill; %zu restarts "
+		"had not logged that they listen when accrued.addr appeared (waited up to %lld ms for the line)\n",
 		moved, restarts, disk_agrees, (unsigned long long)(restarts ? replay_min : 0),
-		restarts ? (double)replay_sum / (double)restarts : 0.0, (unsigned long long)replay_max, torn_log_lines);
+		restarts ? (double)replay_sum / (double)restarts : 0.0, (unsigned long long)replay_max, torn_log_lines,
+		listening_late, listening_wait_max_ms);
 
 	size_t sent[4] = { 0 }, acked = 0, unacked = 0, stopped = 0, declined = 0, refused = 0, replayed = 0;
 	for (int t = 0; t < THREADS; t++) {
