@@ -60,10 +60,8 @@
 #include "client_check.h"
 #include "harness.h"
 #include "proto.h"
+#include "raw.h"
 
-/* How long any single reply may take before the test calls it lost. The
- * failed-HELLO delay alone can reach 4 s, so this is well above it. */
-#define REPLY_WAIT_MS 10000
 /* How long a connection the server must close may take to close. */
 #define CLOSE_WAIT_MS 5000
 /* The request id of a PING that checks a connection is still served. */
@@ -152,409 +150,10 @@ static long rss_kib(pid_t pid)
 	return p ? strtol(p + 6, NULL, 10) : -1;
 }
 
-/* ---- request bodies ---------------------------------------------------- */
-
-/* A request body built with proto.h's encoders. */
-struct body {
-	uint8_t b[8192];
-	uint32_t n;
-};
-
-static struct proto_wbuf body_start(struct body *bd)
-{
-	struct proto_wbuf w;
-	proto_wbuf_init(&w, bd->b, sizeof bd->b);
-	return w;
-}
-
-static void body_end(struct body *bd, const struct proto_wbuf *w, int rc)
-{
-	REQUIRE(rc == 0 && !w->overflow);
-	bd->n = (uint32_t)w->len;
-}
-
-static struct proto_ref ref_id(uint64_t id)
-{
-	struct proto_ref r;
-	memset(&r, 0, sizeof r);
-	r.kind = PROTO_REF_ID;
-	r.id = id;
-	return r;
-}
-
-static void body_hello(struct body *bd, uint16_t version, const char *api_key)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_hello_req m = { version, proto_str_c(api_key) };
-	body_end(bd, &w, proto_hello_req_encode(&w, &m));
-}
-
-static void body_lookup(struct body *bd, uint64_t id)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_lookup_req m;
-	m.ref = ref_id(id);
-	body_end(bd, &w, proto_lookup_req_encode(&w, &m));
-}
-
-static void body_enrol(struct body *bd, const char *email)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_enrol_req m;
-	memset(&m, 0, sizeof m);
-	new_key(m.key);
-	m.email = proto_str_c(email);
-	m.first_name = proto_str_c("Raw");
-	body_end(bd, &w, proto_enrol_req_encode(&w, &m));
-}
-
-/* The sale part of ACCRUE and QUOTE bodies: large (lines), so kept static. */
-static struct proto_accrue_req accrue_scratch;
-static struct proto_quote_req quote_scratch;
-static struct proto_return_req return_scratch;
-
-static void fill_sale(struct proto_sale *s, const char *location, const char *order, int64_t amount)
-{
-	memset(s, 0, offsetof(struct proto_sale, lines));
-	s->location = proto_str_c(location);
-	s->order_id = proto_str_c(order);
-	s->amount = amount;
-}
-
-static void body_accrue(struct body *bd, uint64_t id, const char *location, const char *order, int64_t amount)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_accrue_req *m = &accrue_scratch;
-	new_key(m->key);
-	m->ref = ref_id(id);
-	fill_sale(&m->sale, location, order, amount);
-	body_end(bd, &w, proto_accrue_req_encode(&w, m));
-}
-
-/* ACCRUE_BATCH of n sales (n <= 4) for one customer. */
-static void body_batch(struct body *bd, int n, uint64_t id, const char *const *locations, const char *const *orders,
-		       int64_t amount)
-{
-	struct proto_wbuf w = body_start(bd);
-	int rc = 0;
-	proto_batch_req_put_header(&w, (uint16_t)n);
-	for (int i = 0; i < n; i++) {
-		struct proto_accrue_req *m = &accrue_scratch;
-		new_key(m->key);
-		m->ref = ref_id(id);
-		fill_sale(&m->sale, locations[i], orders[i], amount);
-		rc |= proto_batch_req_put_item(&w, m);
-	}
-	body_end(bd, &w, rc);
-}
-
-static void body_adjust(struct body *bd, uint64_t id, int64_t points)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_adjust_req m;
-	memset(&m, 0, sizeof m);
-	new_key(m.key);
-	m.ref = ref_id(id);
-	m.points = points;
-	m.reason = proto_str_c("abuse test");
-	body_end(bd, &w, proto_adjust_req_encode(&w, &m));
-}
-
-static void body_return(struct body *bd, const char *location, const char *order, int64_t amount)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_return_req *m = &return_scratch;
-	memset(m, 0, offsetof(struct proto_return_req, lines));
-	new_key(m->key);
-	m->location = proto_str_c(location);
-	m->order_id = proto_str_c(order);
-	m->amount = amount;
-	body_end(bd, &w, proto_return_req_encode(&w, m));
-}
-
-/* id 0: nobody in particular (ref kind 0). */
-static void body_quote(struct body *bd, uint64_t id, int64_t amount)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_quote_req *m = &quote_scratch;
-	memset(&m->ref, 0, sizeof m->ref);
-	if (id)
-		m->ref = ref_id(id);
-	fill_sale(&m->sale, "", "", amount);
-	body_end(bd, &w, proto_quote_req_encode(&w, m));
-}
-
-static void body_history(struct body *bd, uint64_t id, uint32_t limit)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_history_req m = { ref_id(id), 0, limit };
-	body_end(bd, &w, proto_history_req_encode(&w, &m));
-}
-
-static void body_order(struct body *bd, const char *location, const char *order)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_order_req m = { proto_str_c(location), proto_str_c(order) };
-	body_end(bd, &w, proto_order_req_encode(&w, &m));
-}
-
-static void body_group(struct body *bd, uint64_t id, const char *group)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_group_req m;
-	memset(&m, 0, sizeof m);
-	new_key(m.key);
-	m.ref = ref_id(id);
-	m.add = 1;
-	m.group = proto_str_c(group);
-	body_end(bd, &w, proto_group_req_encode(&w, &m));
-}
-
-static void body_tier(struct body *bd, uint64_t id, const char *tier)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_tier_req m;
-	memset(&m, 0, sizeof m);
-	new_key(m.key);
-	m.ref = ref_id(id);
-	m.tier = proto_str_c(tier);
-	body_end(bd, &w, proto_tier_req_encode(&w, &m));
-}
-
-/* key NULL: a fresh request key. */
-static void body_key_create(struct body *bd, const uint8_t *key, uint8_t role, const char *location)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_key_create_req m;
-	memset(&m, 0, sizeof m);
-	if (key)
-		memcpy(m.key, key, PROTO_KEY_SIZE);
-	else
-		new_key(m.key);
-	m.role = role;
-	m.location = proto_str_c(location);
-	body_end(bd, &w, proto_key_create_req_encode(&w, &m));
-}
-
-static void body_key_revoke(struct body *bd, uint64_t key_id)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_key_revoke_req m;
-	new_key(m.key);
-	m.key_id = key_id;
-	body_end(bd, &w, proto_key_revoke_req_encode(&w, &m));
-}
-
-static void body_program_set(struct body *bd, const char *name, const char *value)
-{
-	struct proto_wbuf w = body_start(bd);
-	struct proto_program_set_req m;
-	new_key(m.key);
-	m.name = proto_str_c(name);
-	m.value = proto_str_c(value);
-	body_end(bd, &w, proto_program_set_req_encode(&w, &m));
-}
-
-/* Header plus body into out; flags as given (a client normally sends 0). Returns the frame's length. */
-static size_t frame_build(uint8_t *out, size_t cap, uint8_t op, uint16_t flags, uint32_t rid, const uint8_t *body,
-			  uint32_t n)
-{
-	REQUIRE(PROTO_HEADER_SIZE + (size_t)n <= cap);
-	if (n > 0)
-		memmove(out + PROTO_HEADER_SIZE, body, n);
-	proto_header_encode(out, op, flags, rid, out + PROTO_HEADER_SIZE, n);
-	return PROTO_HEADER_SIZE + n;
-}
-
-/* ---- raw connections ---------------------------------------------------- */
-
-struct raw {
-	int fd;
-	size_t len;            /* bytes in buf not yet taken as a frame */
-	uint8_t buf[1 << 17];
-	size_t frame_len;      /* the last reply frame, whole, as it came */
-	uint8_t frame[1 << 17];
-};
-
-/* A reply as raw_reply read it. */
-struct reply {
-	struct proto_header hdr;
-	uint16_t status;
-	char msg[PROTO_MAX_MESSAGE + 1];
-	const uint8_t *ok; /* after an OK status: the rest of the body (in the raw's frame copy) */
-	size_t ok_len;
-};
-
-static struct raw *raw_new(void)
-{
-	struct raw *r = calloc(1, sizeof *r);
-	REQUIRE(r != NULL);
-	r->fd = -1;
-	return r;
-}
-
-static int connect_to(const struct harness *hh, int nonblock)
-{
-	const char *colon = strrchr(hh->addr, ':');
-	REQUIRE(colon != NULL);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	/* CLOEXEC: a daemon started later must not inherit the test's sockets. */
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0 && !(nonblock && errno == EINPROGRESS)) {
-		close(fd);
-		return -1;
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return fd;
-}
-
-static int raw_open(struct raw *r, const struct harness *hh)
-{
-	r->len = 0;
-	r->frame_len = 0;
-	r->fd = connect_to(hh, 0);
-	if (r->fd < 0)
-		fprintf(stderr, "    cannot connect to %s: %s\n", hh->addr, strerror(errno));
-	return r->fd < 0 ? -1 : 0;
-}
-
-static void raw_close(struct raw *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-}
-
-static void raw_free(struct raw *r)
-{
-	raw_close(r);
-	free(r);
-}
-
-/* Write all of p; 0, or -1 when the server has closed or reset the connection. */
-static int raw_write(struct raw *r, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(r->fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int raw_send_flags(struct raw *r, uint8_t op, uint16_t flags, uint32_t rid, const uint8_t *body, uint32_t n)
-{
-	static uint8_t frame[PROTO_HEADER_SIZE + sizeof(((struct body *)0)->b)];
-	size_t len = frame_build(frame, sizeof frame, op, flags, rid, body, n);
-	return raw_write(r, frame, len);
-}
-
-static int raw_send(struct raw *r, uint8_t op, uint32_t rid, const struct body *bd)
-{
-	return raw_send_flags(r, op, 0, rid, bd ? bd->b : NULL, bd ? bd->n : 0);
-}
-
-/*
- * Read one reply frame within timeout_ms. Returns 1 with *rep filled; 0 if
- * the server closed the connection first; -1 on timeout; -2 if the bytes
- * are not a valid reply frame.
- */
-static int raw_reply(struct raw *r, struct reply *rep, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	memset(rep, 0, sizeof *rep);
-	for (;;) {
-		const uint8_t *body;
-		size_t flen;
-		int d = proto_frame_decode(r->buf, r->len, PROTO_MAX_BODY_HARD, &rep->hdr, &body, &flen);
-		if (d < 0)
-			return -2;
-		if (d == 1) {
-			struct proto_rbuf rb;
-			memcpy(r->frame, r->buf, flen);
-			r->frame_len = flen;
-			memmove(r->buf, r->buf + flen, r->len - flen);
-			r->len -= flen;
-			proto_rbuf_init(&rb, r->frame + PROTO_HEADER_SIZE, rep->hdr.body_len);
-			if (proto_reply_status(&rb, &rep->status) != 0)
-				return -2;
-			if (rep->status == PROTO_OK) {
-				rep->ok = r->frame + PROTO_HEADER_SIZE + 2;
-				rep->ok_len = rep->hdr.body_len - 2;
-			} else {
-				struct proto_str m;
-				if (proto_reply_error_decode(&rb, &m) != 0 || proto_rbuf_finish(&rb) != 0)
-					return -2;
-				snprintf(rep->msg, sizeof rep->msg, "%.*s", (int)m.len, m.ptr);
-			}
-			return 1;
-		}
-		if (r->len == sizeof r->buf)
-			return -2; /* a reply larger than this test ever expects */
-		long long left = deadline - harness_now_ms();
-		if (left <= 0)
-			return -1;
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		int p = poll(&pfd, 1, (int)left);
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p <= 0)
-			return -1;
-		ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
-			return 0;
-		if (n < 0)
-			return -2;
-		r->len += (size_t)n;
-	}
-}
-
-/* Wait for the server to close: 1 when it did, 0 on timeout. *extra gets the bytes that came first. */
-static int raw_wait_eof(struct raw *r, int timeout_ms, size_t *extra)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	*extra = r->len;
-	r->len = 0;
-	for (;;) {
-		long long left = deadline - harness_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		int p = poll(&pfd, 1, (int)left);
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p <= 0)
-			return 0;
-		uint8_t scratch[65536];
-		ssize_t n = recv(r->fd, scratch, sizeof scratch, 0);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return 1;
-		*extra += (size_t)n;
-	}
-}
-
-static const char *got_name(int got)
-{
-	return got == 1 ? "a reply" : got == 0 ? "EOF" : got == -1 ? "nothing in time" : "bytes that are not a reply";
-}
+/* ---- expectations on raw connections ------------------------------------ */
 
 /* A reply must be there with this status and echo this opcode and request id. */
-static void check_reply(const char *what, int got, const struct reply *rep, int status, int opcode, uint32_t rid)
+static void check_reply(const char *what, int got, const struct raw_reply *rep, int status, int opcode, uint32_t rid)
 {
 	int before = check_failures;
 	CHECK_INT(got, 1);
@@ -568,16 +167,16 @@ static void check_reply(const char *what, int got, const struct reply *rep, int 
 		fprintf(stderr,
 			"    (%s: wanted %s with opcode 0x%02x and request id %u; got %s: %s, opcode 0x%02x, "
 			"request id %u, \"%s\")\n",
-			what, proto_status_name(status), opcode, rid, got_name(got),
+			what, proto_status_name(status), opcode, rid, raw_got_name(got),
 			got == 1 ? proto_status_name(rep->status) : "-", rep->hdr.opcode, rep->hdr.request_id, rep->msg);
 }
 
-static void expect(struct raw *r, const char *what, int status, int opcode, uint32_t rid, struct reply *rep)
+static void expect(struct raw *r, const char *what, int status, int opcode, uint32_t rid, struct raw_reply *rep)
 {
-	struct reply local;
+	struct raw_reply local;
 	if (!rep)
 		rep = &local;
-	check_reply(what, raw_reply(r, rep, REPLY_WAIT_MS), rep, status, opcode, rid);
+	check_reply(what, raw_reply(r, rep, RAW_REPLY_WAIT_MS), rep, status, opcode, rid);
 }
 
 /* The server must close the connection, sending nothing more. */
@@ -599,42 +198,12 @@ static void expect_open(struct raw *r, const char *what)
 	expect(r, what, PROTO_OK, PROTO_OP_PING, PING_ID, NULL);
 }
 
-/* HELLO on r. Returns the status (and fills *hello on OK, if given), or -1 with no reply. */
-static int raw_hello(struct raw *r, const char *api_key, struct proto_hello_rep *hello)
-{
-	struct body bd;
-	struct reply rep;
-	body_hello(&bd, PROTO_VERSION, api_key);
-	if (raw_send(r, PROTO_OP_HELLO, 1, &bd) != 0)
-		return -1;
-	int got = raw_reply(r, &rep, REPLY_WAIT_MS);
-	if (got != 1) {
-		fprintf(stderr, "    HELLO: got %s\n", got_name(got));
-		return -1;
-	}
-	if (rep.status == PROTO_OK && hello) {
-		struct proto_hello_rep m;
-		CHECK_INT(proto_hello_rep_decode(rep.ok, rep.ok_len, &m), 0);
-		*hello = m;
-	}
-	return rep.status;
-}
-
-/* Open r to hh and say HELLO with api_key; REQUIREs that it works. */
-static void raw_login(struct raw *r, const struct harness *hh, const char *api_key)
-{
-	REQUIRE(raw_open(r, hh) == 0);
-	int st = raw_hello(r, api_key, NULL);
-	if (st != PROTO_OK)
-		fprintf(stderr, "    HELLO to %s was refused: %d\n", hh->addr, st);
-	REQUIRE(st == PROTO_OK);
-}
 
 /* Send one request and check its reply. Returns the status, or -1 with no reply. */
-static int call(struct raw *r, const char *what, uint8_t op, uint32_t rid, const struct body *bd, int want,
-		struct reply *rep)
+static int call(struct raw *r, const char *what, uint8_t op, uint32_t rid, const struct raw_body *bd, int want,
+		struct raw_reply *rep)
 {
-	struct reply local;
+	struct raw_reply local;
 	if (!rep)
 		rep = &local;
 	memset(rep, 0, sizeof *rep);
@@ -643,7 +212,7 @@ static int call(struct raw *r, const char *what, uint8_t op, uint32_t rid, const
 		fprintf(stderr, "    (%s: the connection is gone)\n", what);
 		return -1;
 	}
-	int got = raw_reply(r, rep, REPLY_WAIT_MS);
+	int got = raw_reply(r, rep, RAW_REPLY_WAIT_MS);
 	check_reply(what, got, rep, want, op, rid);
 	return got == 1 ? rep->status : -1;
 }
@@ -733,14 +302,14 @@ static void check_ledger(void)
 static void test_bad_magic(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 	uint8_t frame[512];
 	size_t len;
 
 	/* A HELLO whose first byte is wrong, first thing on a connection. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len = frame_build(frame, sizeof frame, PROTO_OP_HELLO, 0, 7, bd.b, bd.n);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_HELLO, 0, 7, bd.b, bd.n);
 	frame[0] = 'a';
 	CHECK_INT(raw_write(r, frame, len), 0);
 	expect(r, "a HELLO with a bad magic", PROTO_ST_PROTOCOL, 0, 0, NULL);
@@ -752,7 +321,7 @@ static void test_bad_magic(struct raw *r)
 	 * byte: refused from that byte, without waiting for a header. */
 	for (int i = 1; i < 4; i++) {
 		raw_login(r, &h, h.admin_key);
-		frame_build(frame, sizeof frame, PROTO_OP_PING, 0, 8, NULL, 0);
+		raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 8, NULL, 0);
 		frame[i] ^= 0x20;
 		CHECK_INT(raw_write(r, frame, (size_t)i + 1), 0);
 		expect(r, "a partial magic wrong in its last byte", PROTO_ST_PROTOCOL, 0, 0, NULL);
@@ -763,14 +332,14 @@ static void test_bad_magic(struct raw *r)
 
 	/* A version byte other than 1: VERSION, as soon as byte 4 is there. */
 	REQUIRE(raw_open(r, &h) == 0);
-	len = frame_build(frame, sizeof frame, PROTO_OP_HELLO, 0, 9, bd.b, bd.n);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_HELLO, 0, 9, bd.b, bd.n);
 	frame[4] = 2;
 	CHECK_INT(raw_write(r, frame, 5), 0);
 	expect(r, "a frame of version 2 before HELLO", PROTO_ST_VERSION, 0, 0, NULL);
 	expect_closed(r, "after a bad version byte");
 	raw_close(r);
 	raw_login(r, &h, h.admin_key);
-	len = frame_build(frame, sizeof frame, PROTO_OP_PING, 0, 10, NULL, 0);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 10, NULL, 0);
 	frame[4] = 0;
 	CHECK_INT(raw_write(r, frame, len), 0);
 	expect(r, "a PING of version 0", PROTO_ST_VERSION, 0, 0, NULL);
@@ -784,14 +353,14 @@ static void test_bad_magic(struct raw *r)
 static void test_bad_checksum(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 	uint8_t frame[512];
 	size_t len;
 
 	/* A HELLO with a damaged checksum: refused with its header's opcode and id. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len = frame_build(frame, sizeof frame, PROTO_OP_HELLO, 0, 11, bd.b, bd.n);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_HELLO, 0, 11, bd.b, bd.n);
 	frame[20] ^= 0x01;
 	CHECK_INT(raw_write(r, frame, len), 0);
 	expect(r, "a HELLO with a bad checksum", PROTO_ST_PROTOCOL, PROTO_OP_HELLO, 11, NULL);
@@ -801,8 +370,8 @@ static void test_bad_checksum(struct raw *r)
 
 	/* A sale whose body was damaged in transit: refused, closed, not applied. */
 	raw_login(r, &h, h.admin_key);
-	body_accrue(&bd, ledger.id, "store-9", "a2-damaged", 99900);
-	len = frame_build(frame, sizeof frame, PROTO_OP_ACCRUE, 0, 12, bd.b, bd.n);
+	raw_body_accrue(&bd, ledger.id, "store-9", "a2-damaged", 99900);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_ACCRUE, 0, 12, bd.b, bd.n);
 	frame[PROTO_HEADER_SIZE + bd.n - 12] ^= 0x40; /* inside the amount */
 	CHECK_INT(raw_write(r, frame, len), 0);
 	expect(r, "an ACCRUE with a damaged body", PROTO_ST_PROTOCOL, PROTO_OP_ACCRUE, 12, NULL);
@@ -813,7 +382,7 @@ static void test_bad_checksum(struct raw *r)
 
 	/* A damaged request id: the reply carries the id as it arrived. */
 	raw_login(r, &h, h.admin_key);
-	len = frame_build(frame, sizeof frame, PROTO_OP_PING, 0, 13, NULL, 0);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 13, NULL, 0);
 	frame[8] = 14;
 	CHECK_INT(raw_write(r, frame, len), 0);
 	expect(r, "a PING with a damaged request id", PROTO_ST_PROTOCOL, PROTO_OP_PING, 14, NULL);
@@ -845,7 +414,7 @@ static void test_length(struct raw *r)
 	CHECK(max_body > 0 && max_body <= PROTO_MAX_BODY_HARD);
 
 	/* One byte over: refused from the header alone, no body sent. */
-	frame_build(frame, sizeof frame, PROTO_OP_PING, 0, 15, NULL, 0);
+	raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 15, NULL, 0);
 	put_body_len(frame, max_body + 1);
 	CHECK_INT(raw_write(r, frame, sizeof frame), 0);
 	expect(r, "a length one over max_body", PROTO_ST_PROTOCOL, PROTO_OP_PING, 15, NULL);
@@ -855,7 +424,7 @@ static void test_length(struct raw *r)
 
 	/* The largest u32, before HELLO. */
 	REQUIRE(raw_open(r, &h) == 0);
-	frame_build(frame, sizeof frame, PROTO_OP_HELLO, 0, 16, NULL, 0);
+	raw_frame(frame, sizeof frame, PROTO_OP_HELLO, 0, 16, NULL, 0);
 	put_body_len(frame, 0xffffffffu);
 	CHECK_INT(raw_write(r, frame, sizeof frame), 0);
 	expect(r, "a length of 4 GiB before HELLO", PROTO_ST_PROTOCOL, PROTO_OP_HELLO, 16, NULL);
@@ -868,7 +437,7 @@ static void test_length(struct raw *r)
 	raw_login(r, &h, h.admin_key);
 	uint8_t *big = calloc(1, PROTO_HEADER_SIZE + (size_t)max_body);
 	REQUIRE(big != NULL);
-	size_t len = frame_build(big, PROTO_HEADER_SIZE + (size_t)max_body, PROTO_OP_PING, 0, 17,
+	size_t len = raw_frame(big, PROTO_HEADER_SIZE + (size_t)max_body, PROTO_OP_PING, 0, 17,
 				 big + PROTO_HEADER_SIZE, max_body);
 	CHECK_INT(raw_write(r, big, len), 0);
 	free(big);
@@ -885,14 +454,14 @@ static void test_length(struct raw *r)
 static void test_truncated(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 	uint8_t frame[2048];
 	size_t len;
 
 	/* A sale cut 5 bytes short, then the client goes away. */
 	raw_login(r, &h, h.admin_key);
-	body_accrue(&bd, ledger.id, "store-9", "a4-cut", 88800);
-	len = frame_build(frame, sizeof frame, PROTO_OP_ACCRUE, 0, 18, bd.b, bd.n);
+	raw_body_accrue(&bd, ledger.id, "store-9", "a4-cut", 88800);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_ACCRUE, 0, 18, bd.b, bd.n);
 	CHECK_INT(raw_write(r, frame, len - 5), 0);
 	harness_sleep_ms(50);
 	raw_close(r);
@@ -901,8 +470,8 @@ static void test_truncated(struct raw *r)
 
 	/* Ten bytes of a header, before HELLO. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len = frame_build(frame, sizeof frame, PROTO_OP_HELLO, 0, 19, bd.b, bd.n);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_HELLO, 0, 19, bd.b, bd.n);
 	CHECK_INT(raw_write(r, frame, 10), 0);
 	harness_sleep_ms(50);
 	raw_close(r);
@@ -911,7 +480,7 @@ static void test_truncated(struct raw *r)
 	/* A header announcing 1,000 bytes, and 500 of them. */
 	raw_login(r, &h, h.admin_key);
 	memset(frame + PROTO_HEADER_SIZE, 0x5a, 1000);
-	len = frame_build(frame, sizeof frame, PROTO_OP_LOOKUP, 0, 20, frame + PROTO_HEADER_SIZE, 1000);
+	len = raw_frame(frame, sizeof frame, PROTO_OP_LOOKUP, 0, 20, frame + PROTO_HEADER_SIZE, 1000);
 	CHECK_INT(raw_write(r, frame, PROTO_HEADER_SIZE + 500), 0);
 	harness_sleep_ms(50);
 	raw_close(r);
@@ -938,8 +507,8 @@ static void test_unknown_opcodes(struct raw *r)
 		expect(r, what, PROTO_ST_UNSUPPORTED, unknown[i], 100 + (uint32_t)i, NULL);
 	}
 	expect_open(r, "after unknown opcodes");
-	struct body bd;
-	body_lookup(&bd, ledger.id);
+	struct raw_body bd;
+	raw_body_lookup(&bd, ledger.id);
 	call(r, "LOOKUP after unknown opcodes", PROTO_OP_LOOKUP, 120, &bd, PROTO_OK, NULL);
 	raw_close(r);
 	serve_sale("unknown opcodes");
@@ -951,7 +520,7 @@ static void test_unknown_opcodes(struct raw *r)
 static void test_no_hello(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 	uint8_t two[1024];
 	size_t len;
 
@@ -969,7 +538,7 @@ static void test_no_hello(struct raw *r)
 	raw_close(r);
 
 	REQUIRE(raw_open(r, &h) == 0);
-	body_accrue(&bd, ledger.id, "store-9", "a6-first", 77700);
+	raw_body_accrue(&bd, ledger.id, "store-9", "a6-first", 77700);
 	CHECK_INT(raw_send(r, PROTO_OP_ACCRUE, 23, &bd), 0);
 	expect(r, "ACCRUE before HELLO", PROTO_ST_HELLO_REQUIRED, PROTO_OP_ACCRUE, 23, NULL);
 	expect_closed(r, "after ACCRUE before HELLO");
@@ -978,9 +547,9 @@ static void test_no_hello(struct raw *r)
 
 	/* A PING and a good HELLO in one write: the HELLO is never run. */
 	REQUIRE(raw_open(r, &h) == 0);
-	len = frame_build(two, sizeof two, PROTO_OP_PING, 0, 24, NULL, 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len += frame_build(two + len, sizeof two - len, PROTO_OP_HELLO, 0, 25, bd.b, bd.n);
+	len = raw_frame(two, sizeof two, PROTO_OP_PING, 0, 24, NULL, 0);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len += raw_frame(two + len, sizeof two - len, PROTO_OP_HELLO, 0, 25, bd.b, bd.n);
 	CHECK_INT(raw_write(r, two, len), 0);
 	expect(r, "PING then HELLO in one write", PROTO_ST_HELLO_REQUIRED, PROTO_OP_PING, 24, NULL);
 	expect_closed(r, "after PING then HELLO (no reply to the HELLO)");
@@ -993,12 +562,12 @@ static void test_no_hello(struct raw *r)
 static void test_refused_hello(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 	uint8_t two[1024];
 	size_t len;
 
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, "ak_1_000000000000000000000000000000000000000000000000");
+	raw_body_hello(&bd, PROTO_VERSION, "ak_1_000000000000000000000000000000000000000000000000");
 	CHECK_INT(raw_send(r, PROTO_OP_HELLO, 26, &bd), 0);
 	expect(r, "HELLO with a wrong key", PROTO_ST_AUTH, PROTO_OP_HELLO, 26, NULL);
 	expect_closed(r, "after AUTH");
@@ -1006,16 +575,16 @@ static void test_refused_hello(struct raw *r)
 
 	/* A wrong key and a PING in one write: AUTH, and the PING is never run. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, "not-a-key");
-	len = frame_build(two, sizeof two, PROTO_OP_HELLO, 0, 27, bd.b, bd.n);
-	len += frame_build(two + len, sizeof two - len, PROTO_OP_PING, 0, 28, NULL, 0);
+	raw_body_hello(&bd, PROTO_VERSION, "not-a-key");
+	len = raw_frame(two, sizeof two, PROTO_OP_HELLO, 0, 27, bd.b, bd.n);
+	len += raw_frame(two + len, sizeof two - len, PROTO_OP_PING, 0, 28, NULL, 0);
 	CHECK_INT(raw_write(r, two, len), 0);
 	expect(r, "a wrong HELLO and a PING in one write", PROTO_ST_AUTH, PROTO_OP_HELLO, 27, NULL);
 	expect_closed(r, "after AUTH (no reply to the PING)");
 	raw_close(r);
 
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, 2, h.admin_key);
+	raw_body_hello(&bd, 2, h.admin_key);
 	CHECK_INT(raw_send(r, PROTO_OP_HELLO, 29, &bd), 0);
 	expect(r, "HELLO version 2", PROTO_ST_VERSION, PROTO_OP_HELLO, 29, NULL);
 	expect_closed(r, "after HELLO version 2");
@@ -1031,10 +600,10 @@ static void test_refused_hello(struct raw *r)
 
 	/* A second HELLO on a connection that has one: BAD_REQUEST, and it stays. */
 	raw_login(r, &h, h.admin_key);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
 	call(r, "a second HELLO", PROTO_OP_HELLO, 31, &bd, PROTO_ST_BAD_REQUEST, NULL);
 	expect_open(r, "after a second HELLO");
-	body_hello(&bd, PROTO_VERSION, "not-a-key");
+	raw_body_hello(&bd, PROTO_VERSION, "not-a-key");
 	call(r, "a second HELLO with a wrong key", PROTO_OP_HELLO, 32, &bd, PROTO_ST_BAD_REQUEST, NULL);
 	expect_open(r, "after a second HELLO with a wrong key");
 	call(r, "KEY_LIST after a second HELLO (still admin)", PROTO_OP_KEY_LIST, 33, NULL, PROTO_OK, NULL);
@@ -1048,7 +617,7 @@ static void test_refused_hello(struct raw *r)
 static void test_flags(struct raw *r)
 {
 	case_begin();
-	struct body bd;
+	struct raw_body bd;
 
 	raw_login(r, &h, h.admin_key);
 	CHECK_INT(raw_send_flags(r, PROTO_OP_PING, 0x0004, 34, NULL, 0), 0);
@@ -1063,7 +632,7 @@ static void test_flags(struct raw *r)
 	raw_close(r);
 
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
 	CHECK_INT(raw_send_flags(r, PROTO_OP_HELLO, 0x8000, 36, bd.b, bd.n), 0);
 	expect(r, "a HELLO with a reserved flag", PROTO_ST_PROTOCOL, PROTO_OP_HELLO, 36, NULL);
 	expect_closed(r, "after a HELLO with a reserved flag");
@@ -1158,13 +727,13 @@ static void test_garbage(struct raw *r)
  * below 16 (seen[rid] counts them; points[rid] is what an OK ACCRUE earned).
  * Returns how many came.
  */
-static int collect(struct raw *r, int n, struct reply *rep, int *seen, int64_t *points)
+static int collect(struct raw *r, int n, struct raw_reply *rep, int *seen, int64_t *points)
 {
 	for (int i = 0; i < n; i++) {
-		struct reply one;
-		int rc = raw_reply(r, &one, REPLY_WAIT_MS);
+		struct raw_reply one;
+		int rc = raw_reply(r, &one, RAW_REPLY_WAIT_MS);
 		if (rc != 1) {
-			fprintf(stderr, "    reply %d of %d: %s\n", i + 1, n, got_name(rc));
+			fprintf(stderr, "    reply %d of %d: %s\n", i + 1, n, raw_got_name(rc));
 			return i;
 		}
 		uint32_t id = one.hdr.request_id;
@@ -1188,20 +757,20 @@ static void test_split_writes(struct raw *r)
 {
 	case_begin();
 	static uint8_t frames[4096];
-	struct body bd;
-	struct reply rep[16];
+	struct raw_body bd;
+	struct raw_reply rep[16];
 	int seen[16];
 	int64_t points[16];
 	size_t len;
 
 	/* HELLO, a sale and a LOOKUP, every byte its own write. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len = frame_build(frames, sizeof frames, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
-	body_accrue(&bd, ledger.id, "store-9", "a10-slow", 4321);
-	len += frame_build(frames + len, sizeof frames - len, PROTO_OP_ACCRUE, 0, 2, bd.b, bd.n);
-	body_lookup(&bd, ledger.id);
-	len += frame_build(frames + len, sizeof frames - len, PROTO_OP_LOOKUP, 0, 3, bd.b, bd.n);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len = raw_frame(frames, sizeof frames, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
+	raw_body_accrue(&bd, ledger.id, "store-9", "a10-slow", 4321);
+	len += raw_frame(frames + len, sizeof frames - len, PROTO_OP_ACCRUE, 0, 2, bd.b, bd.n);
+	raw_body_lookup(&bd, ledger.id);
+	len += raw_frame(frames + len, sizeof frames - len, PROTO_OP_LOOKUP, 0, 3, bd.b, bd.n);
 	for (size_t i = 0; i < len; i++) {
 		CHECK_INT(raw_write(r, frames + i, 1), 0);
 		harness_sleep_ms(1);
@@ -1226,19 +795,19 @@ static void test_split_writes(struct raw *r)
 
 	/* HELLO and PING in one write, before the HELLO reply could be read. */
 	REQUIRE(raw_open(r, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, h.admin_key);
-	len = frame_build(frames, sizeof frames, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
-	len += frame_build(frames + len, sizeof frames - len, PROTO_OP_PING, 0, 2, NULL, 0);
+	raw_body_hello(&bd, PROTO_VERSION, h.admin_key);
+	len = raw_frame(frames, sizeof frames, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
+	len += raw_frame(frames + len, sizeof frames - len, PROTO_OP_PING, 0, 2, NULL, 0);
 	CHECK_INT(raw_write(r, frames, len), 0);
 	expect(r, "HELLO sharing a write with a PING", PROTO_OK, PROTO_OP_HELLO, 1, NULL);
 	expect(r, "a PING sharing a write with HELLO", PROTO_OK, PROTO_OP_PING, 2, NULL);
 
 	/* A sale, a LOOKUP and the first 10 bytes of a PING in one write; the rest later. */
-	body_accrue(&bd, ledger.id, "store-9", "a11-shared", 5555);
-	len = frame_build(frames, sizeof frames, PROTO_OP_ACCRUE, 0, 3, bd.b, bd.n);
-	body_lookup(&bd, ledger.id);
-	len += frame_build(frames + len, sizeof frames - len, PROTO_OP_LOOKUP, 0, 4, bd.b, bd.n);
-	len += frame_build(frames + len, sizeof frames - len, PROTO_OP_PING, 0, 5, NULL, 0);
+	raw_body_accrue(&bd, ledger.id, "store-9", "a11-shared", 5555);
+	len = raw_frame(frames, sizeof frames, PROTO_OP_ACCRUE, 0, 3, bd.b, bd.n);
+	raw_body_lookup(&bd, ledger.id);
+	len += raw_frame(frames + len, sizeof frames - len, PROTO_OP_LOOKUP, 0, 4, bd.b, bd.n);
+	len += raw_frame(frames + len, sizeof frames - len, PROTO_OP_PING, 0, 5, NULL, 0);
 	CHECK_INT(raw_write(r, frames, len - 14), 0);
 	harness_sleep_ms(100);
 	CHECK_INT(raw_write(r, frames + len - 14, 14), 0);
@@ -1257,7 +826,7 @@ static void test_split_writes(struct raw *r)
 	}
 
 	/* A good PING and garbage in one write: the PING is answered, then the error. */
-	len = frame_build(frames, sizeof frames, PROTO_OP_PING, 0, 6, NULL, 0);
+	len = raw_frame(frames, sizeof frames, PROTO_OP_PING, 0, 6, NULL, 0);
 	memcpy(frames + len, "GET / HTTP/1.0\r\n\r\n", 18);
 	CHECK_INT(raw_write(r, frames, len + 18), 0);
 	expect(r, "a PING before garbage in one write", PROTO_OK, PROTO_OP_PING, 6, NULL);
@@ -1377,7 +946,7 @@ static void roles_setup(void)
  */
 struct forbidden {
 	uint8_t op;
-	struct body bd;
+	struct raw_body bd;
 };
 
 static void check_forbidden(struct raw *r, const char *role, const struct forbidden *f, int n, uint32_t *rid)
@@ -1397,8 +966,8 @@ static void test_terminal(struct raw *r)
 {
 	case_begin();
 	struct proto_hello_rep hello;
-	struct body bd;
-	struct reply rep;
+	struct raw_body bd;
+	struct raw_reply rep;
 	struct state before, after;
 	uint32_t rid = 200;
 
@@ -1411,39 +980,39 @@ static void test_terminal(struct raw *r)
 
 	/* What a till does, at its own store (or naming no store). */
 	call(r, "terminal PING", PROTO_OP_PING, rid++, NULL, PROTO_OK, NULL);
-	body_enrol(&bd, "walkin-b@example.com");
+	raw_body_enrol(&bd, "walkin-b@example.com");
 	if (call(r, "terminal ENROL", PROTO_OP_ENROL, rid++, &bd, PROTO_OK, &rep) == PROTO_OK) {
 		struct proto_customer c;
 		CHECK_INT(proto_customer_rep_decode(rep.ok, rep.ok_len, &c), 0);
 		walkin_id = c.id;
 	}
 	CHECK(walkin_id != 0);
-	body_lookup(&bd, roles_id);
+	raw_body_lookup(&bd, roles_id);
 	call(r, "terminal LOOKUP", PROTO_OP_LOOKUP, rid++, &bd, PROTO_OK, NULL);
-	body_accrue(&bd, roles_id, "store-1", "t-1", 2500);
+	raw_body_accrue(&bd, roles_id, "store-1", "t-1", 2500);
 	call(r, "terminal ACCRUE at store-1", PROTO_OP_ACCRUE, rid++, &bd, PROTO_OK, NULL);
-	body_accrue(&bd, roles_id, "", "t-2", 1200);
+	raw_body_accrue(&bd, roles_id, "", "t-2", 1200);
 	call(r, "terminal ACCRUE at its own location", PROTO_OP_ACCRUE, rid++, &bd, PROTO_OK, NULL);
-	body_order(&bd, "store-1", "t-2");
+	raw_body_order(&bd, "store-1", "t-2");
 	call(r, "terminal ORDER t-2 (booked at store-1)", PROTO_OP_ORDER, rid++, &bd, PROTO_OK, NULL);
-	body_order(&bd, "", "t-1");
+	raw_body_order(&bd, "", "t-1");
 	call(r, "terminal ORDER at its own location", PROTO_OP_ORDER, rid++, &bd, PROTO_OK, NULL);
-	body_return(&bd, "store-1", "t-1", 1000);
+	raw_body_return(&bd, "store-1", "t-1", 1000);
 	call(r, "terminal RETURN at store-1", PROTO_OP_RETURN, rid++, &bd, PROTO_OK, NULL);
-	body_return(&bd, "", "t-2", 200);
+	raw_body_return(&bd, "", "t-2", 200);
 	call(r, "terminal RETURN at its own location", PROTO_OP_RETURN, rid++, &bd, PROTO_OK, NULL);
-	body_quote(&bd, roles_id, 1000);
+	raw_body_quote(&bd, roles_id, 1000);
 	call(r, "terminal QUOTE", PROTO_OP_QUOTE, rid++, &bd, PROTO_OK, NULL);
-	body_quote(&bd, 0, 1000);
+	raw_body_quote(&bd, 0, 1000);
 	call(r, "terminal QUOTE for nobody", PROTO_OP_QUOTE, rid++, &bd, PROTO_OK, NULL);
-	body_history(&bd, roles_id, 10);
+	raw_body_history(&bd, roles_id, 10);
 	call(r, "terminal HISTORY", PROTO_OP_HISTORY, rid++, &bd, PROTO_OK, NULL);
 	call(r, "terminal PROGRAM_GET", PROTO_OP_PROGRAM_GET, rid++, NULL, PROTO_OK, NULL);
 
 	/* A batch with a sale at another store: that item alone is FORBIDDEN. */
 	static const char *const locs[] = { "store-2", "store-1", "" };
 	static const char *const orders[] = { "t-y", "t-3", "t-4" };
-	body_batch(&bd, 3, roles_id, locs, orders, 700);
+	raw_body_batch(&bd, 3, roles_id, locs, orders, 700);
 	if (call(r, "terminal ACCRUE_BATCH", PROTO_OP_ACCRUE_BATCH, rid++, &bd, PROTO_OK, &rep) == PROTO_OK) {
 		struct proto_rbuf rb;
 		struct proto_batch_item it;
@@ -1466,27 +1035,27 @@ static void test_terminal(struct raw *r)
 	REQUIRE(f != NULL);
 	int n = 0;
 	f[n].op = PROTO_OP_ACCRUE;
-	body_accrue(&f[n++].bd, roles_id, "store-2", "t-x", 9900);
+	raw_body_accrue(&f[n++].bd, roles_id, "store-2", "t-x", 9900);
 	f[n].op = PROTO_OP_RETURN;
-	body_return(&f[n++].bd, "store-2", "b-2", 1000);
+	raw_body_return(&f[n++].bd, "store-2", "b-2", 1000);
 	f[n].op = PROTO_OP_ORDER;
-	body_order(&f[n++].bd, "store-2", "b-2");
+	raw_body_order(&f[n++].bd, "store-2", "b-2");
 	f[n].op = PROTO_OP_ADJUST;
-	body_adjust(&f[n++].bd, roles_id, 500);
+	raw_body_adjust(&f[n++].bd, roles_id, 500);
 	f[n].op = PROTO_OP_ADJUST;
-	body_adjust(&f[n++].bd, roles_id, -5);
+	raw_body_adjust(&f[n++].bd, roles_id, -5);
 	f[n].op = PROTO_OP_GROUP;
-	body_group(&f[n++].bd, roles_id, "vip");
+	raw_body_group(&f[n++].bd, roles_id, "vip");
 	f[n].op = PROTO_OP_TIER;
-	body_tier(&f[n++].bd, roles_id, "gold");
+	raw_body_tier(&f[n++].bd, roles_id, "gold");
 	f[n].op = PROTO_OP_KEY_CREATE;
-	body_key_create(&f[n++].bd, NULL, PROTO_ROLE_ADMIN, "");
+	raw_body_key_create(&f[n++].bd, NULL, PROTO_ROLE_ADMIN, "");
 	f[n].op = PROTO_OP_KEY_LIST;
 	f[n++].bd.n = 0;
 	f[n].op = PROTO_OP_KEY_REVOKE;
-	body_key_revoke(&f[n++].bd, ro_id);
+	raw_body_key_revoke(&f[n++].bd, ro_id);
 	f[n].op = PROTO_OP_PROGRAM_SET;
-	body_program_set(&f[n++].bd, "earn.points", "100");
+	raw_body_program_set(&f[n++].bd, "earn.points", "100");
 	/* Location is judged before the body: ACCRUE, RETURN and ORDER at
 	 * another store must give FORBIDDEN there, but an undecodable body
 	 * cannot name a store, so those three are checked well-formed only. */
@@ -1516,8 +1085,8 @@ static void test_readonly(struct raw *r)
 {
 	case_begin();
 	struct proto_hello_rep hello;
-	struct body bd;
-	struct reply rep;
+	struct raw_body bd;
+	struct raw_reply rep;
 	struct state before, after;
 	uint32_t rid = 300;
 
@@ -1529,9 +1098,9 @@ static void test_readonly(struct raw *r)
 	CHECK_INT(hello.location.len, 0);
 
 	call(r, "read-only PING", PROTO_OP_PING, rid++, NULL, PROTO_OK, NULL);
-	body_lookup(&bd, roles_id);
+	raw_body_lookup(&bd, roles_id);
 	call(r, "read-only LOOKUP", PROTO_OP_LOOKUP, rid++, &bd, PROTO_OK, NULL);
-	body_history(&bd, roles_id, 100);
+	raw_body_history(&bd, roles_id, 100);
 	if (call(r, "read-only HISTORY", PROTO_OP_HISTORY, rid++, &bd, PROTO_OK, &rep) == PROTO_OK) {
 		struct proto_rbuf rb;
 		uint64_t next = 1;
@@ -1541,17 +1110,17 @@ static void test_readonly(struct raw *r)
 		CHECK_INT(count, before.nhist[0]);
 	}
 	/* ORDER at any store: the location rule binds terminals only. */
-	body_order(&bd, "store-1", "b-1");
+	raw_body_order(&bd, "store-1", "b-1");
 	call(r, "read-only ORDER at store-1", PROTO_OP_ORDER, rid++, &bd, PROTO_OK, NULL);
-	body_order(&bd, "store-2", "b-2");
+	raw_body_order(&bd, "store-2", "b-2");
 	if (call(r, "read-only ORDER at store-2", PROTO_OP_ORDER, rid++, &bd, PROTO_OK, &rep) == PROTO_OK) {
 		static struct proto_order_rep o;
 		CHECK_INT(proto_order_rep_decode(rep.ok, rep.ok_len, &o), 0);
 		CHECK_INT(o.customer_id, roles_id);
 	}
-	body_quote(&bd, roles_id, 1234);
+	raw_body_quote(&bd, roles_id, 1234);
 	call(r, "read-only QUOTE", PROTO_OP_QUOTE, rid++, &bd, PROTO_OK, NULL);
-	body_quote(&bd, 0, 1234);
+	raw_body_quote(&bd, 0, 1234);
 	call(r, "read-only QUOTE for nobody", PROTO_OP_QUOTE, rid++, &bd, PROTO_OK, NULL);
 	call(r, "read-only PROGRAM_GET", PROTO_OP_PROGRAM_GET, rid++, NULL, PROTO_OK, NULL);
 
@@ -1560,27 +1129,27 @@ static void test_readonly(struct raw *r)
 	REQUIRE(f != NULL);
 	int n = 0;
 	f[n].op = PROTO_OP_ENROL;
-	body_enrol(&f[n++].bd, "ro-enrol@example.com");
+	raw_body_enrol(&f[n++].bd, "ro-enrol@example.com");
 	f[n].op = PROTO_OP_ACCRUE;
-	body_accrue(&f[n++].bd, roles_id, "store-1", "ro-1", 9900);
+	raw_body_accrue(&f[n++].bd, roles_id, "store-1", "ro-1", 9900);
 	f[n].op = PROTO_OP_ADJUST;
-	body_adjust(&f[n++].bd, roles_id, 500);
+	raw_body_adjust(&f[n++].bd, roles_id, 500);
 	f[n].op = PROTO_OP_RETURN;
-	body_return(&f[n++].bd, "store-2", "b-2", 1000);
+	raw_body_return(&f[n++].bd, "store-2", "b-2", 1000);
 	static const char *const locs[] = { "store-1" };
 	static const char *const orders[] = { "ro-2" };
 	f[n].op = PROTO_OP_ACCRUE_BATCH;
-	body_batch(&f[n++].bd, 1, roles_id, locs, orders, 700);
+	raw_body_batch(&f[n++].bd, 1, roles_id, locs, orders, 700);
 	f[n].op = PROTO_OP_GROUP;
-	body_group(&f[n++].bd, roles_id, "vip");
+	raw_body_group(&f[n++].bd, roles_id, "vip");
 	f[n].op = PROTO_OP_TIER;
-	body_tier(&f[n++].bd, roles_id, "gold");
+	raw_body_tier(&f[n++].bd, roles_id, "gold");
 	f[n].op = PROTO_OP_KEY_CREATE;
-	body_key_create(&f[n++].bd, NULL, PROTO_ROLE_ADMIN, "");
+	raw_body_key_create(&f[n++].bd, NULL, PROTO_ROLE_ADMIN, "");
 	f[n].op = PROTO_OP_KEY_REVOKE;
-	body_key_revoke(&f[n++].bd, term_id);
+	raw_body_key_revoke(&f[n++].bd, term_id);
 	f[n].op = PROTO_OP_PROGRAM_SET;
-	body_program_set(&f[n++].bd, "earn.points", "100");
+	raw_body_program_set(&f[n++].bd, "earn.points", "100");
 	f[n].op = PROTO_OP_KEY_LIST;
 	f[n++].bd.n = 0;
 	check_forbidden(r, "read-only", f, n, &rid);
@@ -1660,8 +1229,8 @@ static int dir_holds(const char *dir, const char *needle, int *scanned)
 static void test_keys_shown_once(struct raw *r)
 {
 	case_begin();
-	struct body bd;
-	struct reply rep;
+	struct raw_body bd;
+	struct raw_reply rep;
 	struct proto_key_create_rep k;
 	uint8_t request_key[PROTO_KEY_SIZE];
 	char secret[256] = "";
@@ -1669,7 +1238,7 @@ static void test_keys_shown_once(struct raw *r)
 
 	raw_login(r, &h, h.admin_key);
 	new_key(request_key);
-	body_key_create(&bd, request_key, PROTO_ROLE_READONLY, "");
+	raw_body_key_create(&bd, request_key, PROTO_ROLE_READONLY, "");
 	if (call(r, "KEY_CREATE", PROTO_OP_KEY_CREATE, 400, &bd, PROTO_OK, &rep) == PROTO_OK) {
 		CHECK_INT(proto_key_create_rep_decode(rep.ok, rep.ok_len, &k), 0);
 		snprintf(secret, sizeof secret, "%.*s", (int)k.secret.len, k.secret.ptr);
@@ -1730,10 +1299,10 @@ static void test_keys_shown_once(struct raw *r)
 	REQUIRE(raw_open(x, &h) == 0);
 	CHECK_INT(raw_hello(x, secret, NULL), PROTO_OK);
 	raw_close(x);
-	body_key_revoke(&bd, id);
+	raw_body_key_revoke(&bd, id);
 	call(r, "KEY_REVOKE", PROTO_OP_KEY_REVOKE, 403, &bd, PROTO_OK, NULL);
 	REQUIRE(raw_open(x, &h) == 0);
-	body_hello(&bd, PROTO_VERSION, secret);
+	raw_body_hello(&bd, PROTO_VERSION, secret);
 	CHECK_INT(raw_send(x, PROTO_OP_HELLO, 404, &bd), 0);
 	expect(x, "HELLO with a revoked key", PROTO_ST_AUTH, PROTO_OP_HELLO, 404, NULL);
 	expect_closed(x, "after HELLO with a revoked key");
@@ -1766,7 +1335,7 @@ static void test_revoke_closes(struct raw *r1, struct raw *r2)
 	char secret[256];
 	struct accrue_key_info info;
 	struct accrue_result res;
-	struct body bd;
+	struct raw_body bd;
 	int replay = 0;
 
 	CHECK_RC(serve, accrue_key_create(serve, NULL, ACCRUE_ROLE_TERMINAL, "store-3", &info, secret, sizeof secret,
@@ -1774,7 +1343,7 @@ static void test_revoke_closes(struct raw *r1, struct raw *r2)
 	REQUIRE(secret[0]);
 	raw_login(r1, &h, secret);
 	raw_login(r2, &h, secret);
-	body_accrue(&bd, roles_id, "store-3", "rv-0", 1500);
+	raw_body_accrue(&bd, roles_id, "store-3", "rv-0", 1500);
 	call(r1, "ACCRUE with a key about to be revoked", PROTO_OP_ACCRUE, 500, &bd, PROTO_OK, NULL);
 	accrue *t = NULL;
 	CHECK_INT(harness_connect_key(&h, secret, &t), 0);
@@ -1844,12 +1413,12 @@ static uint64_t greedy_push(struct greedy *g)
 		if (g->written >= g->chunk_at + g->chunk_len) {
 			/* Build the next chunk of whole frames. */
 			uint64_t frame = g->written / g->frame_size;
-			struct body bd;
-			body_lookup(&bd, g->id);
+			struct raw_body bd;
+			raw_body_lookup(&bd, g->id);
 			g->chunk_at = frame * g->frame_size;
 			g->chunk_len = 0;
 			while (frame < GREEDY_REQUESTS && g->chunk_len + g->frame_size <= sizeof g->chunk) {
-				g->chunk_len += frame_build(g->chunk + g->chunk_len, sizeof g->chunk - g->chunk_len,
+				g->chunk_len += raw_frame(g->chunk + g->chunk_len, sizeof g->chunk - g->chunk_len,
 							    PROTO_OP_LOOKUP, 0, GREEDY_FIRST_RID + (uint32_t)frame, bd.b,
 							    bd.n);
 				frame++;
@@ -1895,8 +1464,8 @@ static void test_greedy(void)
 {
 	case_begin();
 	static struct greedy g;
-	struct body bd;
-	struct reply rep;
+	struct raw_body bd;
+	struct raw_reply rep;
 	long long t0 = harness_now_ms();
 
 	memset(&g, 0, sizeof g);
@@ -1904,7 +1473,7 @@ static void test_greedy(void)
 	struct raw *r = raw_new();
 	raw_login(r, &h, h.admin_key);
 	/* One LOOKUP first, to know the exact size of every reply. */
-	body_lookup(&bd, g.id);
+	raw_body_lookup(&bd, g.id);
 	call(r, "LOOKUP of the big customer", PROTO_OP_LOOKUP, 1, &bd, PROTO_OK, &rep);
 	size_t reply_size = r->frame_len;
 	CHECK(reply_size > 1600);
@@ -2076,7 +1645,7 @@ struct watch {
 	long long replied; /* when the first reply frame was whole; 0: not yet */
 	long long closed;  /* when EOF came; 0: not yet */
 	int bad;           /* bytes that are not a reply frame */
-	struct reply rep;
+	struct raw_reply rep;
 };
 
 /* Take what has arrived on each watched connection, waiting at most ms. */
@@ -2157,12 +1726,12 @@ static void test_frame_timeout(void)
 	struct watch w[5];
 	struct raw *pinger = raw_new(), *quiet = raw_new();
 	uint8_t hello[512], frame[64];
-	struct body bd;
+	struct raw_body bd;
 	memset(w, 0, sizeof w);
 	for (int i = 0; i < 5; i++)
 		w[i].r = raw_new();
-	body_hello(&bd, PROTO_VERSION, hf.admin_key);
-	size_t hello_len = frame_build(hello, sizeof hello, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
+	raw_body_hello(&bd, PROTO_VERSION, hf.admin_key);
+	size_t hello_len = raw_frame(hello, sizeof hello, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
 
 	w[0].what = "a connection that sends nothing";
 	REQUIRE(raw_open(w[0].r, &hf) == 0);
@@ -2173,13 +1742,13 @@ static void test_frame_timeout(void)
 	w[1].since = harness_now_ms();
 	w[2].what = "half a header after HELLO";
 	raw_login(w[2].r, &hf, hf.admin_key);
-	frame_build(frame, sizeof frame, PROTO_OP_PING, 0, 2, NULL, 0);
+	raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 2, NULL, 0);
 	CHECK_INT(raw_write(w[2].r, frame, 10), 0);
 	w[2].since = harness_now_ms();
 	w[3].what = "a header and part of its body after HELLO";
 	raw_login(w[3].r, &hf, hf.admin_key);
-	body_lookup(&bd, 1);
-	size_t len = frame_build(frame, sizeof frame, PROTO_OP_LOOKUP, 0, 3, bd.b, bd.n);
+	raw_body_lookup(&bd, 1);
+	size_t len = raw_frame(frame, sizeof frame, PROTO_OP_LOOKUP, 0, 3, bd.b, bd.n);
 	CHECK_INT(raw_write(w[3].r, frame, len - 4), 0);
 	w[3].since = harness_now_ms();
 	w[4].what = "a HELLO trickled a byte every 250 ms";
@@ -2197,7 +1766,7 @@ static void test_frame_timeout(void)
 	while (harness_now_ms() - t0 < 3300) {
 		long long now = harness_now_ms();
 		if (now >= next_ping) {
-			struct reply rep;
+			struct raw_reply rep;
 			if (raw_send(pinger, PROTO_OP_PING, 10 + pings, NULL) == 0 &&
 			    raw_reply(pinger, &rep, 2000) == 1 && rep.status == PROTO_OK && rep.hdr.request_id == 10 + pings)
 				pongs++;
@@ -2275,7 +1844,7 @@ static void test_idle_timeout(void)
 	uint32_t pings = 0, pongs = 0;
 	while (harness_now_ms() - t0 < 3500 || (!w.closed && harness_now_ms() - w.since < 6000)) {
 		if (harness_now_ms() >= next_ping && harness_now_ms() - t0 < 3500) {
-			struct reply rep;
+			struct raw_reply rep;
 			if (raw_send(pinger, PROTO_OP_PING, 10 + pings, NULL) == 0 &&
 			    raw_reply(pinger, &rep, 2000) == 1 && rep.status == PROTO_OK && rep.hdr.request_id == 10 + pings)
 				pongs++;
@@ -2320,9 +1889,9 @@ static void test_hello_penalty(void)
 		return;
 
 	struct raw *r = raw_new();
-	struct body bd;
+	struct raw_body bd;
 	long long took[7];
-	body_hello(&bd, PROTO_VERSION, "ak_1_000000000000000000000000000000000000000000000000");
+	raw_body_hello(&bd, PROTO_VERSION, "ak_1_000000000000000000000000000000000000000000000000");
 	for (int i = 0; i < 7; i++) {
 		REQUIRE(raw_open(r, &hp) == 0);
 		long long t = harness_now_ms();
@@ -2364,8 +1933,8 @@ static void test_max_connections(void)
 		return;
 
 	struct raw *c[21];
-	struct body bd;
-	struct reply rep;
+	struct raw_body bd;
+	struct raw_reply rep;
 	for (int i = 0; i < 20; i++) {
 		c[i] = raw_new();
 		raw_login(c[i], &hm, hm.admin_key);
@@ -2373,10 +1942,10 @@ static void test_max_connections(void)
 	/* The 21st says HELLO like any client: one BUSY frame naming the limit, then EOF. */
 	c[20] = raw_new();
 	REQUIRE(raw_open(c[20], &hm) == 0);
-	body_hello(&bd, PROTO_VERSION, hm.admin_key);
+	raw_body_hello(&bd, PROTO_VERSION, hm.admin_key);
 	raw_send(c[20], PROTO_OP_HELLO, 21, &bd); /* the server may have hung up already */
 	/* PROTOCOL.md: opcode HELLO and request id 0, since it is sent before any request is read. */
-	int got = raw_reply(c[20], &rep, REPLY_WAIT_MS);
+	int got = raw_reply(c[20], &rep, RAW_REPLY_WAIT_MS);
 	check_reply("the 21st connection", got, &rep, PROTO_ST_BUSY, PROTO_OP_HELLO, 0);
 	CHECK(strstr(rep.msg, "20") != NULL);
 	expect_closed(c[20], "the 21st connection");
@@ -2522,9 +2091,9 @@ static void test_many_idle(void)
 	struct idle *c = calloc((size_t)want, sizeof *c);
 	REQUIRE(c != NULL);
 	uint8_t hello[512];
-	struct body bd;
-	body_hello(&bd, PROTO_VERSION, h_many.admin_key);
-	size_t hello_len = frame_build(hello, sizeof hello, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
+	struct raw_body bd;
+	raw_body_hello(&bd, PROTO_VERSION, h_many.admin_key);
+	size_t hello_len = raw_frame(hello, sizeof hello, PROTO_OP_HELLO, 0, 1, bd.b, bd.n);
 	int ok = 0, refused = 0, unconnected = 0;
 	long long t0 = harness_now_ms();
 
@@ -2533,7 +2102,7 @@ static void test_many_idle(void)
 		int n = want - start < MANY_BATCH ? want - start : MANY_BATCH;
 		struct idle *b = c + start;
 		for (int i = 0; i < n; i++) {
-			b[i].fd = connect_to(&h_many, 1);
+			b[i].fd = raw_connect(&h_many, 1);
 			if (b[i].fd < 0 && unconnected++ < 3)
 				fprintf(stderr, "    connection %d: %s\n", start + i, strerror(errno));
 		}
@@ -2593,7 +2162,7 @@ static void test_many_idle(void)
 		uint8_t ping[PROTO_HEADER_SIZE];
 		if (c[i].fd < 0)
 			continue;
-		frame_build(ping, sizeof ping, PROTO_OP_PING, 0, 7000 + (uint32_t)i, NULL, 0);
+		raw_frame(ping, sizeof ping, PROTO_OP_PING, 0, 7000 + (uint32_t)i, NULL, 0);
 		sample++;
 		if (send(c[i].fd, ping, sizeof ping, MSG_NOSIGNAL) != (ssize_t)sizeof ping) {
 			sample_refused++;
