@@ -4,6 +4,10 @@
  * A failed check prints where and what, and the test process exits 1 at the
  * end of main through check_done(); a check never aborts half way, so one
  * run reports every failure it meets.
+ *
+ * The counters are defined once, in check.c, which every test links: a test
+ * built from several files (see CMakeLists.txt) counts the checks of all of
+ * them, and a failure in any of them fails the test.
  */
 #ifndef ACCRUE_CHECK_H
 #define ACCRUE_CHECK_H
@@ -13,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int check_failures;
-static int check_count;
+extern int check_failures;
+extern int check_count;
 
 #define CHECK(cond)                                                                    \
 	do {                                                                           \

@@ -204,6 +204,64 @@ void harness_dump_log(const struct harness *h, size_t max_bytes)
 	fprintf(stderr, "---- end of accrued log ----\n");
 }
 
+/* Whether pid has exited, without reaping it: its status stays for
+ * harness_stop or harness_kill to collect. */
+static int has_exited(pid_t pid)
+{
+	siginfo_t info;
+	memset(&info, 0, sizeof info);
+	return waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+int harness_wait_log(const struct harness *h, const char *needle, int timeout_ms)
+{
+	long long deadline = harness_now_ms() + timeout_ms;
+	off_t offset = (off_t)h->start_offset;
+	char line[8192];
+	size_t len = 0;
+	int in_marker = 1; /* the first line read is the harness's own marker */
+	for (;;) {
+		/* Asked before reading, so that a line written just before the
+		 * daemon exited is still read once. */
+		int exited = h->pid == 0 || has_exited(h->pid);
+		int fd = open(h->log, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && lseek(fd, offset, SEEK_SET) == offset) {
+			char buf[16384];
+			ssize_t n;
+			while ((n = read(fd, buf, sizeof buf)) > 0) {
+				offset += n;
+				for (ssize_t i = 0; i < n; i++) {
+					if (buf[i] != '\n') {
+						if (len + 1 < sizeof line)
+							line[len++] = buf[i];
+						continue;
+					}
+					/* Only whole lines count: the start of a line
+					 * not ended yet waits in line[] for its end. */
+					line[len] = '\0';
+					len = 0;
+					if (!in_marker && strstr(line, needle)) {
+						close(fd);
+						return 0;
+					}
+					in_marker = 0;
+				}
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+		if (exited) {
+			fprintf(stderr, "harness: accrued exited without logging \"%s\"\n", needle);
+			return -1;
+		}
+		if (harness_now_ms() >= deadline) {
+			fprintf(stderr, "harness: accrued did not log \"%s\" within %d ms\n", needle, timeout_ms);
+			return -1;
+		}
+		harness_sleep_ms(10);
+	}
+}
+
 /* Fork and exec the daemon with --listen 127.0.0.1:port. */
 static int spawn(struct harness *h, int port)
 {
@@ -226,6 +284,9 @@ static int spawn(struct harness *h, int port)
 		return -1;
 	}
 	h->starts++;
+	/* Appending: the marker goes where the file ends now (nothing else
+	 * writes to the log while no daemon runs). */
+	h->start_offset = (long long)lseek(logfd, 0, SEEK_END);
 	dprintf(logfd, "==== harness: start #%d: %s --data %s --listen %s ====\n", h->starts, bin, h->data, listen);
 
 	/* A stale address file from the previous run must not be taken for

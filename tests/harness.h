@@ -41,6 +41,7 @@ struct harness {
 	char admin_key[256];          /* contents of admin.key without the newline */
 	pid_t pid;                    /* the running daemon, 0 if none */
 	int starts;                   /* how many times a daemon was started */
+	long long start_offset;       /* where the last start's marker line begins in the log */
 	int registered;               /* in the atexit list */
 	const char *extra[8];         /* more daemon arguments, NULL-terminated */
 };
@@ -87,6 +88,17 @@ void harness_kill(struct harness *h);
  * log's tail if failed is non-zero, remove the directory. Safe to call twice.
  */
 void harness_finish(struct harness *h, int failed);
+
+/*
+ * Wait up to timeout_ms until the log of the daemon started last (the lines
+ * after its start marker) holds a whole line containing needle. accrued
+ * writes accrued.addr, which the start functions wait for, before some of
+ * its start-up lines ("listening on" comes just after it), so a test that
+ * reads such a line must wait for it rather than take the start's return
+ * as proof that it is there. Returns 0 when the line is there; -1, after
+ * printing why, on timeout or if the daemon exited without writing it.
+ */
+int harness_wait_log(const struct harness *h, const char *needle, int timeout_ms);
 
 /* Print the last max_bytes of the daemon's log to stderr. */
 void harness_dump_log(const struct harness *h, size_t max_bytes);

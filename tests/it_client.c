@@ -27,17 +27,11 @@
  *               customer, history entry and key is the same and request keys
  *               are still recognised.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +41,7 @@
 #include "client_check.h"
 #include "harness.h"
 #include "proto.h"
+#include "raw.h"
 
 #define MAX_CUSTOMERS 16
 #define MAX_ENTRIES 256
@@ -120,164 +115,6 @@ static int full_history(accrue *a, uint64_t id, uint32_t page, struct accrue_ent
 		before = next;
 	}
 	return -1;
-}
-
-/* ---- raw frames ------------------------------------------------------ */
-
-struct raw {
-	int fd;
-	uint8_t buf[1 << 16];
-	size_t len;
-};
-
-static int raw_open(struct raw *r)
-{
-	const char *colon = strrchr(h.addr, ':');
-	REQUIRE(colon != NULL);
-	struct sockaddr_in sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	r->len = 0;
-	r->fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (r->fd < 0)
-		return -1;
-	if (connect(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-		close(r->fd);
-		r->fd = -1;
-		return -1;
-	}
-	int one = 1;
-	setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return 0;
-}
-
-static void raw_close(struct raw *r)
-{
-	if (r->fd >= 0)
-		close(r->fd);
-	r->fd = -1;
-}
-
-static int raw_write(struct raw *r, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(r->fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Build a frame (header + body) into out; returns its length. */
-static size_t raw_frame(uint8_t *out, size_t cap, uint8_t op, uint32_t rid, const uint8_t *body, uint32_t n)
-{
-	REQUIRE(PROTO_HEADER_SIZE + (size_t)n <= cap);
-	if (n > 0)
-		memcpy(out + PROTO_HEADER_SIZE, body, n);
-	proto_header_encode(out, op, 0, rid, out + PROTO_HEADER_SIZE, n);
-	return PROTO_HEADER_SIZE + n;
-}
-
-static int raw_send(struct raw *r, uint8_t op, uint32_t rid, const uint8_t *body, uint32_t n)
-{
-	uint8_t frame[4096];
-	size_t len = raw_frame(frame, sizeof frame, op, rid, body, n);
-	return raw_write(r, frame, len);
-}
-
-/*
- * Read one reply frame within timeout_ms. Returns 1 with *hdr, *status and
- * the message (for a refusal) filled; 0 if the server closed the
- * connection; -1 on timeout; -2 if the bytes are not a valid frame.
- */
-static int raw_reply(struct raw *r, struct proto_header *hdr, uint16_t *status, char *msg, size_t msg_cap,
-		     int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	if (msg && msg_cap)
-		msg[0] = '\0';
-	for (;;) {
-		const uint8_t *body;
-		size_t flen;
-		int d = proto_frame_decode(r->buf, r->len, PROTO_MAX_BODY_DEFAULT, hdr, &body, &flen);
-		if (d < 0)
-			return -2;
-		if (d == 1) {
-			struct proto_rbuf rb;
-			proto_rbuf_init(&rb, body, hdr->body_len);
-			if (proto_reply_status(&rb, status) != 0)
-				return -2;
-			if (*status != PROTO_OK && msg) {
-				struct proto_str m;
-				if (proto_reply_error_decode(&rb, &m) == 0)
-					snprintf(msg, msg_cap, "%.*s", (int)m.len, m.ptr);
-			}
-			memmove(r->buf, r->buf + flen, r->len - flen);
-			r->len -= flen;
-			return 1;
-		}
-		long long left = deadline - harness_now_ms();
-		if (left <= 0)
-			return -1;
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		int p = poll(&pfd, 1, (int)left);
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p <= 0)
-			return -1;
-		ssize_t n = recv(r->fd, r->buf + r->len, sizeof r->buf - r->len, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
-			return 0;
-		if (n < 0)
-			return -2;
-		r->len += (size_t)n;
-	}
-}
-
-/* Wait until the server closes the connection (1), or timeout (0). Bytes read are discarded. */
-static int raw_wait_closed(struct raw *r, int timeout_ms)
-{
-	long long deadline = harness_now_ms() + timeout_ms;
-	for (;;) {
-		long long left = deadline - harness_now_ms();
-		if (left <= 0)
-			return 0;
-		struct pollfd pfd = { r->fd, POLLIN, 0 };
-		int p = poll(&pfd, 1, (int)left);
-		if (p < 0 && errno == EINTR)
-			continue;
-		if (p <= 0)
-			return 0;
-		uint8_t scratch[4096];
-		ssize_t n = recv(r->fd, scratch, sizeof scratch, 0);
-		if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			return 1;
-	}
-}
-
-static int raw_hello(struct raw *r, const char *api_key)
-{
-	uint8_t body[512];
-	struct proto_wbuf w;
-	proto_wbuf_init(&w, body, sizeof body);
-	struct proto_hello_req req = { PROTO_VERSION, proto_str_c(api_key) };
-	REQUIRE(proto_hello_req_encode(&w, &req) == 0);
-	if (raw_send(r, PROTO_OP_HELLO, 1, body, (uint32_t)w.len) != 0)
-		return -1;
-	struct proto_header hdr;
-	uint16_t st = 0;
-	char msg[256];
-	if (raw_reply(r, &hdr, &st, msg, sizeof msg, 5000) != 1)
-		return -1;
-	return st;
 }
 
 /* ---- the sections ---------------------------------------------------- */
@@ -947,133 +784,113 @@ static void check_still_serving(accrue *a, const char *after)
 
 static void test_raw_frames(accrue *a)
 {
-	struct raw *r = calloc(1, sizeof *r);
-	REQUIRE(r != NULL);
-	struct proto_header hdr;
-	uint16_t st = 0xffff;
-	char msg[256];
-	uint8_t body[256];
-	struct proto_wbuf w;
+	struct raw *r = raw_new();
+	struct raw_reply rep;
+	struct raw_body lookup;
 
 	/* A request before HELLO. */
-	REQUIRE(raw_open(r) == 0);
-	struct proto_lookup_req lk;
-	memset(&lk, 0, sizeof lk);
-	lk.ref.kind = PROTO_REF_ID;
-	lk.ref.id = alice.id;
-	proto_wbuf_init(&w, body, sizeof body);
-	REQUIRE(proto_lookup_req_encode(&w, &lk) == 0);
-	CHECK_INT(raw_send(r, PROTO_OP_LOOKUP, 41, body, (uint32_t)w.len), 0);
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_ST_HELLO_REQUIRED);
-	CHECK(hdr.flags & PROTO_FLAG_REPLY);
+	REQUIRE(raw_open(r, &h) == 0);
+	raw_body_lookup(&lookup, alice.id);
+	CHECK_INT(raw_send(r, PROTO_OP_LOOKUP, 41, &lookup), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_ST_HELLO_REQUIRED);
+	CHECK(rep.hdr.flags & PROTO_FLAG_REPLY);
 	raw_close(r);
 	check_still_serving(a, "a request before HELLO");
 
 	/* A wrong key over the wire. */
-	REQUIRE(raw_open(r) == 0);
-	CHECK_INT(raw_hello(r, "wrong"), PROTO_ST_AUTH);
+	REQUIRE(raw_open(r, &h) == 0);
+	CHECK_INT(raw_hello(r, "wrong", NULL), PROTO_ST_AUTH);
 	raw_close(r);
 
 	/* An unknown opcode: UNSUPPORTED with the request id, and the
 	 * connection still answers a PING; two pipelined PINGs come back. */
-	REQUIRE(raw_open(r) == 0);
-	CHECK_INT(raw_hello(r, h.admin_key), PROTO_OK);
-	CHECK_INT(raw_send(r, 0x7e, 77, NULL, 0), 0);
-	st = 0xffff;
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_ST_UNSUPPORTED);
-	CHECK_INT(hdr.request_id, 77);
-	CHECK_INT(hdr.opcode, 0x7e);
-	CHECK_INT(raw_send(r, PROTO_OP_PING, 78, NULL, 0), 0);
-	st = 0xffff;
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_OK);
-	CHECK_INT(hdr.request_id, 78);
-	CHECK_INT(hdr.opcode, PROTO_OP_PING);
+	REQUIRE(raw_open(r, &h) == 0);
+	CHECK_INT(raw_hello(r, h.admin_key, NULL), PROTO_OK);
+	CHECK_INT(raw_send(r, 0x7e, 77, NULL), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_ST_UNSUPPORTED);
+	CHECK_INT(rep.hdr.request_id, 77);
+	CHECK_INT(rep.hdr.opcode, 0x7e);
+	CHECK_INT(raw_send(r, PROTO_OP_PING, 78, NULL), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_OK);
+	CHECK_INT(rep.hdr.request_id, 78);
+	CHECK_INT(rep.hdr.opcode, PROTO_OP_PING);
 	uint8_t two[2 * PROTO_HEADER_SIZE];
-	raw_frame(two, PROTO_HEADER_SIZE, PROTO_OP_PING, 5, NULL, 0);
-	raw_frame(two + PROTO_HEADER_SIZE, PROTO_HEADER_SIZE, PROTO_OP_PING, 6, NULL, 0);
+	raw_frame(two, PROTO_HEADER_SIZE, PROTO_OP_PING, 0, 5, NULL, 0);
+	raw_frame(two + PROTO_HEADER_SIZE, PROTO_HEADER_SIZE, PROTO_OP_PING, 0, 6, NULL, 0);
 	CHECK_INT(raw_write(r, two, sizeof two), 0);
 	uint32_t ids = 0;
 	for (int i = 0; i < 2; i++) {
-		st = 0xffff;
-		CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-		CHECK_INT(st, PROTO_OK);
-		ids |= 1u << (hdr.request_id & 31);
+		CHECK_INT(raw_reply(r, &rep, 5000), 1);
+		CHECK_INT(rep.status, PROTO_OK);
+		ids |= 1u << (rep.hdr.request_id & 31);
 	}
 	CHECK_INT(ids, (1u << 5) | (1u << 6));
 	check_still_serving(a, "an unknown opcode");
 
 	/* A body that does not decode: BAD_REQUEST, and the connection stays. */
-	proto_wbuf_init(&w, body, sizeof body);
-	REQUIRE(proto_lookup_req_encode(&w, &lk) == 0);
-	CHECK_INT(raw_send(r, PROTO_OP_LOOKUP, 90, body, (uint32_t)w.len - 3), 0);
-	st = 0xffff;
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_ST_BAD_REQUEST);
-	CHECK_INT(hdr.request_id, 90);
-	CHECK_INT(raw_send(r, PROTO_OP_PING, 91, NULL, 0), 0);
-	st = 0xffff;
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_OK);
-	CHECK_INT(hdr.request_id, 91);
+	CHECK_INT(raw_send_flags(r, PROTO_OP_LOOKUP, 0, 90, lookup.b, lookup.n - 3), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_ST_BAD_REQUEST);
+	CHECK_INT(rep.hdr.request_id, 90);
+	CHECK_INT(raw_send(r, PROTO_OP_PING, 91, NULL), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_OK);
+	CHECK_INT(rep.hdr.request_id, 91);
 	/* And a well-formed LOOKUP on the raw connection finds the customer. */
-	CHECK_INT(raw_send(r, PROTO_OP_LOOKUP, 92, body, (uint32_t)w.len), 0);
-	st = 0xffff;
-	CHECK_INT(raw_reply(r, &hdr, &st, msg, sizeof msg, 5000), 1);
-	CHECK_INT(st, PROTO_OK);
-	CHECK_INT(hdr.request_id, 92);
-	CHECK_INT(hdr.opcode, PROTO_OP_LOOKUP);
+	CHECK_INT(raw_send(r, PROTO_OP_LOOKUP, 92, &lookup), 0);
+	CHECK_INT(raw_reply(r, &rep, 5000), 1);
+	CHECK_INT(rep.status, PROTO_OK);
+	CHECK_INT(rep.hdr.request_id, 92);
+	CHECK_INT(rep.hdr.opcode, PROTO_OP_LOOKUP);
 
 	/* A bad checksum: PROTOCOL, then the server closes the connection. */
 	uint8_t frame[PROTO_HEADER_SIZE];
-	raw_frame(frame, sizeof frame, PROTO_OP_PING, 79, NULL, 0);
+	raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 79, NULL, 0);
 	frame[16] ^= 0x5a;
 	CHECK_INT(raw_write(r, frame, sizeof frame), 0);
-	st = 0xffff;
-	int got = raw_reply(r, &hdr, &st, msg, sizeof msg, 5000);
+	int got = raw_reply(r, &rep, 5000);
 	CHECK_INT(got, 1);
-	CHECK_INT(st, PROTO_ST_PROTOCOL);
+	CHECK_INT(rep.status, PROTO_ST_PROTOCOL);
 	/* The header was readable, so the reply names it. */
-	CHECK_INT(hdr.request_id, 79);
-	CHECK_INT(hdr.opcode, PROTO_OP_PING);
-	CHECK_INT(raw_wait_closed(r, 5000), 1);
+	CHECK_INT(rep.hdr.request_id, 79);
+	CHECK_INT(rep.hdr.opcode, PROTO_OP_PING);
+	CHECK_INT(raw_wait_eof(r, 5000, NULL), 1);
 	raw_close(r);
 	check_still_serving(a, "a bad checksum");
 
 	/* Bad magic: PROTOCOL (request id 0: no header to echo), then closed. */
-	REQUIRE(raw_open(r) == 0);
-	CHECK_INT(raw_hello(r, h.admin_key), PROTO_OK);
+	REQUIRE(raw_open(r, &h) == 0);
+	CHECK_INT(raw_hello(r, h.admin_key, NULL), PROTO_OK);
 	const uint8_t junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	CHECK_INT(raw_write(r, junk, sizeof junk - 1), 0);
-	st = 0xffff;
-	got = raw_reply(r, &hdr, &st, msg, sizeof msg, 5000);
+	got = raw_reply(r, &rep, 5000);
 	CHECK_INT(got, 1);
-	CHECK_INT(st, PROTO_ST_PROTOCOL);
-	CHECK_INT(hdr.request_id, 0);
-	CHECK_INT(raw_wait_closed(r, 5000), 1);
+	CHECK_INT(rep.status, PROTO_ST_PROTOCOL);
+	CHECK_INT(rep.hdr.request_id, 0);
+	CHECK_INT(raw_wait_eof(r, 5000, NULL), 1);
 	raw_close(r);
 	check_still_serving(a, "bad magic");
 
 	/* A header claiming a 100 MiB body: refused before it is read. */
-	REQUIRE(raw_open(r) == 0);
-	CHECK_INT(raw_hello(r, h.admin_key), PROTO_OK);
-	raw_frame(frame, sizeof frame, PROTO_OP_PING, 80, NULL, 0);
+	REQUIRE(raw_open(r, &h) == 0);
+	CHECK_INT(raw_hello(r, h.admin_key, NULL), PROTO_OK);
+	raw_frame(frame, sizeof frame, PROTO_OP_PING, 0, 80, NULL, 0);
 	uint32_t huge = 100u << 20;
 	for (int i = 0; i < 4; i++)
 		frame[12 + i] = (uint8_t)(huge >> (8 * i));
 	CHECK_INT(raw_write(r, frame, sizeof frame), 0);
-	st = 0xffff;
-	got = raw_reply(r, &hdr, &st, msg, sizeof msg, 5000);
+	got = raw_reply(r, &rep, 5000);
 	CHECK_INT(got, 1);
-	CHECK_INT(st, PROTO_ST_PROTOCOL);
-	CHECK_INT(hdr.request_id, 80);
-	CHECK_INT(raw_wait_closed(r, 5000), 1);
+	CHECK_INT(rep.status, PROTO_ST_PROTOCOL);
+	CHECK_INT(rep.hdr.request_id, 80);
+	CHECK_INT(raw_wait_eof(r, 5000, NULL), 1);
 	raw_close(r);
 	check_still_serving(a, "an oversized frame");
 
-	free(r);
+	raw_free(r);
 }
 
 static void test_second_daemon(accrue *a)
