@@ -551,10 +551,12 @@ int main(int argc, char **argv)
 	uv_signal_start(&dm.sigint, on_signal, SIGINT);
 	uv_signal_start(&dm.sigterm, on_signal, SIGTERM);
 
+	/* Logged before the address file is written: whoever sees the file
+	 * can rely on every start-up line being in the log already. */
+	log_line("listening on %s (data %s, pid %d)", bound, dm.data_dir, (int)getpid());
 	snprintf(addr_text, sizeof addr_text, "%s\n", bound);
 	if (write_file_atomic(dm.data_dir, "accrued.addr", addr_text, 0644, 0, NULL, 0))
 		log_line("warning: cannot write %s/accrued.addr: %s", dm.data_dir, strerror(errno));
-	log_line("listening on %s (data %s, pid %d)", bound, dm.data_dir, (int)getpid());
 
 	uv_run(dm.loop, UV_RUN_DEFAULT);
 
