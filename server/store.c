@@ -1,5 +1,7 @@
 /*
- * store.c - LMDB journal, group commit, checkpoints, recovery (see store.h).
+ * store.c - the LMDB environment, the open batch, group commit on the
+ * writer thread, checkpoints and preallocation (see store.h). Reading the
+ * journal back (recovery, discards, a customer's chain) is store_read.c's.
  */
 #include "store.h"
 
@@ -15,95 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STORE_MAP_INITIAL ((size_t)1 << 30)
-#define STORE_MAP_MAX ((size_t)1 << 42)
-/* Bounds of one open batch: beyond them the loop stops reading sockets. */
-#define BATCH_MAX_RECORDS 65536
-#define BATCH_MAX_BYTES ((size_t)32 << 20)
-/* Per record in a batch: seq (8) and length (4) before the bytes. */
-#define REC_HDR 12
-/* Per snapshot put: db (1), key length (4), value length (4). */
-#define PUT_HDR 9
-/* In a put's db byte: the key follows every key in its database. */
-#define PUT_APPEND 0x80
-/* New orders and request keys are written once this many are waiting. */
-#define STORE_SAVE_MIN 1024
-/* Preallocation (see struct store): zeros are written a step at a time,
- * at most one step after each commit, and after a failed step (a full
- * disk) not again for a while. */
-#define PREALLOC_STEP ((uint64_t)256 << 10)
-#define PREALLOC_DEFAULT ((uint64_t)16 << 20)
-#define PREALLOC_RETRY_MS 5000
+#include "store_int.h"
 
-struct batch {
-	uint8_t *recs;
-	size_t len, cap;
-	uint32_t nrecs;
-	uint64_t first_seq, last_seq;
-	uint8_t *ckpt;
-	size_t ckpt_len, ckpt_cap;
-	int has_ckpt;
-	uint64_t ckpt_seq;
-	uint64_t saved_seq; /* with its puts, the orders and request keys of every record to here are saved */
-	struct store_waiter *waiters, **tail;
-	int status;
-};
-
-
-struct store {
-	MDB_env *env;
-	MDB_dbi dbi[RECORD_DB_COUNT];
-	int lock_fd;
-	size_t map_size;
-	char dir[4096];
-	uint64_t bad_seq; /* the journal record the last recovery stopped at, 0 if none */
-	uint64_t walk_bad_seq; /* the record the last failed store_walk_chain could not read */
-
-	/* Loop thread only. */
-	uint64_t durable_seq, last_seq, ckpt_seq;
-	uint64_t ckpt_time_ms;
-	uint64_t ckpt_every_records, ckpt_every_ms;
-	struct batch batches[2];
-	struct batch *open, *inflight;
-	uv_loop_t *loop;
-	uv_async_t async;
-	int started;
-	store_commit_fn on_commit;
-	void *ctx;
-
-	/* Shared with the writer: guarded by mu. */
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct batch *todo, *done;
-	int stop;
-
-	/*
-	 * Writer thread only (or before it starts). data.mdb is kept written
-	 * with zeros ahead of LMDB's last page: a commit that writes into
-	 * allocated blocks syncs only data, while one that extends the file
-	 * makes fdatasync commit the file system's journal too, which cost
-	 * about a quarter of every commit here. Zeros go only past the last
-	 * committed page and only between transactions, so they never land on
-	 * a page any snapshot uses.
-	 */
-	int data_fd;
-	uint64_t psize;
-	uint64_t prealloc_ahead; /* bytes to keep written ahead; 0: off */
-	uint64_t used_end;       /* bytes up to LMDB's last page, after the last commit */
-	uint64_t file_end;       /* bytes of data.mdb written, LMDB's or zeros */
-	uint64_t prealloc_retry_ms; /* after a failed step (a full disk), not before this */
-	int prealloc_errno;      /* what the last failed step got, until one succeeds */
-
-	/* Readers hold it shared; growing the map takes it exclusively, because
-	 * LMDB allows mdb_env_set_mapsize only with no transaction active. */
-	pthread_rwlock_t map_lock;
-
-	struct store_stats stats;
-};
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void store__set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -111,7 +27,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t now_ms(void)
+uint64_t store__now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -211,14 +127,14 @@ static int write_zeros(int fd, uint64_t off, uint64_t len)
 static void prealloc_steps(struct store *s, int max_steps)
 {
 	update_used_end(s);
-	if (!s->prealloc_ahead || s->data_fd < 0 || (s->prealloc_retry_ms && now_ms() < s->prealloc_retry_ms))
+	if (!s->prealloc_ahead || s->data_fd < 0 || (s->prealloc_retry_ms && store__now_ms() < s->prealloc_retry_ms))
 		return;
 	for (int i = 0; i < max_steps && s->file_end < s->used_end + s->prealloc_ahead; i++) {
 		int rc = write_zeros(s->data_fd, s->file_end, PREALLOC_STEP);
 		if (rc) {
 			struct stat st;
 			s->prealloc_errno = rc;
-			s->prealloc_retry_ms = now_ms() + PREALLOC_RETRY_MS;
+			s->prealloc_retry_ms = store__now_ms() + PREALLOC_RETRY_MS;
 			/* Part of the step may have been written. */
 			if (fstat(s->data_fd, &st) == 0 && (uint64_t)st.st_size > s->file_end)
 				s->file_end = (uint64_t)st.st_size;
@@ -239,14 +155,14 @@ static int lock_dir(struct store *s, const char *dir, char *err, size_t errlen)
 	snprintf(path, sizeof path, "%s/accrued.lock", dir);
 	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->lock_fd < 0) {
-		set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		store__set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EWOULDBLOCK)
-			set_err(err, errlen, "data directory %s is in use by another accrued (locked: %s)", dir, path);
+			store__set_err(err, errlen, "data directory %s is in use by another accrued (locked: %s)", dir, path);
 		else
-			set_err(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			store__set_err(err, errlen, "cannot lock %s: %s", path, strerror(errno));
 		close(s->lock_fd);
 		s->lock_fd = -1;
 		return -1;
@@ -254,7 +170,7 @@ static int lock_dir(struct store *s, const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
+int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
 	int rc = mdb_get(txn, dbi, &k, &d);
@@ -271,7 +187,7 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v
 	return 0;
 }
 
-static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
+int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
 {
 	uint8_t buf[8];
 	MDB_val k = {strlen(name), (void *)name}, d = {8, buf};
@@ -289,7 +205,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 
 	*out = NULL;
 	if (!s) {
-		set_err(err, errlen, "out of memory");
+		store__set_err(err, errlen, "out of memory");
 		return -1;
 	}
 	s->lock_fd = -1;
@@ -303,10 +219,10 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	s->open = &s->batches[0];
 	s->ckpt_every_records = 1000000;
 	s->ckpt_every_ms = 60000;
-	s->ckpt_time_ms = now_ms();
+	s->ckpt_time_ms = store__now_ms();
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-		set_err(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
+		store__set_err(err, errlen, "cannot create data directory %s: %s", dir, strerror(errno));
 		goto fail;
 	}
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -315,7 +231,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	s->map_size = STORE_MAP_INITIAL;
 	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
-		set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
 	/* An existing environment may already be larger than our default. */
@@ -325,22 +241,22 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 			s->map_size = info.me_mapsize;
 	}
 	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn))) {
-		set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
 		goto fail;
 	}
 	for (int i = 0; i < RECORD_DB_COUNT; i++) {
 		if ((rc = mdb_dbi_open(txn, record_db_name(i), MDB_CREATE, &s->dbi[i]))) {
-			set_err(err, errlen, "cannot open database %s: %s", record_db_name(i), mdb_strerror(rc));
+			store__set_err(err, errlen, "cannot open database %s: %s", record_db_name(i), mdb_strerror(rc));
 			goto fail;
 		}
 	}
-	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
+	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
 		goto fail_rc;
 	if (format == 0) {
-		if ((rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "format", STORE_FORMAT)))
+		if ((rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "format", STORE_FORMAT)))
 			goto fail_rc;
 	} else if (format != STORE_FORMAT) {
-		set_err(err, errlen, "data directory %s has storage format %llu; this accrued reads format %d", dir,
+		store__set_err(err, errlen, "data directory %s has storage format %llu; this accrued reads format %d", dir,
 			(unsigned long long)format, STORE_FORMAT);
 		goto fail;
 	}
@@ -357,7 +273,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		snprintf(path, sizeof path, "%s/data.mdb", dir);
 		s->data_fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (s->data_fd < 0 || fstat(s->data_fd, &fst) != 0 || mdb_env_stat(s->env, &st) != 0) {
-			set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			store__set_err(err, errlen, "cannot open %s: %s", path, strerror(errno));
 			goto fail;
 		}
 		s->psize = st.ms_psize;
@@ -368,7 +284,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	return 0;
 
 fail_rc:
-	set_err(err, errlen, "cannot initialise %s: %s", dir, mdb_strerror(rc));
+	store__set_err(err, errlen, "cannot initialise %s: %s", dir, mdb_strerror(rc));
 fail:
 	if (txn)
 		mdb_txn_abort(txn);
@@ -420,147 +336,6 @@ uint64_t store_walk_bad_seq(const struct store *s)
 	return s->walk_bad_seq;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-
-	while (n) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Delete, last first, every entry of cur's database keyed by a seq >= from. */
-static int delete_seqs_from(MDB_cursor *cur, uint64_t from)
-{
-	MDB_val k, v;
-	int rc;
-
-	while ((rc = mdb_cursor_get(cur, &k, &v, MDB_LAST)) == 0 && k.mv_size == 8 &&
-	       record_key_u64_read(k.mv_data) >= from)
-		if ((rc = mdb_cursor_del(cur, 0)))
-			return rc;
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pathlen, uint64_t *count, char *err,
-			  size_t errlen)
-{
-	MDB_txn *txn = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	uint8_t kbuf[8], hdr[12];
-	uint64_t ckpt, n = 0;
-	char tmp[4200];
-	int rc, fd = -1, dfd;
-
-	*count = 0;
-	snprintf(path, pathlen, "%s/discarded-journal-%llu.bin", s->dir, (unsigned long long)from);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)))
-		goto lmdb_fail;
-	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", &ckpt)))
-		goto lmdb_fail;
-	if (from <= ckpt) {
-		set_err(err, errlen,
-			"journal record %llu is at or before the last checkpoint (seq %llu): the snapshots hold what it did, and it cannot be discarded",
-			(unsigned long long)from, (unsigned long long)ckpt);
-		goto fail;
-	}
-	if ((rc = mdb_cursor_open(txn, s->dbi[RECORD_DB_JOURNAL], &cur)))
-		goto lmdb_fail;
-	record_key_u64(kbuf, from);
-	k.mv_size = 8;
-	k.mv_data = kbuf;
-	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	if (rc == MDB_NOTFOUND) {
-		set_err(err, errlen, "the journal has no record at or after %llu: nothing to discard", (unsigned long long)from);
-		goto fail;
-	}
-	if (rc)
-		goto lmdb_fail;
-	/* Everything from `from` on goes to a file first, fsynced, and only
-	 * then out of the journal: nothing is thrown away unseen. */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || write_all(fd, "ACRUDISC", 8)) {
-		set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		uint32_t len = (uint32_t)v.mv_size;
-		memcpy(hdr, k.mv_data, k.mv_size == 8 ? 8 : 0);
-		if (k.mv_size != 8)
-			memset(hdr, 0, 8);
-		memcpy(hdr + 8, &len, 4);
-		if (write_all(fd, hdr, 12) || write_all(fd, v.mv_data, v.mv_size)) {
-			set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-			goto fail;
-		}
-		n++;
-	}
-	if (rc != MDB_NOTFOUND)
-		goto lmdb_fail;
-	if (fsync(fd) || close(fd)) {
-		fd = -1;
-		set_err(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path)) {
-		set_err(err, errlen, "cannot rename %s: %s", tmp, strerror(errno));
-		goto fail;
-	}
-	if ((dfd = open(s->dir, O_RDONLY)) >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	/* Now delete them, last first, in this one transaction. */
-	if ((rc = delete_seqs_from(cur, from)))
-		goto lmdb_fail;
-	mdb_cursor_close(cur);
-	cur = NULL;
-	/* The orders and request keys those records made may have been saved
-	 * (keyed by the seq that made them): they go too, or a retry of a
-	 * discarded sale would be taken for a duplicate or a replay. */
-	{
-		uint64_t saved;
-		if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", &saved)) ||
-		    (saved >= from && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", from - 1))))
-			goto lmdb_fail;
-	}
-	for (int db = RECORD_DB_ORDERS; db <= RECORD_DB_REQUESTS; db++) {
-		if ((rc = mdb_cursor_open(txn, s->dbi[db], &cur)) || (rc = delete_seqs_from(cur, from)))
-			goto lmdb_fail;
-		mdb_cursor_close(cur);
-		cur = NULL;
-	}
-	if ((rc = mdb_txn_commit(txn))) {
-		txn = NULL;
-		goto lmdb_fail;
-	}
-	*count = n;
-	return 0;
-
-lmdb_fail:
-	set_err(err, errlen, "cannot discard journal records: %s", mdb_strerror(rc));
-fail:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
-	if (cur)
-		mdb_cursor_close(cur);
-	if (txn)
-		mdb_txn_abort(txn);
-	return -1;
-}
-
 void store_set_preallocate(struct store *s, uint64_t bytes)
 {
 	s->prealloc_ahead = bytes;
@@ -570,243 +345,6 @@ void store_set_checkpoint_policy(struct store *s, uint64_t every_records, uint64
 {
 	s->ckpt_every_records = every_records;
 	s->ckpt_every_ms = every_ms;
-}
-
-/* ---- recovery ------------------------------------------------------------- */
-
-/* One decoded snapshot entry (pointing into the read transaction's pages). */
-union snap {
-	struct record_customer c;
-	struct record_order o;
-	struct record_request q;
-	struct {
-		uint64_t id;
-		struct record_apikey a;
-	} k;
-	MDB_val p;
-};
-
-#define LOAD_WINDOW 16
-
-static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e, const struct model *m)
-{
-	int rc = 0;
-
-	switch (db) {
-	case RECORD_DB_CUSTOMERS:
-		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v->mv_data, v->mv_size, &e->c);
-		if (!rc && e->c.c.id != record_key_u64_read(k->mv_data))
-			rc = RECORD_E_FORMAT;
-		if (!rc)
-			model_prefetch_customer(m, &e->c);
-		return rc;
-	case RECORD_DB_ORDERS:
-		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_order_decode(v->mv_data, v->mv_size, &e->o);
-		if (!rc && e->o.seq != record_key_u64_read(k->mv_data))
-			rc = RECORD_E_FORMAT;
-		if (!rc)
-			model_prefetch_order(m, e->o.key.ptr, e->o.key.len);
-		return rc;
-	case RECORD_DB_REQUESTS:
-		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_request_decode(v->mv_data, v->mv_size, &e->q);
-		if (!rc && e->q.seq != record_key_u64_read(k->mv_data))
-			rc = RECORD_E_FORMAT;
-		if (!rc)
-			model_prefetch_request(m, e->q.key);
-		return rc;
-	case RECORD_DB_KEYS:
-		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_apikey_decode(v->mv_data, v->mv_size, &e->k.a);
-		if (!rc)
-			e->k.id = record_key_u64_read(k->mv_data);
-		return rc;
-	default:
-		e->p = *v;
-		return 0;
-	}
-}
-
-static int snap_load(int db, const union snap *e, struct model *m)
-{
-	switch (db) {
-	case RECORD_DB_CUSTOMERS:
-		return model_load_customer(m, &e->c);
-	case RECORD_DB_ORDERS:
-		return model_load_order(m, e->o.key.ptr, e->o.key.len, &e->o);
-	case RECORD_DB_REQUESTS:
-		return model_load_request(m, e->q.key, &e->q);
-	case RECORD_DB_KEYS:
-		return model_load_apikey(m, e->k.id, &e->k.a);
-	default:
-		return model_load_program(m, e->p.mv_data, e->p.mv_size);
-	}
-}
-
-static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
-{
-	MDB_stat st[RECORD_DB_KEYS];
-
-	/* Size memory for every snapshot once, from LMDB's own entry counts. */
-	for (int db = RECORD_DB_CUSTOMERS; db < RECORD_DB_KEYS; db++)
-		if (mdb_stat(txn, s->dbi[db], &st[db]))
-			st[db].ms_entries = 0;
-	if (model_reserve(m, st[RECORD_DB_CUSTOMERS].ms_entries, st[RECORD_DB_ORDERS].ms_entries, st[RECORD_DB_REQUESTS].ms_entries)) {
-		set_err(err, errlen, "out of memory loading %zu customers", st[RECORD_DB_CUSTOMERS].ms_entries);
-		return -1;
-	}
-	for (int db = RECORD_DB_CUSTOMERS; db <= RECORD_DB_LAST_SNAPSHOT; db++) {
-		MDB_cursor *cur;
-		MDB_val k, v;
-		int rc = mdb_cursor_open(txn, s->dbi[db], &cur), lrc = 0;
-
-		if (rc) {
-			set_err(err, errlen, "cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
-			return -1;
-		}
-		/* Entries are decoded a window at a time and their index slots
-		 * prefetched before any is inserted, so the cache misses of a big
-		 * load overlap instead of following one another. */
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		while (rc == 0 && !lrc) {
-			union snap win[LOAD_WINDOW];
-			int n = 0;
-
-			for (; n < LOAD_WINDOW && rc == 0; n++, rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-				if ((lrc = snap_decode(db, &k, &v, &win[n], m)))
-					break;
-			}
-			for (int i = 0; i < n && !lrc; i++)
-				lrc = snap_load(db, &win[i], m);
-		}
-		mdb_cursor_close(cur);
-		if (lrc) {
-			set_err(err, errlen, "damaged snapshot in %s (%s)", record_db_name(db),
-				lrc == MODEL_E_NOMEM ? "out of memory" : "undecodable or contradictory entry");
-			return -1;
-		}
-		if (rc != MDB_NOTFOUND) {
-			set_err(err, errlen, "cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *err, size_t errlen)
-{
-	MDB_txn *txn;
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	uint8_t kbuf[8];
-	uint64_t ckpt, expect, n = 0;
-	int rc, ret = -1;
-
-	s->bad_seq = 0;
-	pthread_rwlock_rdlock(&s->map_lock);
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
-		pthread_rwlock_unlock(&s->map_lock);
-		set_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
-		return -1;
-	}
-	if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", &ckpt))) {
-		set_err(err, errlen, "cannot read checkpoint seq: %s", mdb_strerror(rc));
-		goto out;
-	}
-	if (load_snapshots(s, txn, m, err, errlen))
-		goto out;
-	m->applied_seq = ckpt;
-	s->ckpt_seq = ckpt;
-	/* Records up to saved_seq need not make their orders and request
-	 * keys again: they were saved, and loaded just now. */
-	{
-		uint64_t saved;
-		if ((rc = meta_get_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", &saved))) {
-			set_err(err, errlen, "cannot read saved seq: %s", mdb_strerror(rc));
-			goto out;
-		}
-		m->saved_seq = saved;
-	}
-
-	if ((rc = mdb_cursor_open(txn, s->dbi[RECORD_DB_JOURNAL], &cur))) {
-		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
-		goto out;
-	}
-	/* Size the indexes for the whole tail once, instead of growing them
-	 * while replaying (a sale adds an order and a request key). */
-	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8) {
-		uint64_t last = record_key_u64_read(k.mv_data);
-		/* Records up to saved_seq make no orders or request keys here. */
-		uint64_t from = m->saved_seq > ckpt ? m->saved_seq : ckpt;
-		if (last > from && model_reserve(m, 0, last - from, last - from)) {
-			set_err(err, errlen, "out of memory sizing for %llu journal records", (unsigned long long)(last - from));
-			goto out;
-		}
-	}
-	/* The checkpointed record itself must still be there: the journal is
-	 * append-only, so its absence means the file lost its tail. */
-	expect = ckpt + 1;
-	if (ckpt) {
-		record_key_u64(kbuf, ckpt);
-		k.mv_size = 8;
-		k.mv_data = kbuf;
-		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-		if (rc) {
-			set_err(err, errlen, "journal has no record %llu, the last checkpoint", (unsigned long long)ckpt);
-			goto out;
-		}
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	} else {
-		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	}
-	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), expect++) {
-		struct record rec;
-		uint64_t seq = k.mv_size == 8 ? record_key_u64_read(k.mv_data) : 0;
-		int drc;
-
-		if (seq != expect) {
-			s->bad_seq = expect;
-			set_err(err, errlen, "journal record %llu is missing (found %llu next)", (unsigned long long)expect,
-				(unsigned long long)seq);
-			goto out;
-		}
-		drc = record_decode(v.mv_data, v.mv_size, seq, &rec);
-		if (drc) {
-			s->bad_seq = seq;
-			set_err(err, errlen, "journal record %llu is damaged: %s", (unsigned long long)seq, record_errstr(drc));
-			goto out;
-		}
-		drc = model_apply(m, seq, &rec);
-		if (drc) {
-			if (drc != MODEL_E_NOMEM)
-				s->bad_seq = seq;
-			set_err(err, errlen, "journal record %llu (%s, customer %llu) %s", (unsigned long long)seq,
-				proto_entry_type_name(rec.type), (unsigned long long)rec.customer_id,
-				drc == MODEL_E_NOMEM ? "could not be loaded: out of memory"
-						     : "contradicts the state before it");
-			goto out;
-		}
-		n++;
-	}
-	if (rc != MDB_NOTFOUND) {
-		set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
-		goto out;
-	}
-	s->durable_seq = s->last_seq = expect - 1;
-	m->saved_seq = 0;
-	if (replayed)
-		*replayed = n;
-	ret = 0;
-out:
-	if (cur)
-		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	/* Everything recovery read now lives in the model. Mapping the file
-	 * again at the same size drops the pages recovery touched from this
-	 * process (they stay in the page cache): 10M customers would otherwise
-	 * keep ~2 GiB of snapshot pages resident for nothing. */
-	if (ret == 0)
-		mdb_env_set_mapsize(s->env, s->map_size);
-	pthread_rwlock_unlock(&s->map_lock);
-	return ret;
 }
 
 /* ---- the write path ---------------------------------------------------------- */
@@ -870,9 +408,9 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 			return rc;
 		off += PUT_HDR + kl + vl;
 	}
-	if (b->has_ckpt && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", b->ckpt_seq)))
+	if (b->has_ckpt && (rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", b->ckpt_seq)))
 		return rc;
-	if (b->saved_seq && (rc = meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", b->saved_seq)))
+	if (b->saved_seq && (rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", b->saved_seq)))
 		return rc;
 	return 0;
 }
@@ -959,7 +497,7 @@ static void on_async(uv_async_t *h)
 		s->durable_seq = b->last_seq > s->durable_seq ? b->last_seq : s->durable_seq;
 		s->ckpt_seq = b->has_ckpt ? b->ckpt_seq : s->ckpt_seq;
 		if (b->has_ckpt)
-			s->ckpt_time_ms = now_ms();
+			s->ckpt_time_ms = store__now_ms();
 		pthread_mutex_lock(&s->mu);
 		s->stats.checkpoints += b->has_ckpt ? 1 : 0;
 		s->stats.commits++;
@@ -1157,7 +695,7 @@ int store_commit_now(struct store *s, char *err, size_t errlen)
 	int rc = commit_batch(s, b, 0);
 
 	if (rc) {
-		set_err(err, errlen, "cannot commit: %s", mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot commit: %s", mdb_strerror(rc));
 		batch_reset(b);
 		s->last_seq = s->durable_seq;
 		return -1;
@@ -1168,39 +706,6 @@ int store_commit_now(struct store *s, char *err, size_t errlen)
 		s->ckpt_seq = b->ckpt_seq;
 	batch_reset(b);
 	return 0;
-}
-
-int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
-		     void *ctx)
-{
-	MDB_txn *txn;
-	int rc, ret = 0;
-
-	s->walk_bad_seq = 0;
-	pthread_rwlock_rdlock(&s->map_lock);
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
-		pthread_rwlock_unlock(&s->map_lock);
-		return -1;
-	}
-	while (seq) {
-		uint8_t kbuf[8];
-		MDB_val k = {8, kbuf}, v;
-		struct record rec;
-
-		record_key_u64(kbuf, seq);
-		rc = mdb_get(txn, s->dbi[RECORD_DB_JOURNAL], &k, &v);
-		if (rc || record_decode(v.mv_data, v.mv_size, seq, &rec)) {
-			s->walk_bad_seq = seq;
-			ret = -1;
-			break;
-		}
-		if (fn(ctx, seq, &rec))
-			break;
-		seq = rec.prev_seq;
-	}
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->map_lock);
-	return ret;
 }
 
 void store_get_stats(struct store *s, struct store_stats *st)

@@ -1,0 +1,112 @@
+/*
+ * store_int.h - what store.c and store_read.c share: the store itself and
+ * a few helpers. Not part of store.h's API (names are store__).
+ */
+#ifndef ACCRUE_STORE_INT_H
+#define ACCRUE_STORE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define STORE_MAP_INITIAL ((size_t)1 << 30)
+#define STORE_MAP_MAX ((size_t)1 << 42)
+/* Bounds of one open batch: beyond them the loop stops reading sockets. */
+#define BATCH_MAX_RECORDS 65536
+#define BATCH_MAX_BYTES ((size_t)32 << 20)
+/* Per record in a batch: seq (8) and length (4) before the bytes. */
+#define REC_HDR 12
+/* Per snapshot put: db (1), key length (4), value length (4). */
+#define PUT_HDR 9
+/* In a put's db byte: the key follows every key in its database. */
+#define PUT_APPEND 0x80
+/* New orders and request keys are written once this many are waiting. */
+#define STORE_SAVE_MIN 1024
+/* Preallocation (see struct store): zeros are written a step at a time,
+ * at most one step after each commit, and after a failed step (a full
+ * disk) not again for a while. */
+#define PREALLOC_STEP ((uint64_t)256 << 10)
+#define PREALLOC_DEFAULT ((uint64_t)16 << 20)
+#define PREALLOC_RETRY_MS 5000
+
+struct batch {
+	uint8_t *recs;
+	size_t len, cap;
+	uint32_t nrecs;
+	uint64_t first_seq, last_seq;
+	uint8_t *ckpt;
+	size_t ckpt_len, ckpt_cap;
+	int has_ckpt;
+	uint64_t ckpt_seq;
+	uint64_t saved_seq; /* with its puts, the orders and request keys of every record to here are saved */
+	struct store_waiter *waiters, **tail;
+	int status;
+};
+
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[RECORD_DB_COUNT];
+	int lock_fd;
+	size_t map_size;
+	char dir[4096];
+	uint64_t bad_seq; /* the journal record the last recovery stopped at, 0 if none */
+	uint64_t walk_bad_seq; /* the record the last failed store_walk_chain could not read */
+
+	/* Loop thread only. */
+	uint64_t durable_seq, last_seq, ckpt_seq;
+	uint64_t ckpt_time_ms;
+	uint64_t ckpt_every_records, ckpt_every_ms;
+	struct batch batches[2];
+	struct batch *open, *inflight;
+	uv_loop_t *loop;
+	uv_async_t async;
+	int started;
+	store_commit_fn on_commit;
+	void *ctx;
+
+	/* Shared with the writer: guarded by mu. */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct batch *todo, *done;
+	int stop;
+
+	/*
+	 * Writer thread only (or before it starts). data.mdb is kept written
+	 * with zeros ahead of LMDB's last page: a commit that writes into
+	 * allocated blocks syncs only data, while one that extends the file
+	 * makes fdatasync commit the file system's journal too, which cost
+	 * about a quarter of every commit here. Zeros go only past the last
+	 * committed page and only between transactions, so they never land on
+	 * a page any snapshot uses.
+	 */
+	int data_fd;
+	uint64_t psize;
+	uint64_t prealloc_ahead; /* bytes to keep written ahead; 0: off */
+	uint64_t used_end;       /* bytes up to LMDB's last page, after the last commit */
+	uint64_t file_end;       /* bytes of data.mdb written, LMDB's or zeros */
+	uint64_t prealloc_retry_ms; /* after a failed step (a full disk), not before this */
+	int prealloc_errno;      /* what the last failed step got, until one succeeds */
+
+	/* Readers hold it shared; growing the map takes it exclusively, because
+	 * LMDB allows mdb_env_set_mapsize only with no transaction active. */
+	pthread_rwlock_t map_lock;
+
+	struct store_stats stats;
+};
+
+/* A formatted message into err[0..errlen). */
+void store__set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t store__now_ms(void);
+
+/* A u64 in the meta database: 0 when absent. Return 0, an LMDB error, or
+ * MDB_CORRUPTED for a value that is not 8 bytes. */
+int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
+int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
+
+#endif
