@@ -37,6 +37,7 @@ const char *record_errstr(int err)
 	case RECORD_E_SHORT: return "record truncated";
 	case RECORD_E_CHECKSUM: return "record checksum mismatch";
 	case RECORD_E_FORMAT: return "record of unknown type or format";
+	case RECORD_E_LENGTH: return "longer than any record can be";
 	}
 	return proto_errstr(err);
 }
@@ -288,6 +289,10 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	payload_fn *payload;
 	uint64_t sum;
 
+	/* The length comes from the page that held the record: bounded before
+	 * anything at its far end is read. */
+	if (len > RECORD_MAX_SIZE)
+		return RECORD_E_LENGTH;
 	if (len < 8 + 2)
 		return RECORD_E_SHORT;
 	proto_rbuf_init(&r, buf + len - 8, 8);
@@ -315,6 +320,29 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	if (!r.error && io.bad_flag)
 		return RECORD_E_FORMAT;
 	return proto_rbuf_finish(&r) ? RECORD_E_FORMAT : 0;
+}
+
+/* ---- snapshot checksums ------------------------------------------------ */
+
+uint64_t record_snapshot_sum(int db, const void *key, size_t key_len, const void *val, size_t len)
+{
+	uint64_t seed = XXH3_64bits_withSeed(key, key_len, (uint64_t)db + 1);
+	return XXH3_64bits_withSeed(val, len, seed);
+}
+
+int record_snapshot_check(int db, const void *key, size_t key_len, const void *stored, size_t stored_len, size_t *len)
+{
+	struct proto_rbuf r;
+	uint64_t sum;
+
+	if (stored_len > RECORD_SNAPSHOT_MAX_SIZE)
+		return RECORD_E_LENGTH;
+	if (stored_len < RECORD_SNAPSHOT_SUM_SIZE)
+		return RECORD_E_SHORT;
+	*len = stored_len - RECORD_SNAPSHOT_SUM_SIZE;
+	proto_rbuf_init(&r, (const uint8_t *)stored + *len, RECORD_SNAPSHOT_SUM_SIZE);
+	sum = proto_get_u64(&r);
+	return record_snapshot_sum(db, key, key_len, stored, *len) == sum ? 0 : RECORD_E_CHECKSUM;
 }
 
 /* ---- snapshots ------------------------------------------------------- */

@@ -25,6 +25,7 @@ enum record_error {
 	RECORD_E_SHORT = -20,    /* truncated */
 	RECORD_E_CHECKSUM = -21, /* checksum does not match */
 	RECORD_E_FORMAT = -22,   /* unknown type or format version, or trailing bytes */
+	RECORD_E_LENGTH = -23,   /* longer than any record or snapshot can be */
 };
 
 /* A line of a sale as the journal keeps it: what it was and what it earned. */
@@ -100,6 +101,7 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 
 /*
  * Decode and verify the record stored under seq. Returns 0, RECORD_E_SHORT,
+ * RECORD_E_LENGTH (len over RECORD_MAX_SIZE: nothing of buf is read),
  * RECORD_E_CHECKSUM or RECORD_E_FORMAT.
  */
 int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *rec);
@@ -143,6 +145,28 @@ enum record_db {
 const char *record_db_name(int db);
 
 /* ---- snapshots written by checkpoints ------------------------------- */
+
+/*
+ * A stored snapshot value is the encoded snapshot followed by an XXH3-64
+ * (8 bytes, little-endian) of it, seeded with its database and key: a
+ * flipped byte, a value cut short, or a value moved under another key or
+ * into another database fails the check. No snapshot is loaded before it.
+ */
+#define RECORD_SNAPSHOT_SUM_SIZE 8
+/* Upper bound of one stored snapshot value (the program with every setting at its limit). */
+#define RECORD_SNAPSHOT_MAX_SIZE ((size_t)4 << 20)
+
+/* The checksum a snapshot value val[0..len) stored under (db, key) carries. */
+uint64_t record_snapshot_sum(int db, const void *key, size_t key_len, const void *val, size_t len);
+
+/*
+ * Check a stored snapshot value (stored[0..stored_len), checksum included)
+ * read under (db, key). Returns 0 with *len the length of the encoded
+ * snapshot before the checksum; RECORD_E_LENGTH for a value over
+ * RECORD_SNAPSHOT_MAX_SIZE (nothing is read); RECORD_E_SHORT for one
+ * shorter than a checksum; RECORD_E_CHECKSUM when the sum does not match.
+ */
+int record_snapshot_check(int db, const void *key, size_t key_len, const void *stored, size_t stored_len, size_t *len);
 
 /*
  * Each snapshot has an encoder, which returns 0, PROTO_E_SPACE, or

@@ -606,20 +606,25 @@ void store_wait(struct store *s, uint64_t seq, struct store_waiter *w)
 	b->tail = &w->next;
 }
 
+/* A snapshot put into the batch, sealed with its checksum (record.h). */
 static int batch_put(struct batch *b, uint8_t db, const void *key, size_t key_len, const void *val, size_t val_len)
 {
-	uint32_t kl = (uint32_t)key_len, vl = (uint32_t)val_len;
+	uint32_t kl = (uint32_t)key_len, vl = (uint32_t)(val_len + RECORD_SNAPSHOT_SUM_SIZE);
+	uint64_t sum = record_snapshot_sum(db & ~PUT_APPEND, key, key_len, val, val_len);
 	uint8_t *p;
 
-	if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + PUT_HDR + key_len + val_len))
+	if (val_len + RECORD_SNAPSHOT_SUM_SIZE > RECORD_SNAPSHOT_MAX_SIZE ||
+	    reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + PUT_HDR + key_len + vl))
 		return -1;
 	p = b->ckpt + b->ckpt_len;
-	p[0] = db; /* enum record_db */
+	p[0] = db; /* enum record_db, and PUT_APPEND */
 	memcpy(p + 1, &kl, 4);
 	memcpy(p + 5, &vl, 4);
 	memcpy(p + PUT_HDR, key, key_len);
 	memcpy(p + PUT_HDR + key_len, val, val_len);
-	b->ckpt_len += PUT_HDR + key_len + val_len;
+	for (int i = 0; i < RECORD_SNAPSHOT_SUM_SIZE; i++)
+		p[PUT_HDR + key_len + val_len + i] = (uint8_t)(sum >> (8 * i));
+	b->ckpt_len += PUT_HDR + key_len + vl;
 	return 0;
 }
 

@@ -36,8 +36,9 @@
 
 /* The storage format this build reads and writes (meta "format"); a data
  * directory of another format is refused. 2: checkout (lines, returns,
- * program, guests, groups, tiers). */
-#define STORE_FORMAT 2
+ * program, guests, groups, tiers). 3: every snapshot value sealed with a
+ * checksum (record_snapshot_check). */
+#define STORE_FORMAT 3
 
 struct store;
 

@@ -171,10 +171,36 @@ union snap {
 
 #define LOAD_WINDOW 16
 
-static int snap_decode(int db, const MDB_val *k, const MDB_val *v, union snap *e, const struct model *m)
+/* A snapshot's key as a message names it: an id or seq, or the text of the program's key. */
+static void snap_key_text(const MDB_val *k, char *buf, size_t cap)
 {
-	int rc = 0;
+	if (k->mv_size == 8) {
+		snprintf(buf, cap, "%llu", (unsigned long long)record_key_u64_read(k->mv_data));
+		return;
+	}
+	snprintf(buf, cap, "\"");
+	for (size_t i = 0, o = 1; i < k->mv_size && o + 3 < cap; i++) {
+		unsigned char ch = ((const unsigned char *)k->mv_data)[i];
+		buf[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+		buf[o] = '"';
+		buf[o + 1] = 0;
+	}
+	if (!k->mv_size)
+		snprintf(buf, cap, "\"\"");
+}
 
+static int snap_decode(int db, const MDB_val *k, const MDB_val *stored, union snap *e, const struct model *m)
+{
+	MDB_val body;
+	MDB_val *v = &body;
+	size_t len;
+	int rc = record_snapshot_check(db, k->mv_data, k->mv_size, stored->mv_data, stored->mv_size, &len);
+
+	/* Nothing of a snapshot is believed before its checksum. */
+	if (rc)
+		return rc;
+	body.mv_data = stored->mv_data;
+	body.mv_size = len;
 	switch (db) {
 	case RECORD_DB_CUSTOMERS:
 		rc = k->mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v->mv_data, v->mv_size, &e->c);
@@ -224,7 +250,13 @@ static int snap_load(int db, const union snap *e, struct model *m)
 	}
 }
 
-static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *err, size_t errlen)
+/*
+ * Load every snapshot into m. Orders and request keys are kept under the
+ * seq of the record that made them; one made after the checkpoint ckpt was
+ * saved with that record, so a damaged one is dropped with the record by
+ * --discard-journal-from: its seq becomes store_bad_seq().
+ */
+static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, uint64_t ckpt, char *err, size_t errlen)
 {
 	MDB_stat st[RECORD_DB_KEYS];
 
@@ -251,21 +283,36 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, char *
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		while (rc == 0 && !lrc) {
 			union snap win[LOAD_WINDOW];
+			MDB_val keys[LOAD_WINDOW]; /* views into the read transaction's pages */
+			char name[80];
 			int n = 0;
 
 			for (; n < LOAD_WINDOW && rc == 0; n++, rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-				if ((lrc = snap_decode(db, &k, &v, &win[n], m)))
+				keys[n] = k;
+				if ((lrc = snap_decode(db, &k, &v, &win[n], m))) {
+					snap_key_text(&k, name, sizeof name);
+					if ((db == RECORD_DB_ORDERS || db == RECORD_DB_REQUESTS) && k.mv_size == 8 &&
+					    record_key_u64_read(k.mv_data) > ckpt)
+						s->bad_seq = record_key_u64_read(k.mv_data);
+					store__set_err(err, errlen,
+						       "damaged snapshot in %s, entry %s: %s; restore the data directory from a "
+						       "backup (accrue-check DIR names every damaged entry)",
+						       record_db_name(db), name, record_errstr(lrc));
 					break;
+				}
 			}
 			for (int i = 0; i < n && !lrc; i++)
-				lrc = snap_load(db, &win[i], m);
+				if ((lrc = snap_load(db, &win[i], m))) {
+					snap_key_text(&keys[i], name, sizeof name);
+					store__set_err(err, errlen, "snapshot in %s, entry %s, %s", record_db_name(db), name,
+						       lrc == MODEL_E_NOMEM ? "cannot be loaded: out of memory"
+									    : "contradicts the snapshots loaded before it "
+									      "(accrue-check DIR says how)");
+				}
 		}
 		mdb_cursor_close(cur);
-		if (lrc) {
-			store__set_err(err, errlen, "damaged snapshot in %s (%s)", record_db_name(db),
-				lrc == MODEL_E_NOMEM ? "out of memory" : "undecodable or contradictory entry");
+		if (lrc)
 			return -1;
-		}
 		if (rc != MDB_NOTFOUND) {
 			store__set_err(err, errlen, "cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
 			return -1;
@@ -294,7 +341,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		store__set_err(err, errlen, "cannot read checkpoint seq: %s", mdb_strerror(rc));
 		goto out;
 	}
-	if (load_snapshots(s, txn, m, err, errlen))
+	if (load_snapshots(s, txn, m, ckpt, err, errlen))
 		goto out;
 	m->applied_seq = ckpt;
 	s->ckpt_seq = ckpt;

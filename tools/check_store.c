@@ -227,8 +227,18 @@ int check_checkpoint_load(struct check *ck)
 			char name[300], why[600];
 			uint64_t key = k.mv_size == 8 ? record_key_u64_read(k.mv_data) : 0;
 			uint64_t seq = 0, cid = 0;
-			int drc = 0, lrc = 0;
+			size_t body_len;
+			int drc = record_snapshot_check(db, k.mv_data, k.mv_size, v.mv_data, v.mv_size, &body_len), lrc = 0;
 
+			/* Nothing of a snapshot is believed before its checksum. */
+			if (drc) {
+				check_problem_add(ck, 0, 0, "checkpoint: %s %s is damaged (%s)", record_db_name(db),
+						  snap_entry_name(db, &k, name, sizeof name),
+						  drc == RECORD_E_CHECKSUM ? "checksum mismatch" : record_errstr(drc));
+				ok = 0;
+				continue;
+			}
+			v.mv_size = body_len;
 			switch (db) {
 			case RECORD_DB_CUSTOMERS:
 				drc = k.mv_size != 8 ? RECORD_E_FORMAT : record_customer_decode(v.mv_data, v.mv_size, &e.c);
