@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pagecheck.h"
 #include "store_int.h"
 
 void store__set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -228,6 +229,18 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
 	if (lock_dir(s, dir, err, errlen))
 		goto fail;
+	/* LMDB trusts its pages: check them as plain bytes before it reads one. */
+	{
+		char path[4200], why[900];
+		struct stat st;
+		snprintf(path, sizeof path, "%s/data.mdb", dir);
+		if (stat(path, &st) == 0 && pagecheck_file(path, NULL, why, sizeof why) != 0) {
+			store__set_err(err, errlen,
+				       "%s; restore the data directory from a backup (accrue-check %s says what else it finds)",
+				       why, dir);
+			goto fail;
+		}
+	}
 	s->map_size = STORE_MAP_INITIAL;
 	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {

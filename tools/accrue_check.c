@@ -175,6 +175,11 @@ int main(int argc, char **argv)
 	rc = check_dir_open(&ck);
 	if (rc)
 		goto out;
+	if (ck.unreadable) {
+		check_report_print(&ck);
+		rc = CHECK_PROBLEMS;
+		goto out;
+	}
 	/* With no checkpoint and no snapshots, loading them and replaying the
 	 * whole journal again would build the journal model a second time. */
 	ck.checkpoint_needed = ck.has_ckpt || check_snapshots_present(&ck);

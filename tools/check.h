@@ -91,6 +91,9 @@ struct check {
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi[RECORD_DB_COUNT];
+	/* The data file's pages are damaged (pagecheck): LMDB must not read
+	 * them, so nothing past that problem is checked. */
+	int unreadable;
 
 	struct check_problem *problems;
 	size_t nproblems, problems_cap;

@@ -6,6 +6,7 @@
  * recovery does, reporting every entry that does not load.
  */
 #include "check.h"
+#include "pagecheck.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -83,6 +84,23 @@ int check_dir_open(struct check *ck)
 		ck->txn = NULL;
 		fprintf(stderr, "accrue-check: cannot begin a read transaction in %s: %s\n", ck->dir, mdb_strerror(rc));
 		return CHECK_CANNOT;
+	}
+	/* LMDB trusts its pages and would crash on a damaged one: check them as
+	 * plain bytes first. The read transaction begun above keeps a running
+	 * daemon from reusing any page the check reads. */
+	{
+		char why[900];
+		struct pagecheck_result pr;
+		int prc = pagecheck_file(path, &pr, why, sizeof why);
+		if (prc < 0) {
+			fprintf(stderr, "accrue-check: %s\n", why);
+			return CHECK_CANNOT;
+		}
+		if (prc > 0) {
+			check_problem_add(ck, 0, 0, "%s", why);
+			ck->unreadable = 1;
+			return 0;
+		}
 	}
 	for (int i = 0; i < RECORD_DB_COUNT; i++) {
 		rc = mdb_dbi_open(ck->txn, record_db_name(i), 0, &ck->dbi[i]);
