@@ -24,6 +24,7 @@
 
 #include "auth.h"
 #include "dispatch.h"
+#include "scrub.h"
 #include "model.h"
 #include "net.h"
 #include "store.h"
@@ -39,6 +40,7 @@ struct daemon {
 	struct model model;
 	struct dispatch dispatch;
 	struct net *net;
+	struct scrub *scrub;
 	uv_check_t check;
 	uv_timer_t timer;
 	uv_signal_t sigint, sigterm;
@@ -85,6 +87,12 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The scrubber's lines, from its thread: log_line writes each in one write. */
+static void scrub_log(const char *line)
+{
+	log_line("%s", line);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -125,6 +133,12 @@ static void usage(FILE *f)
 		"  --checkpoint-seconds N   checkpoint at least this often (default 60)\n"
 		"  --checkpoint-records N   ... or after this many journal records\n"
 		"                           (default 1000000)\n"
+		"  --scrub-rate N           re-read and verify at most N journal records\n"
+		"                           and snapshots a second, on a thread of its\n"
+		"                           own, and log any damage at once (default\n"
+		"                           20000; 0: never)\n"
+		"  --scrub-pause S          seconds between two full scrub passes\n"
+		"                           (default 60)\n"
 		"  --help                   show this help\n"
 		"  --version                show the version\n"
 		"\n"
@@ -221,6 +235,8 @@ static void finish(struct daemon *dm)
 	uv_close((uv_handle_t *)&dm->timer, NULL);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
+	scrub_stop(dm->scrub);
+	dm->scrub = NULL;
 	store_stop(dm->store);
 	store_get_stats(dm->store, &st);
 	log_line("stopped cleanly at journal seq %llu (%llu commits, %llu records this run)",
@@ -375,6 +391,8 @@ int main(int argc, char **argv)
 		{"map-size", required_argument, NULL, 'm'},
 		{"preallocate", required_argument, NULL, 'P'},
 		{"discard-journal-from", required_argument, NULL, 'D'},
+		{"scrub-rate", required_argument, NULL, 'S'},
+		{"scrub-pause", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -383,6 +401,7 @@ int main(int argc, char **argv)
 	struct net_config ncfg = {"127.0.0.1:7400", 16384, 4096, 10, 600};
 	uint32_t ckpt_seconds = 60, ckpt_records = 1000000, map_mib = 0, prealloc_mib = 16;
 	uint64_t discard_from = 0;
+	struct scrub_config scfg = {20000, 60, scrub_log};
 	char err[1024], bound[128], addr_text[160];
 	uint64_t replayed = 0, t0;
 	int opt;
@@ -438,6 +457,16 @@ int main(int argc, char **argv)
 				prealloc_mib = 0;
 			else if (parse_u32(optarg, &prealloc_mib) || prealloc_mib > (1u << 20)) {
 				fprintf(stderr, "accrued: --preallocate needs a size in MiB (0 to 1048576), not \"%s\"\n", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+		case 'p':
+			/* 0 is allowed: no scrubbing, or passes back to back. */
+			if (strcmp(optarg, "0") == 0)
+				*(opt == 'S' ? &scfg.per_second : &scfg.pause_s) = 0;
+			else if (parse_u32(optarg, opt == 'S' ? &scfg.per_second : &scfg.pause_s)) {
+				fprintf(stderr, "accrued: %s needs a whole number, not \"%s\"\n", argv[optind - 2], optarg);
 				return 2;
 			}
 			break;
@@ -540,6 +569,8 @@ int main(int argc, char **argv)
 		log_line("cannot start the writer thread");
 		return 1;
 	}
+	if (scrub_start(&dm.scrub, dm.store, &scfg))
+		log_line("warning: cannot start the scrubber thread; the data on disk is not re-verified while serving");
 	uv_check_init(dm.loop, &dm.check);
 	dm.check.data = &dm;
 	uv_check_start(&dm.check, on_check);
