@@ -1211,6 +1211,46 @@ static void test_encode_refuses_over_limit_checkout(void)
 	CHECK(record_encode(buf, sizeof buf, 1, &rec) > 0);
 }
 
+/*
+ * Stored snapshots: the checksum after the value catches a flipped bit, a
+ * value cut short, and a value read under another key or database; a
+ * length past any snapshot's is refused before anything is read.
+ */
+static void test_snapshot_sum(void)
+{
+	static uint8_t stored[256];
+	const uint8_t key[8] = {0, 0, 0, 0, 0, 0, 0, 42}, other_key[8] = {0, 0, 0, 0, 0, 0, 0, 43};
+	const char *value = "a snapshot's encoded bytes";
+	size_t n = strlen(value), len = 0;
+	uint64_t sum = record_snapshot_sum(RECORD_DB_CUSTOMERS, key, 8, value, n);
+
+	memcpy(stored, value, n);
+	for (int i = 0; i < 8; i++)
+		stored[n + i] = (uint8_t)(sum >> (8 * i));
+	CHECK_INT(record_snapshot_check(RECORD_DB_CUSTOMERS, key, 8, stored, n + 8, &len), 0);
+	CHECK_INT(len, n);
+	CHECK_INT(record_snapshot_check(RECORD_DB_CUSTOMERS, other_key, 8, stored, n + 8, &len), RECORD_E_CHECKSUM);
+	CHECK_INT(record_snapshot_check(RECORD_DB_ORDERS, key, 8, stored, n + 8, &len), RECORD_E_CHECKSUM);
+	for (size_t byte = 0; byte < n + 8; byte++)
+		for (int bit = 0; bit < 8; bit++) {
+			stored[byte] ^= (uint8_t)(1u << bit);
+			CHECK_INT(record_snapshot_check(RECORD_DB_CUSTOMERS, key, 8, stored, n + 8, &len), RECORD_E_CHECKSUM);
+			stored[byte] ^= (uint8_t)(1u << bit);
+		}
+	for (size_t cut = 0; cut < n + 8; cut++)
+		CHECK_INT(record_snapshot_check(RECORD_DB_CUSTOMERS, key, 8, stored, cut, &len),
+			  cut < 8 ? RECORD_E_SHORT : RECORD_E_CHECKSUM);
+	/* A length no snapshot has: refused without reading (stored is far shorter). */
+	CHECK_INT(record_snapshot_check(RECORD_DB_CUSTOMERS, key, 8, stored, RECORD_SNAPSHOT_MAX_SIZE + 1, &len),
+		  RECORD_E_LENGTH);
+	/* A journal record's length is bounded the same way. */
+	{
+		static struct record got;
+		CHECK_INT(record_decode(stored, (size_t)RECORD_MAX_SIZE + 1, test_seq, &got), RECORD_E_LENGTH);
+		CHECK_INT(record_decode(stored, (size_t)0x4B001234, test_seq, &got), RECORD_E_LENGTH);
+	}
+}
+
 int main(void)
 {
 	test_record_round_trip();
@@ -1223,6 +1263,7 @@ int main(void)
 	test_snapshot_order();
 	test_snapshot_request();
 	test_snapshot_apikey();
+	test_snapshot_sum();
 	test_keys();
 	test_encode_refuses_over_limit();
 	test_encode_refuses_over_limit_checkout();
