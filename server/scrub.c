@@ -122,14 +122,10 @@ static int read_slice(struct scrub *sc, int db, uint8_t *last, size_t *last_len,
 	MDB_val k, v;
 	int rc, done = 0;
 
-	pthread_rwlock_rdlock(&s->map_lock);
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
-		pthread_rwlock_unlock(&s->map_lock);
+	if (store__read_begin(s, &txn))
 		return -1;
-	}
 	if (mdb_cursor_open(txn, s->dbi[db], &cur)) {
-		mdb_txn_abort(txn);
-		pthread_rwlock_unlock(&s->map_lock);
+		store__read_end(s, txn);
 		return -1;
 	}
 	if (*last_len == 0) {
@@ -153,8 +149,7 @@ static int read_slice(struct scrub *sc, int db, uint8_t *last, size_t *last_len,
 	else if (rc)
 		say(sc, "scrub: cannot read %s: %s", record_db_name(db), mdb_strerror(rc));
 	mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->map_lock);
+	store__read_end(s, txn);
 	return done;
 }
 

@@ -171,6 +171,35 @@ static int lock_dir(struct store *s, const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+int store__read_begin(struct store *s, MDB_txn **txn)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&s->map_lock);
+	rc = s->map_lost ? EIO : mdb_txn_begin(s->env, NULL, MDB_RDONLY, txn);
+	if (rc)
+		pthread_rwlock_unlock(&s->map_lock);
+	return rc;
+}
+
+void store__read_end(struct store *s, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&s->map_lock);
+}
+
+int store__remap(struct store *s, size_t size)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&s->map_lock);
+	rc = s->map_lost ? EIO : mdb_env_set_mapsize(s->env, size);
+	if (rc)
+		s->map_lost = 1;
+	pthread_rwlock_unlock(&s->map_lock);
+	return rc;
+}
+
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
@@ -328,7 +357,7 @@ void store_set_map_size(struct store *s, size_t bytes)
 	MDB_envinfo info;
 
 	/* LMDB raises a size below what the file already uses to that. */
-	if (mdb_env_set_mapsize(s->env, bytes) == 0 && mdb_env_info(s->env, &info) == 0) {
+	if (store__remap(s, bytes) == 0 && mdb_env_info(s->env, &info) == 0) {
 		s->map_size = info.me_mapsize;
 		s->stats.map_size = s->map_size;
 	}
@@ -369,9 +398,7 @@ static int grow_map(struct store *s)
 
 	if (size > STORE_MAP_MAX)
 		return MDB_MAP_FULL;
-	pthread_rwlock_wrlock(&s->map_lock);
-	rc = mdb_env_set_mapsize(s->env, size);
-	pthread_rwlock_unlock(&s->map_lock);
+	rc = store__remap(s, size);
 	if (rc == 0) {
 		s->map_size = size;
 		pthread_mutex_lock(&s->mu);
@@ -437,7 +464,7 @@ static int commit_batch(struct store *s, const struct batch *b, int prealloc)
 {
 	for (;;) {
 		MDB_txn *txn;
-		int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+		int rc = s->map_lost ? EIO : mdb_txn_begin(s->env, NULL, 0, &txn);
 
 		if (rc)
 			return rc;

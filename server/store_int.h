@@ -92,8 +92,12 @@ struct store {
 	int prealloc_errno;      /* what the last failed step got, until one succeeds */
 
 	/* Readers hold it shared; growing the map takes it exclusively, because
-	 * LMDB allows mdb_env_set_mapsize only with no transaction active. */
+	 * LMDB allows mdb_env_set_mapsize only with no transaction active.
+	 * map_lost (set under it exclusively): a remap failed and LMDB's map is
+	 * gone, so no transaction may begin again; the daemon stops on the next
+	 * rebuild with the reason, instead of faulting in LMDB. */
 	pthread_rwlock_t map_lock;
+	int map_lost;
 
 	struct store_stats stats;
 };
@@ -106,6 +110,13 @@ uint64_t store__now_ms(void);
 
 /* A u64 in the meta database: 0 when absent. Return 0, an LMDB error, or
  * MDB_CORRUPTED for a value that is not 8 bytes. */
+/* A read transaction with map_lock held shared; store__read_end ends both.
+ * Returns an LMDB status (EIO when the map is lost), holding nothing then. */
+int store__read_begin(struct store *s, MDB_txn **txn);
+void store__read_end(struct store *s, MDB_txn *txn);
+/* mdb_env_set_mapsize with map_lock held exclusively; a failure (LMDB is
+ * left without a map) sets map_lost. Not while the writer is in a commit. */
+int store__remap(struct store *s, size_t size);
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
 

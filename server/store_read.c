@@ -331,9 +331,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	int rc, ret = -1;
 
 	s->bad_seq = 0;
-	pthread_rwlock_rdlock(&s->map_lock);
-	if ((rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))) {
-		pthread_rwlock_unlock(&s->map_lock);
+	if ((rc = store__read_begin(s, &txn))) {
 		store__set_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
 		return -1;
 	}
@@ -428,14 +426,19 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	store__read_end(s, txn);
 	/* Everything recovery read now lives in the model. Mapping the file
 	 * again at the same size drops the pages recovery touched from this
 	 * process (they stay in the page cache): 10M customers would otherwise
-	 * keep ~2 GiB of snapshot pages resident for nothing. */
-	if (ret == 0)
-		mdb_env_set_mapsize(s->env, s->map_size);
-	pthread_rwlock_unlock(&s->map_lock);
+	 * keep ~2 GiB of snapshot pages resident for nothing. Only at start:
+	 * once the writer runs, a remap could pull the map from under its
+	 * transaction (LMDB leaves that to the caller), and a rebuild after a
+	 * failed commit is rare enough to keep its pages. The write lock keeps
+	 * every other reader (the scrubber) out while the map moves. */
+	if (ret == 0 && !s->started && (rc = store__remap(s, s->map_size))) {
+		store__set_err(err, errlen, "cannot map the data file again: %s", mdb_strerror(rc));
+		ret = -1;
+	}
 	return ret;
 }
 
@@ -446,11 +449,8 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 	int rc, ret = 0;
 
 	s->walk_bad_seq = 0;
-	pthread_rwlock_rdlock(&s->map_lock);
-	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
-		pthread_rwlock_unlock(&s->map_lock);
+	if (store__read_begin(s, &txn))
 		return -1;
-	}
 	while (seq) {
 		uint8_t kbuf[8];
 		MDB_val k = {8, kbuf}, v;
@@ -467,8 +467,7 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 			break;
 		seq = rec.prev_seq;
 	}
-	mdb_txn_abort(txn);
-	pthread_rwlock_unlock(&s->map_lock);
+	store__read_end(s, txn);
 	return ret;
 }
 
