@@ -128,10 +128,13 @@ static void usage(FILE *f)
 		"  --help                   show this help\n"
 		"  --version                show the version\n"
 		"\n"
-		"On first start with an empty DIR, an admin API key is written to\n"
-		"DIR/admin.key (mode 0600). Once listening, the bound address is written\n"
-		"to DIR/accrued.addr. SIGINT or SIGTERM: finish what is in flight,\n"
-		"checkpoint, exit 0.\n");
+		"A new ledger is started only in a new or empty DIR: an admin API key is\n"
+		"then written to DIR/admin.key (mode 0600; an existing file is never\n"
+		"replaced). Where a ledger was kept and is no longer whole (data.mdb\n"
+		"missing or empty beside admin.key or lock.mdb, or its databases gone)\n"
+		"or DIR holds other files, accrued refuses to start and says why.\n"
+		"Once listening, the bound address is written to DIR/accrued.addr.\n"
+		"SIGINT or SIGTERM: finish what is in flight, checkpoint, exit 0.\n");
 }
 
 /* Write text to dir/name through a temporary file and a rename. */
@@ -165,15 +168,58 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
 }
 
 /*
+ * Put the finished temporary tmp in place as path, which must not exist:
+ * a hard link fails where path exists, where rename would replace it. A
+ * file system without hard links gets an O_EXCL copy. 0, or -1 with errno.
+ */
+static int place_new_file(const char *tmp, const char *path, const char *text, mode_t mode)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	if (link(tmp, path) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+/*
  * First start: make the admin key. The key file is written (as a temporary)
- * before the key is committed and renamed after, so a crash in between
+ * before the key is committed and put in place after, so a crash in between
  * leaves either no key at all (and the next start makes one) or a usable one.
+ * A key file that is there already belongs to another ledger (this one has
+ * no key): it is never replaced, and the start is refused.
  */
 static int make_admin_key(struct daemon *dm)
 {
 	char text[AUTH_KEY_TEXT_MAX + 2], tmp[4096], path[4096], err[512];
 	struct record rec;
+	struct stat st;
+	int dfd;
 
+	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
+	if (lstat(path, &st) == 0 || errno != ENOENT) {
+		log_line("%s is there, but the ledger in %s has no API key: the key file is not this ledger's (was "
+			 "data.mdb replaced?); refusing to start, and leaving both as they are: restore %s from a "
+			 "backup, or move it aside to start a new ledger there",
+			 path, dm->data_dir, dm->data_dir);
+		return -1;
+	}
 	memset(&rec, 0, sizeof rec);
 	rec.type = PROTO_ENTRY_KEY_CREATE;
 	rec.time_us = dispatch_now_us();
@@ -201,10 +247,13 @@ static int make_admin_key(struct daemon *dm)
 		unlink(tmp);
 		return -1;
 	}
-	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
-	if (rename(tmp, path) != 0) {
-		log_line("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (place_new_file(tmp, path, text, 0600) != 0) {
+		log_line("cannot put the admin key in place as %s: %s; it is in %s", path, strerror(errno), tmp);
 		return -1;
+	}
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
 	}
 	log_line("first start: admin API key written to %s (mode 0600)", path);
 	return 0;

@@ -5,6 +5,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -170,6 +173,164 @@ static int lock_dir(struct store *s, const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* The way out of every refusal to start on what a data directory holds. */
+#define WAY_OUT                                                                                         \
+	"refusing to start a new, empty ledger over it (nothing in %s was changed): restore the directory " \
+	"from a backup, or move it aside to start a new ledger there"
+
+/*
+ * What accrued keeps in a data directory besides data.mdb, and whether a
+ * file means that a ledger was kept there. admin.key and accrued.addr are
+ * main.c's, the discarded journal records store_read.c's. accrued.lock is
+ * made first at every start, so a start that stopped at once leaves only
+ * it, and lost+found is what a new file system holds: neither is a ledger's.
+ */
+static const struct dir_file {
+	const char *name;
+	int prefix; /* the name begins so (discarded-journal-SEQ.bin) */
+	int ledger;
+} dir_files[] = {
+	{"lock.mdb", 0, 1},
+	{"admin.key", 0, 1},
+	{".admin.key.tmp", 0, 1},
+	{"accrued.addr", 0, 1},
+	{".accrued.addr.tmp", 0, 1},
+	{"discarded-journal-", 1, 1},
+	{"accrued.lock", 0, 0},
+	{"lost+found", 0, 0},
+};
+
+static const struct dir_file *dir_file_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof dir_files / sizeof dir_files[0]; i++) {
+		const struct dir_file *f = &dir_files[i];
+		if (f->prefix ? strncmp(name, f->name, strlen(f->name)) == 0 : strcmp(name, f->name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* Add name to a list of at most three ("a, b, c and 4 more"). */
+static void name_list_add(char *list, size_t cap, int *count, const char *name)
+{
+	size_t len = strlen(list);
+
+	if (*count < 3)
+		snprintf(list + len, cap - len, "%s%s", *count ? ", " : "", name);
+	(*count)++;
+}
+
+static void name_list_end(char *list, size_t cap, int count)
+{
+	size_t len = strlen(list);
+
+	if (count > 3)
+		snprintf(list + len, cap - len, " and %d more", count - 3);
+}
+
+/*
+ * Before anything is made in dir: -1 with err where data.mdb is missing or
+ * empty although a ledger was kept there, or where dir holds other files
+ * and no data.mdb, so that a lost ledger is never silently replaced by a
+ * new one. 0: go on (a non-empty data.mdb is checked once LMDB has it open).
+ */
+static int survey_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[4200], ledger[512] = "", other[512] = "";
+	int nledger = 0, nother = 0, empty = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if (stat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			store__set_err(err, errlen, "%s is not a regular file; " WAY_OUT, path, dir);
+			return -1;
+		}
+		if (st.st_size > 0)
+			return 0;
+		empty = 1;
+	} else if (errno != ENOENT || lstat(path, &st) == 0) {
+		/* Unreadable, or a link to nothing: a ledger's file that is not there. */
+		store__set_err(err, errlen, "cannot read %s: %s; " WAY_OUT, path, strerror(errno), dir);
+		return -1;
+	}
+	if (!(d = opendir(dir))) {
+		store__set_err(err, errlen, "cannot read data directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		const struct dir_file *f;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "data.mdb"))
+			continue;
+		f = dir_file_find(e->d_name);
+		if (!f)
+			name_list_add(other, sizeof other, &nother, e->d_name);
+		else if (f->ledger)
+			name_list_add(ledger, sizeof ledger, &nledger, e->d_name);
+	}
+	closedir(d);
+	name_list_end(ledger, sizeof ledger, nledger);
+	name_list_end(other, sizeof other, nother);
+	if (empty || nledger) {
+		store__set_err(err, errlen, "%s/data.mdb %s%s%s: the ledger kept in %s is lost; " WAY_OUT, dir,
+			empty ? "is empty (0 bytes)" : "is missing", nledger ? " beside " : "", ledger, dir, dir);
+		return -1;
+	}
+	if (nother) {
+		store__set_err(err, errlen,
+			"data directory %s is not empty and holds no ledger (no data.mdb, but %s); refusing to start a "
+			"new ledger among files that are not accrue's (nothing in %s was changed): give --data an empty "
+			"or new directory",
+			dir, other, dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LMDB aborts the process when a page breaks one of its invariants, as a
+ * damaged meta page or tree can make one do (a main root pointing at a
+ * meta page). Say first, in the daemon's log format, which file is damaged
+ * and the way out, and exit 1 as any refusal does; LMDB's words are in it.
+ */
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+	const struct store *s = mdb_env_get_userctx(env);
+	char line[1536], when[32];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof line,
+		"%s accrued: %s/data.mdb is damaged: LMDB found a page it cannot use (%s); stopping at once. See "
+		"accrue-check %s; restore the directory from a backup, or move it aside to start a new ledger there\n",
+		when, s ? s->dir : "?", msg, s ? s->dir : "DIR");
+	if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0) {
+		/* Nowhere left to say it. */
+	}
+	_exit(1);
+}
+
+/* Whether another process holds dir's lock now (without making the lock file). */
+static int dir_in_use(const char *dir)
+{
+	char path[4200];
+	int fd, busy;
+
+	snprintf(path, sizeof path, "%s/accrued.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return 0;
+	busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
@@ -200,6 +361,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof *s);
 	MDB_txn *txn = NULL;
+	unsigned int create = 0;
 	uint64_t format;
 	int rc;
 
@@ -226,12 +388,24 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
+	/* Looked at before the lock file is made, so that a refusal leaves the
+	 * directory as it was; but a directory in use is named as that. */
+	if (survey_dir(dir, err, errlen)) {
+		if (dir_in_use(dir))
+			store__set_err(err, errlen, "data directory %s is in use by another accrued (locked: %s/accrued.lock)",
+				dir, dir);
+		goto fail;
+	}
 	if (lock_dir(s, dir, err, errlen))
 		goto fail;
 	s->map_size = STORE_MAP_INITIAL;
-	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
+	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_userctx(s->env, s)) ||
+	    (rc = mdb_env_set_assert(s->env, on_lmdb_assert)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
-		store__set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+			store__set_err(err, errlen, "%s/data.mdb is not a ledger: %s; " WAY_OUT, dir, mdb_strerror(rc), dir);
+		else
+			store__set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
 	/* An existing environment may already be larger than our default. */
@@ -244,14 +418,50 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		store__set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
 		goto fail;
 	}
+	/*
+	 * The databases are made only in an environment no transaction was
+	 * ever committed to: a new one (or one whose first start stopped before
+	 * its first commit). Where commits were made and they are gone, the
+	 * newest meta page or the main tree is damaged, and making them anew
+	 * would start an empty ledger over the lost one.
+	 */
+	rc = mdb_dbi_open(txn, record_db_name(RECORD_DB_META), 0, &s->dbi[RECORD_DB_META]);
+	if (rc == MDB_NOTFOUND) {
+		MDB_envinfo info;
+		memset(&info, 0, sizeof info);
+		if (mdb_env_info(s->env, &info) != 0 || info.me_last_txnid != 0) {
+			store__set_err(err, errlen,
+				"%s/data.mdb has lost accrue's databases (there is no \"%s\" database) although %llu "
+				"transactions were committed to it: its newest meta page or main tree is damaged, or it "
+				"is not accrue's file; " WAY_OUT,
+				dir, record_db_name(RECORD_DB_META), (unsigned long long)info.me_last_txnid, dir);
+			goto fail;
+		}
+		create = MDB_CREATE;
+	} else if (rc) {
+		store__set_err(err, errlen, "cannot read the databases in %s/data.mdb (%s): it is damaged; " WAY_OUT, dir,
+			mdb_strerror(rc), dir);
+		goto fail;
+	}
 	for (int i = 0; i < RECORD_DB_COUNT; i++) {
-		if ((rc = mdb_dbi_open(txn, record_db_name(i), MDB_CREATE, &s->dbi[i]))) {
+		rc = mdb_dbi_open(txn, record_db_name(i), create, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			store__set_err(err, errlen, "%s/data.mdb has no \"%s\" database: it is damaged; " WAY_OUT, dir,
+				record_db_name(i), dir);
+			goto fail;
+		}
+		if (rc) {
 			store__set_err(err, errlen, "cannot open database %s: %s", record_db_name(i), mdb_strerror(rc));
 			goto fail;
 		}
 	}
 	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
 		goto fail_rc;
+	if (format == 0 && !create) {
+		store__set_err(err, errlen, "%s/data.mdb has no storage format in its meta database: it is damaged; " WAY_OUT,
+			dir, dir);
+		goto fail;
+	}
 	if (format == 0) {
 		if ((rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "format", STORE_FORMAT)))
 			goto fail_rc;

@@ -64,6 +64,16 @@ struct store_stats {
  * Open (creating if needed, mode 0700) the data directory dir and its LMDB
  * environment. The directory is locked: a second process gets an error.
  * Returns 0, or -1 with a message in err.
+ *
+ * A new ledger is made only in a new or empty directory (one holding at
+ * most accrued.lock, which every start makes first, and a file system's
+ * lost+found). Refused, with nothing in dir changed and err naming what is
+ * wrong and the way out (restore a backup, or move the directory aside):
+ * a missing or empty data.mdb beside files a ledger leaves (admin.key,
+ * lock.mdb, accrued.addr, discarded journal records); a directory of other
+ * files; a data.mdb that is not LMDB's, or whose accrue databases are gone
+ * although transactions were committed to it (a damaged meta page or main
+ * tree).
  */
 int store_open(struct store **out, const char *dir, char *err, size_t errlen);
 
