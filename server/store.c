@@ -533,7 +533,17 @@ void store_set_map_size(struct store *s, size_t bytes)
 
 const char *store_strerror(int status)
 {
-	return mdb_strerror(status);
+	/* What an operator must do something about, in plain words. */
+	switch (status) {
+	case ENOSPC:
+		return "no space left on device";
+	case EDQUOT:
+		return "disk quota exceeded";
+	case EFBIG:
+		return "file too large (past the file-size limit, ulimit -f)";
+	default:
+		return mdb_strerror(status);
+	}
 }
 
 uint64_t store_bad_seq(const struct store *s)
@@ -653,6 +663,39 @@ static int commit_batch(struct store *s, const struct batch *b, int prealloc)
 	}
 }
 
+/*
+ * LMDB reports a write that wrote less than it asked as EIO ("short write,
+ * filesystem full?"). That is what a full disk does to a commit whose pages
+ * run from the zeros written ahead into blocks the file does not have yet:
+ * the first part is written, the rest is not. Ask the file system itself:
+ * a page of zeros past the end of the file gets the real errno (ENOSPC,
+ * EDQUOT, or EFBIG past a file-size limit); if that page goes through, the
+ * free space statvfs reports still tells whether the batch could fit. Only
+ * what neither explains stays EIO. Writer thread, between transactions,
+ * past every page LMDB uses, like the preallocation's zeros.
+ */
+static int write_failure_cause(struct store *s, const struct batch *b)
+{
+	struct statvfs vfs;
+	struct stat st;
+	int rc;
+
+	if (s->data_fd < 0 || !s->psize || fstat(s->data_fd, &st) != 0)
+		return EIO;
+	rc = write_zeros(s->data_fd, (uint64_t)st.st_size, s->psize);
+	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+		return rc;
+	if (rc == 0 && s->file_end < (uint64_t)st.st_size + s->psize)
+		s->file_end = (uint64_t)st.st_size + s->psize;
+	if (fstatvfs(s->data_fd, &vfs) == 0) {
+		/* Root may use the blocks kept back for it; others may not. */
+		uint64_t avail = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+		if (avail < b->len + b->ckpt_len)
+			return ENOSPC;
+	}
+	return EIO;
+}
+
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
@@ -675,6 +718,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		b->status = commit_batch(s, b, 1);
+		if (b->status == EIO)
+			b->status = write_failure_cause(s, b);
 
 		pthread_mutex_lock(&s->mu);
 		s->stats.prealloc_errno = s->prealloc_errno;
@@ -904,8 +949,10 @@ int store_commit_now(struct store *s, char *err, size_t errlen)
 	struct batch *b = s->open;
 	int rc = commit_batch(s, b, 0);
 
+	if (rc == EIO)
+		rc = write_failure_cause(s, b);
 	if (rc) {
-		store__set_err(err, errlen, "cannot commit: %s", mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot commit: %s", store_strerror(rc));
 		batch_reset(b);
 		s->last_seq = s->durable_seq;
 		return -1;

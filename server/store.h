@@ -162,7 +162,8 @@ void store_get_stats(struct store *s, struct store_stats *st);
 /* The initial LMDB map size (it doubles whenever it is full). Before store_start. */
 void store_set_map_size(struct store *s, size_t bytes);
 
-/* Text for a status a store_waiter or store_commit_fn received (an LMDB or errno code); never NULL. */
+/* Text for a status a store_waiter or store_commit_fn received (an LMDB or
+ * errno code); never NULL. A full disk reads "no space left on device". */
 const char *store_strerror(int status);
 
 /*
