@@ -7,6 +7,11 @@
  * hand the open batch to the writer if it is idle, write out ready replies.
  * SIGINT/SIGTERM: stop reading, let what is in flight commit, write a final
  * checkpoint, close, exit 0.
+ *
+ * A failed commit: the requests of its batch get STORAGE and memory is
+ * rebuilt from disk; a failed checkpoint refuses nothing and rebuilds
+ * nothing, and the next one waits the store's retry delay (a timer wakes
+ * the loop for it). Failures are logged at most once per retry delay.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +33,9 @@
 #include "net.h"
 #include "store.h"
 
+/* Added to the store's retry delay when the loop sets its timer for it. */
+#define RETRY_SLACK_MS 10
+
 #ifndef ACCRUE_VERSION
 #define ACCRUE_VERSION "dev"
 #endif
@@ -41,6 +49,7 @@ struct daemon {
 	struct net *net;
 	uv_check_t check;
 	uv_timer_t timer;
+	uv_timer_t retry_timer; /* wakes the loop when a failed checkpoint may be tried again */
 	uv_signal_t sigint, sigterm;
 	int shutting_down;
 	int final_checkpoint;
@@ -48,6 +57,10 @@ struct daemon {
 	uint64_t checkpoints_logged;
 	uint64_t map_grows_logged;
 	int prealloc_errno_logged;
+	/* Failed commits: how many since the last success, since the last line
+	 * about them, when that line was written and how long until the next. */
+	uint64_t failures, failures_unlogged;
+	uint64_t failure_logged_ms, failure_log_gap_ms;
 };
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -268,6 +281,7 @@ static void finish(struct daemon *dm)
 	net_close(dm->net);
 	uv_close((uv_handle_t *)&dm->check, NULL);
 	uv_close((uv_handle_t *)&dm->timer, NULL);
+	uv_close((uv_handle_t *)&dm->retry_timer, NULL);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
 	store_stop(dm->store);
@@ -281,16 +295,24 @@ static void tick(struct daemon *dm)
 {
 	if (dm->done)
 		return;
-	if (store_checkpoint_due(dm->store, mono_ms())) {
+	/* Shutting down, only the final checkpoint is written. */
+	if (!dm->shutting_down && store_checkpoint_due(dm->store, mono_ms())) {
+		int retry = store_retry_delay_ms(dm->store) != 0;
 		if (store_checkpoint(dm->store, &dm->model))
 			log_line("checkpoint skipped: out of memory");
-		else
+		else if (!retry) /* a retry is logged when it fails or once it is written */
 			log_line("checkpoint begun at journal seq %llu", (unsigned long long)store_last_seq(dm->store));
 	}
 	if (dm->shutting_down && store_idle(dm->store)) {
 		if (!dm->final_checkpoint) {
 			dm->final_checkpoint = 1;
-			if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
+			/* After a failed commit it would fail too, and the journal
+			 * holds everything acknowledged: the next start replays it. */
+			if (store_last_status(dm->store))
+				log_line("no final checkpoint: the last commit failed (%s); the journal holds every "
+					 "acknowledged change and the next start replays it",
+					 store_strerror(store_last_status(dm->store)));
+			else if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
 				store_kick(dm->store, &dm->model);
 				net_flush(dm->net);
 				return;
@@ -314,25 +336,64 @@ static void on_timer(uv_timer_t *h)
 	(void)h;
 }
 
-static void on_commit(void *ctx, int status)
+/*
+ * A failed commit. rebuild: its records were refused (STORAGE) and memory
+ * ran ahead of disk by them: rebuild it from what is committed. Otherwise
+ * only a checkpoint failed, and memory agrees with disk. A disk that stays
+ * full fails a commit per retry delay (more while clients keep writing):
+ * one line per retry delay at most, counting those not logged.
+ */
+static void commit_failed(struct daemon *dm, int status, int rebuild)
+{
+	uint64_t now = mono_ms(), t0 = now, ms = 0, delay = store_retry_delay_ms(dm->store);
+	char more[96] = "";
+
+	dm->failures++;
+	if (rebuild) {
+		char err[512];
+		uint64_t replayed = 0;
+
+		model_free(&dm->model);
+		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
+			log_line("commit failed: %s; fatal: cannot rebuild memory from disk: %s", store_strerror(status), err);
+			exit(1);
+		}
+		ms = mono_ms() - t0;
+	}
+	if (dm->failures > 1 && now - dm->failure_logged_ms < dm->failure_log_gap_ms) {
+		dm->failures_unlogged++;
+		return;
+	}
+	if (dm->failures_unlogged)
+		snprintf(more, sizeof more, " (%llu more failed since the last report)",
+			 (unsigned long long)dm->failures_unlogged);
+	if (rebuild)
+		log_line("commit failed: %s; the requests of that batch were refused and memory was rebuilt from disk "
+			 "at journal seq %llu (%llu ms)%s",
+			 store_strerror(status), (unsigned long long)store_durable_seq(dm->store), (unsigned long long)ms,
+			 more);
+	else
+		log_line("checkpoint failed: %s; nothing was refused, the journal holds every acknowledged change, and "
+			 "the checkpoint is tried again in %.1f s%s",
+			 store_strerror(status), (double)delay / 1000, more);
+	dm->failures_unlogged = 0;
+	dm->failure_logged_ms = now;
+	dm->failure_log_gap_ms = delay;
+}
+
+static void on_commit(void *ctx, int status, int rebuild)
 {
 	struct daemon *dm = ctx;
 
 	if (status) {
-		char err[512];
-		uint64_t replayed = 0;
-
-		/* Memory ran ahead of disk by the failed batch: rebuild it from
-		 * what is committed. Every request of that batch was answered
-		 * with a storage error, so nothing acknowledged is lost. */
-		log_line("commit failed: %s; the requests of that batch were refused; rebuilding memory from disk",
-			 store_strerror(status));
-		model_free(&dm->model);
-		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
-			log_line("fatal: cannot rebuild from disk: %s", err);
-			exit(1);
-		}
-		log_line("rebuilt from disk at journal seq %llu", (unsigned long long)store_durable_seq(dm->store));
+		commit_failed(dm, status, rebuild);
+		/* Wake up for the retry, idle or not; a little late rather than
+		 * early, as the loop's clock may lag the store's by a tick. */
+		if (!dm->done)
+			uv_timer_start(&dm->retry_timer, on_timer, store_retry_delay_ms(dm->store) + RETRY_SLACK_MS, 0);
+	} else if (dm->failures) {
+		log_line("commits succeed again, after %llu failed", (unsigned long long)dm->failures);
+		dm->failures = dm->failures_unlogged = 0;
 	}
 	{
 		struct store_stats st;
@@ -594,6 +655,7 @@ int main(int argc, char **argv)
 	uv_check_start(&dm.check, on_check);
 	uv_timer_init(dm.loop, &dm.timer);
 	uv_timer_start(&dm.timer, on_timer, 1000, 1000);
+	uv_timer_init(dm.loop, &dm.retry_timer);
 	uv_signal_init(dm.loop, &dm.sigint);
 	uv_signal_init(dm.loop, &dm.sigterm);
 	dm.sigint.data = dm.sigterm.data = &dm;

@@ -514,6 +514,7 @@ void store_close(struct store *s)
 		close(s->data_fd);
 	batch_free(&s->batches[0]);
 	batch_free(&s->batches[1]);
+	free(s->kept);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_rwlock_destroy(&s->map_lock);
@@ -730,13 +731,49 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* After a failed commit: checkpoints wait, longer after every failure. */
+static void retry_later(struct store *s)
+{
+	s->retry_delay_ms = s->retry_delay_ms ? s->retry_delay_ms * 2 : STORE_RETRY_MIN_MS;
+	if (s->retry_delay_ms > STORE_RETRY_MAX_MS)
+		s->retry_delay_ms = STORE_RETRY_MAX_MS;
+	s->retry_at_ms = store__now_ms() + s->retry_delay_ms;
+}
+
+/*
+ * The puts of b, a failed batch without records, go to s->kept. Returns 0,
+ * or -1 out of memory: then only a rebuild marks them again.
+ */
+static int keep_puts(struct store *s, struct batch *b)
+{
+	/* A checkpoint takes the kept puts with it, and only one is ever
+	 * open or in flight: kept is empty here, but for a stray batch. */
+	if (!s->kept_len) {
+		/* The usual case: the buffers change places, nothing is copied. */
+		uint8_t *p = s->kept;
+		size_t cap = s->kept_cap;
+		s->kept = b->ckpt;
+		s->kept_cap = b->ckpt_cap;
+		s->kept_len = b->ckpt_len;
+		b->ckpt = p;
+		b->ckpt_cap = cap;
+		b->ckpt_len = 0;
+		return 0;
+	}
+	if (reserve(&s->kept, &s->kept_cap, s->kept_len + b->ckpt_len))
+		return -1;
+	memcpy(s->kept + s->kept_len, b->ckpt, b->ckpt_len);
+	s->kept_len += b->ckpt_len;
+	return 0;
+}
+
 /* Runs on the loop thread when the writer has finished a batch. */
 static void on_async(uv_async_t *h)
 {
 	struct store *s = h->data;
 	struct batch *b;
 	struct store_waiter *w;
-	int status;
+	int status, rebuild;
 
 	pthread_mutex_lock(&s->mu);
 	b = s->done;
@@ -747,12 +784,18 @@ static void on_async(uv_async_t *h)
 
 	status = b->status;
 	w = b->waiters;
+	/* Records refused, or snapshots that cannot be kept: memory must be
+	 * brought back in line with disk. */
+	rebuild = status && (b->nrecs || keep_puts(s, b));
 	s->inflight = NULL;
+	s->last_status = status;
 	if (status == 0) {
 		s->durable_seq = b->last_seq > s->durable_seq ? b->last_seq : s->durable_seq;
 		s->ckpt_seq = b->has_ckpt ? b->ckpt_seq : s->ckpt_seq;
-		if (b->has_ckpt)
+		if (b->has_ckpt) {
 			s->ckpt_time_ms = store__now_ms();
+			s->retry_delay_ms = s->retry_at_ms = 0;
+		}
 		pthread_mutex_lock(&s->mu);
 		s->stats.checkpoints += b->has_ckpt ? 1 : 0;
 		s->stats.commits++;
@@ -760,17 +803,29 @@ static void on_async(uv_async_t *h)
 		pthread_mutex_unlock(&s->mu);
 		batch_reset(b);
 		run_waiters(w, 0);
-	} else {
+	} else if (rebuild) {
 		/* The open batch was built on top of the failed one: it fails too,
-		 * and the caller brings memory back in line with disk. */
+		 * and the caller brings memory back in line with disk, which marks
+		 * again everything since the checkpoint on disk: the kept puts
+		 * are part of that. */
 		struct store_waiter *ow = s->open->waiters;
 		batch_reset(b);
 		batch_reset(s->open);
 		s->last_seq = s->durable_seq;
+		s->kept_len = 0;
+		retry_later(s);
 		run_waiters(w, status);
 		run_waiters(ow, status);
+	} else {
+		/* Only snapshots failed: every record memory holds is on disk (or
+		 * in the open batch, which does not depend on them), so nothing
+		 * is refused and nothing need be rebuilt; the puts, kept above,
+		 * wait for the next checkpoint, after the retry delay. */
+		batch_reset(b);
+		retry_later(s);
+		run_waiters(w, status);
 	}
-	s->on_commit(s->ctx, status);
+	s->on_commit(s->ctx, status, rebuild);
 }
 
 int store_start(struct store *s, uv_loop_t *loop, store_commit_fn on_commit, void *ctx)
@@ -890,24 +945,49 @@ static int new_put(void *ctx, enum record_db db, const void *key, size_t key_len
 
 int store_checkpoint(struct store *s, struct model *m)
 {
-	size_t mark = s->open->ckpt_len;
+	struct batch *b = s->open;
+	size_t mark = b->ckpt_len;
 
-	if (model_checkpoint(m, ckpt_put, s->open, NULL)) {
-		/* Nothing of a failed checkpoint may be written: its marks stay set. */
-		s->open->ckpt_len = mark;
+	/* What a failed checkpoint could not write goes first; the snapshots
+	 * taken now replace those of them they share a key with. */
+	if (s->kept_len) {
+		if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + s->kept_len))
+			return -1;
+		memcpy(b->ckpt + b->ckpt_len, s->kept, s->kept_len);
+		b->ckpt_len += s->kept_len;
+	}
+	if (model_checkpoint(m, ckpt_put, b, NULL)) {
+		/* Nothing of a failed checkpoint may be written: its marks stay
+		 * set, and the kept puts stay kept. */
+		b->ckpt_len = mark;
 		return -1;
 	}
-	s->open->has_ckpt = 1;
-	s->open->ckpt_seq = s->last_seq;
-	s->open->saved_seq = s->last_seq;
+	s->kept_len = 0;
+	b->has_ckpt = 1;
+	b->ckpt_seq = s->last_seq;
+	b->saved_seq = s->last_seq;
 	return 0;
 }
 
 int store_checkpoint_due(const struct store *s, uint64_t now)
 {
-	if (s->open->has_ckpt || (s->inflight && s->inflight->has_ckpt) || s->last_seq == s->ckpt_seq)
+	if (s->open->has_ckpt || (s->inflight && s->inflight->has_ckpt) || (s->retry_at_ms && now < s->retry_at_ms))
+		return 0;
+	if (s->kept_len)
+		return 1;
+	if (s->last_seq == s->ckpt_seq)
 		return 0;
 	return s->last_seq - s->ckpt_seq >= s->ckpt_every_records || now - s->ckpt_time_ms >= s->ckpt_every_ms;
+}
+
+uint64_t store_retry_delay_ms(const struct store *s)
+{
+	return s->retry_delay_ms;
+}
+
+int store_last_status(const struct store *s)
+{
+	return s->last_status;
 }
 
 void store_kick(struct store *s, struct model *m)
@@ -923,8 +1003,10 @@ void store_kick(struct store *s, struct model *m)
 	 * small commit (or a million entries in a checkpoint). Until then a
 	 * crash only means recovery makes them again from their records. Out
 	 * of memory, they stay unsaved, for a later batch or the checkpoint.
+	 * While a failed checkpoint's puts are kept, so do they: this batch's
+	 * saved_seq would say that the kept ones were on disk.
 	 */
-	if (model_unsaved(m) >= STORE_SAVE_MIN) {
+	if (!s->kept_len && model_unsaved(m) >= STORE_SAVE_MIN) {
 		size_t mark = b->ckpt_len;
 		if (model_save_new(m, new_put, b))
 			b->ckpt_len = mark;

@@ -1,6 +1,6 @@
 /*
- * it_disk.c - a data directory that has lost its ledger, against the real
- * daemon.
+ * it_disk.c - a data directory that has lost its ledger, and a full disk
+ * with a checkpoint due, against the real daemon.
  *
  * Lost ledger: a ledger is made and stopped cleanly, then copied into a
  * fresh directory for each kind of loss: data.mdb emptied to 0 bytes;
@@ -14,6 +14,21 @@
  * data.mdb byte for byte, no file added. A directory holding only what a
  * new file system and an interrupted start leave (lost+found, accrued.lock)
  * and one that does not exist yet still get a new ledger.
+ *
+ * Full disk: a ledger of NCUST customers is made with no checkpoint, and
+ * the daemon killed, so the next one starts with all of them to
+ * checkpoint; it is restarted with a checkpoint due a second after start,
+ * on a disk that cannot take it. Twice: the data file at a file-size limit
+ * (RLIMIT_FSIZE, inherited from this process: works anywhere), and, where
+ * this runs as root and may loop-mount, data.mdb on a 32 MiB ext4 image
+ * filled but for a little room that the preallocation takes. While the
+ * checkpoint fails, idle: the daemon's CPU (utime + stime from /proc) stays
+ * low over a window, log lines are few, LOOKUPs answer promptly, and the
+ * log names the cause (no space left on device, not an input/output
+ * error). SIGTERM stops it within a few seconds; it starts again on the
+ * full disk; when space returns (the limit lifted, the filler deleted)
+ * sales are taken and the checkpoint is written without a restart, and
+ * after a restart everything is there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -352,8 +367,367 @@ static void test_lost_ledger(void)
 	harness_finish(&h, check_failures);
 }
 
+/* ---- full disk ------------------------------------------------------------------ */
+
+/* Customers the daemon has to checkpoint: a few MiB of snapshots. */
+#define NCUST 20000
+/* The window over which the daemon, idle and failing, is watched. */
+#define WINDOW_MS 3000
+/* Free space the ext4 image keeps after filling: the preallocation takes it. */
+#define EXT4_ROOM (360 << 10)
+
+struct full_disk {
+	const char *name;
+	const char *cause;           /* what the log must call it */
+	const char *const *args;     /* the daemon's arguments while full */
+	int (*prepare)(void);        /* the ledger is made and its daemon killed: make the disk full */
+	int (*start_full)(void);     /* start the daemon on it */
+	int (*space_returns)(void);  /* while it runs */
+};
+
+/* Enrol n customers over one connection, 500 requests in flight at a time. */
+static void enrol_many(int n)
+{
+	struct raw *r = raw_new();
+	struct raw_body bd;
+	struct raw_reply rep;
+	char email[64];
+
+	raw_login(r, &h, h.admin_key);
+	for (int done = 0; done < n;) {
+		int chunk = n - done < 500 ? n - done : 500;
+		for (int i = 0; i < chunk; i++) {
+			snprintf(email, sizeof email, "disk-%d@example.com", done + i);
+			raw_body_enrol(&bd, email);
+			REQUIRE(raw_send(r, PROTO_OP_ENROL, (uint32_t)(done + i + 1), &bd) == 0);
+		}
+		for (int i = 0; i < chunk; i++) {
+			REQUIRE(raw_reply(r, &rep, 30000) == 1);
+			CHECK_INT(rep.status, PROTO_OK);
+		}
+		done += chunk;
+	}
+	raw_free(r);
+}
+
+/* utime + stime of pid, in clock ticks; -1 if unreadable. */
+static long long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[2048], *p;
+	long long utime, stime;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (harness_read_file(path, buf, sizeof buf) <= 0 || !(p = strrchr(buf, ')')))
+		return -1;
+	/* After the name: state (field 3) ... utime (14), stime (15). */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld", &utime, &stime) != 2)
+		return -1;
+	return utime + stime;
+}
+
+static long log_lines(void)
+{
+	char *buf;
+	long n = slurp(h.log, &buf), lines = 0;
+
+	for (long i = 0; i < n; i++)
+		lines += buf[i] == '\n';
+	free(buf);
+	return lines;
+}
+
+static int log_has(const char *needle)
+{
+	char *buf;
+	long n = slurp(h.log, &buf);
+	int has = n > 0 && strstr(buf, needle) != NULL;
+
+	free(buf);
+	return has;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int64_t sale(accrue *a, uint64_t id, const char *order, int want)
+{
+	struct accrue_result r;
+	uint8_t key[ACCRUE_KEY_SIZE];
+
+	new_key(key);
+	CHECK_RC(a, accrue_accrue(a, key, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, NULL, order, 1000, &r),
+		 want);
+	return r.points;
+}
+
+static void full_disk(const struct full_disk *fd)
+{
+	const char *args[] = {"--preallocate", "0", "--checkpoint-seconds", "100000", NULL};
+	long long lat[1024], t0, ticks0, ticks1, clk = sysconf(_SC_CLK_TCK);
+	long lines0, lines1;
+	size_t nlat = 0;
+	accrue *a = NULL;
+	int64_t points;
+	char label[64];
+	int rc;
+
+	/* A ledger of NCUST customers, none of them in a checkpoint yet. */
+	snprintf(label, sizeof label, "it_disk.%s", fd->name);
+	REQUIRE(harness_start_args(&h, label, args) == 0);
+	enrol_many(NCUST);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	points = sale(a, 1, "before", 0);
+	accrue_close(a);
+	harness_kill(&h);
+	if (fd->prepare()) {
+		harness_finish(&h, 0);
+		return;
+	}
+
+	/* Started on the full disk, a checkpoint of all of them due at once. */
+	memset(h.extra, 0, sizeof h.extra);
+	for (int i = 0; i < 7 && fd->args[i]; i++)
+		h.extra[i] = fd->args[i];
+	REQUIRE(fd->start_full() == 0);
+	/* Any failure line; what it must say is checked next. */
+	REQUIRE(harness_wait_log(&h, "failed: ", 20000) == 0);
+	{
+		char want[128];
+		snprintf(want, sizeof want, "checkpoint failed: %s", fd->cause);
+		CHECK(log_has(want));
+		if (!log_has(want))
+			fprintf(stderr, "    the log does not say \"%s\"\n", want);
+	}
+	CHECK(!log_has("nput/output error"));
+
+	/* Idle and failing: little CPU, few lines, prompt LOOKUPs. */
+	REQUIRE(harness_connect(&h, &a) == 0);
+	ticks0 = cpu_ticks(h.pid);
+	lines0 = log_lines();
+	t0 = harness_now_ms();
+	while (harness_now_ms() - t0 < WINDOW_MS && nlat < sizeof lat / sizeof lat[0]) {
+		struct accrue_customer c;
+		uint64_t id = 1 + (uint64_t)(nlat * 7919) % NCUST;
+		long long t = harness_now_ms();
+		CHECK_RC(a, accrue_lookup(a, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = id}, &c), 0);
+		lat[nlat++] = harness_now_ms() - t;
+		CHECK_INT(c.id, id);
+		harness_sleep_ms(20); /* pacing the LOOKUPs, not waiting for anything */
+	}
+	ticks1 = cpu_ticks(h.pid);
+	lines1 = log_lines();
+	{
+		long long ms = harness_now_ms() - t0, cpu_pct = ticks1 >= ticks0 && ticks0 >= 0 ? (ticks1 - ticks0) * 1000 / clk * 100 / ms : -1;
+		qsort(lat, nlat, sizeof lat[0], cmp_ll);
+		printf("  %s, idle with a checkpoint failing: %lld%% CPU, %ld log lines in %lld ms; %zu LOOKUPs, p50 %lld ms, "
+		       "max %lld ms\n",
+		       fd->name, cpu_pct, lines1 - lines0, ms, nlat, lat[nlat / 2], lat[nlat - 1]);
+		CHECK(cpu_pct >= 0 && cpu_pct < 30);
+		CHECK(lines1 - lines0 <= 8);
+		CHECK(lat[nlat / 2] < 10);
+		CHECK(lat[nlat - 1] < 1000);
+	}
+	accrue_close(a);
+
+	/* SIGTERM: out within seconds, without the checkpoint it cannot write. */
+	t0 = harness_now_ms();
+	rc = harness_stop_signal(&h, SIGTERM, 5000);
+	CHECK_INT(rc, 0);
+	CHECK(log_has("no final checkpoint: the last commit failed"));
+	printf("  %s: SIGTERM while failing: exit %d after %lld ms\n", fd->name, rc, harness_now_ms() - t0);
+
+	/* It starts again on the full disk; space returns while it runs. */
+	REQUIRE(fd->start_full() == 0);
+	REQUIRE(harness_wait_log(&h, "checkpoint failed: ", 20000) == 0);
+	REQUIRE(fd->space_returns() == 0);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	points += sale(a, 1, "after", 0);
+	accrue_close(a);
+	CHECK_INT(harness_wait_log(&h, "checkpoint written", 40000), 0);
+	CHECK_INT(harness_stop(&h), 0);
+
+	/* Everything is there after a restart. */
+	REQUIRE(harness_restart(&h) == 0);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	{
+		struct accrue_customer c;
+		CHECK_RC(a, accrue_lookup(a, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = 1}, &c), 0);
+		CHECK_INT(c.balance, points);
+		CHECK_RC(a, accrue_lookup(a, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = NCUST}, &c), 0);
+	}
+	accrue_close(a);
+	printf("  %s: space returned: a sale taken and the checkpoint written without a restart, all kept\n", fd->name);
+	harness_kill(&h);
+}
+
+/* -- a file-size limit ---------------------------------------------------------- */
+
+static int fsize_prepare(void)
+{
+	return 0;
+}
+
+/* The limit is this process's, inherited by the daemon it forks: in place
+ * before the daemon writes anything. */
+static int fsize_start_full(void)
+{
+	char data_mdb[HARNESS_PATH_MAX + 16];
+	struct rlimit old, lim;
+	int rc;
+
+	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)file_size(data_mdb);
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	rc = harness_restart(&h);
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	return rc;
+}
+
+static int fsize_space_returns(void)
+{
+	struct rlimit rl;
+
+	if (prlimit(h.pid, RLIMIT_FSIZE, NULL, &rl) != 0)
+		return -1;
+	rl.rlim_cur = rl.rlim_max;
+	return prlimit(h.pid, RLIMIT_FSIZE, &rl, NULL);
+}
+
+/* -- a small ext4 file system, filled ----------------------------------------------- */
+
+static char mnt[HARNESS_PATH_MAX + 16], filler[HARNESS_PATH_MAX + 32];
+static int mounted;
+
+static const char *find_tool(const char *name)
+{
+	static const char *const dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin", NULL};
+	static char path[8][64];
+	static int next;
+	char *p = path[next++ % 8];
+
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(p, 64, "%s/%s", dirs[i], name);
+		if (access(p, X_OK) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static void unmount(int lazy)
+{
+	const char *umount = find_tool("umount");
+	char *argv[] = {(char *)umount, lazy ? "-l" : mnt, lazy ? mnt : NULL, NULL};
+
+	if (mounted && umount && harness_run(argv, NULL, 0, NULL, 0, 20000) == 0)
+		mounted = 0;
+}
+
+static void unmount_at_exit(void)
+{
+	unmount(1);
+}
+
+/*
+ * data.mdb moves onto a 32 MiB ext4 image (a symbolic link stands in its
+ * place: the log, the key and the address file stay where there is room),
+ * and a file fills the image but for EXT4_ROOM bytes. Skipped (1) where
+ * this is not root or cannot make and mount the image.
+ */
+static int ext4_prepare(void)
+{
+	const char *mkfs = find_tool("mkfs.ext4"), *mount = find_tool("mount");
+	char img[HARNESS_PATH_MAX + 16], from[HARNESS_PATH_MAX + 16], to[HARNESS_PATH_MAX + 32], *buf;
+	static char chunk[1 << 20];
+	long n;
+	int fd;
+
+	if (geteuid() != 0 || !mkfs || !mount) {
+		printf("  ext4: skipped (needs root, mkfs.ext4 and mount)\n");
+		return 1;
+	}
+	snprintf(img, sizeof img, "%s/disk.img", h.root);
+	snprintf(mnt, sizeof mnt, "%s/mnt", h.root);
+	fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0 && ftruncate(fd, 32 << 20) == 0);
+	close(fd);
+	REQUIRE(mkdir(mnt, 0700) == 0);
+	{
+		char *mk[] = {(char *)mkfs, "-q", "-F", img, NULL};
+		char *mo[] = {(char *)mount, "-o", "loop", img, mnt, NULL};
+		char err[1024];
+		if (harness_run(mk, NULL, 0, err, sizeof err, 60000) != 0 ||
+		    harness_run(mo, NULL, 0, err, sizeof err, 60000) != 0) {
+			printf("  ext4: skipped (cannot make or loop-mount an image here: %s)\n", err);
+			return 1;
+		}
+	}
+	mounted = 1;
+	atexit(unmount_at_exit);
+
+	snprintf(from, sizeof from, "%s/data.mdb", h.data);
+	snprintf(to, sizeof to, "%s/data.mdb", mnt);
+	REQUIRE((n = slurp(from, &buf)) > 0);
+	REQUIRE(write_file(to, buf, (size_t)n) == 0);
+	free(buf);
+	REQUIRE(unlink(from) == 0 && symlink(to, from) == 0);
+
+	snprintf(filler, sizeof filler, "%s/filler", mnt);
+	fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	REQUIRE(fd >= 0);
+	for (;;) {
+		ssize_t w = write(fd, chunk, sizeof chunk);
+		if (w < (ssize_t)sizeof chunk)
+			break;
+	}
+	for (;;) {
+		ssize_t w = write(fd, chunk, 4096);
+		if (w < 4096)
+			break;
+	}
+	REQUIRE(fsync(fd) == 0 || errno == ENOSPC);
+	{
+		off_t size = lseek(fd, 0, SEEK_END);
+		REQUIRE(size > EXT4_ROOM && ftruncate(fd, size - EXT4_ROOM) == 0);
+	}
+	fsync(fd);
+	close(fd);
+	return 0;
+}
+
+static int ext4_start_full(void)
+{
+	return harness_restart(&h);
+}
+
+static int ext4_space_returns(void)
+{
+	return unlink(filler);
+}
+
+static void test_full_disk(void)
+{
+	static const char *const fsize_args[] = {"--preallocate", "0", "--checkpoint-seconds", "1", NULL};
+	static const char *const ext4_args[] = {"--checkpoint-seconds", "1", NULL};
+	static const struct full_disk disks[] = {
+		{"fsize", "file too large", fsize_args, fsize_prepare, fsize_start_full, fsize_space_returns},
+		{"ext4", "no space left on device", ext4_args, ext4_prepare, ext4_start_full, ext4_space_returns},
+	};
+
+	for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++) {
+		full_disk(&disks[i]);
+		unmount(0);
+		harness_finish(&h, check_failures);
+	}
+}
+
 int main(void)
 {
 	test_lost_ledger();
+	test_full_disk();
 	return check_done("it_disk");
 }
