@@ -25,10 +25,14 @@
  * checkpoint fails, idle: the daemon's CPU (utime + stime from /proc) stays
  * low over a window, log lines are few, LOOKUPs answer promptly, and the
  * log names the cause (no space left on device, not an input/output
- * error). SIGTERM stops it within a few seconds; it starts again on the
- * full disk; when space returns (the limit lifted, the filler deleted)
- * sales are taken and the checkpoint is written without a restart, and
- * after a restart everything is there.
+ * error). SIGTERM stops it within a few seconds. It starts again on the
+ * full disk; given room for sales but not for the checkpoint, it takes a
+ * batch of 1,100 sales while the failed checkpoint's snapshots wait in
+ * memory, and after a SIGKILL and restart every order made before the
+ * checkpoint and in the batch is still known (a duplicate, or a replay
+ * under its own key). When space returns (the limit lifted, the filler
+ * deleted) sales are taken and the checkpoint is written without a
+ * restart, and after a restart everything is there.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -382,8 +386,14 @@ struct full_disk {
 	const char *const *args;     /* the daemon's arguments while full */
 	int (*prepare)(void);        /* the ledger is made and its daemon killed: make the disk full */
 	int (*start_full)(void);     /* start the daemon on it */
+	int (*some_space)(void);     /* while it runs: room for sales, not for the checkpoint */
 	int (*space_returns)(void);  /* while it runs */
 };
+
+/* Sales in one batch while a failed checkpoint's snapshots wait in memory:
+ * more than the store's STORE_SAVE_MIN, so that the batch would save its
+ * orders and request keys, were it not for those. */
+#define KEPT_SALES 1100
 
 /* Enrol n customers over one connection, 500 requests in flight at a time. */
 static void enrol_many(int n)
@@ -463,6 +473,57 @@ static int64_t sale(accrue *a, uint64_t id, const char *order, int want)
 	return r.points;
 }
 
+static uint8_t kept_keys[KEPT_SALES][ACCRUE_KEY_SIZE];
+
+/*
+ * KEPT_SALES sales to customer 1 in one batch, sent again with the same
+ * keys while it is refused with STORAGE (nothing applied then): a
+ * checkpoint retried meanwhile may share its commit. Returns the points.
+ */
+static int64_t kept_sales(accrue *a)
+{
+	static struct accrue_ref refs[KEPT_SALES];
+	static struct accrue_sale sales[KEPT_SALES];
+	static struct accrue_batch_result res[KEPT_SALES];
+	static char orders[KEPT_SALES][32];
+	int64_t points = 0;
+	int rc = -1, tries = 0;
+
+	for (int i = 0; i < KEPT_SALES; i++) {
+		snprintf(orders[i], sizeof orders[i], "kept-%d", i);
+		refs[i] = by_id(1);
+		memset(&sales[i], 0, sizeof sales[i]);
+		sales[i].order_id = orders[i];
+		sales[i].amount = 1000;
+		new_key(kept_keys[i]);
+	}
+	while (tries++ < 20) {
+		rc = accrue_batch(a, KEPT_SALES, (const uint8_t (*)[ACCRUE_KEY_SIZE])kept_keys, refs, sales, res);
+		if (rc == 0 && res[0].status != ACCRUE_ST_STORAGE)
+			break;
+		if (rc != 0 && rc != ACCRUE_ST_STORAGE)
+			break;
+	}
+	CHECK_RC(a, rc, 0);
+	for (int i = 0; i < KEPT_SALES; i++) {
+		CHECK_INT(res[i].status, 0);
+		points += res[i].points;
+	}
+	return points;
+}
+
+/* Orders made before the failed checkpoint and with the batch after it are known. */
+static void check_orders(accrue *a)
+{
+	struct accrue_result r;
+
+	sale(a, 1, "before", ACCRUE_ST_DUPLICATE_ORDER);
+	sale(a, 1, "kept-5", ACCRUE_ST_DUPLICATE_ORDER);
+	CHECK_RC(a, accrue_accrue(a, kept_keys[7], &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = 1}, NULL, "kept-7", 1000, &r),
+		 0);
+	CHECK_INT(r.replay, 1);
+}
+
 static void full_disk(const struct full_disk *fd)
 {
 	const char *args[] = {"--preallocate", "0", "--checkpoint-seconds", "100000", NULL};
@@ -539,11 +600,24 @@ static void full_disk(const struct full_disk *fd)
 	CHECK(log_has("no final checkpoint: the last commit failed"));
 	printf("  %s: SIGTERM while failing: exit %d after %lld ms\n", fd->name, rc, harness_now_ms() - t0);
 
-	/* It starts again on the full disk; space returns while it runs. */
+	/* It starts again on the full disk. With room for sales but not for
+	 * the checkpoint, a batch of sales is taken while the checkpoint's
+	 * snapshots wait in memory; then the crash. */
 	REQUIRE(fd->start_full() == 0);
-	REQUIRE(harness_wait_log(&h, "checkpoint failed: ", 20000) == 0);
-	REQUIRE(fd->space_returns() == 0);
+	REQUIRE(harness_wait_log(&h, "failed: ", 20000) == 0);
+	REQUIRE(fd->some_space() == 0);
 	REQUIRE(harness_connect(&h, &a) == 0);
+	points += kept_sales(a);
+	accrue_close(a);
+	harness_kill(&h);
+
+	/* Again on the full disk: the orders made before the failed checkpoint
+	 * and with the batch are all known; space returns while it runs. */
+	REQUIRE(fd->start_full() == 0);
+	REQUIRE(harness_wait_log(&h, "failed: ", 20000) == 0);
+	REQUIRE(harness_connect(&h, &a) == 0);
+	check_orders(a);
+	REQUIRE(fd->space_returns() == 0);
 	points += sale(a, 1, "after", 0);
 	accrue_close(a);
 	CHECK_INT(harness_wait_log(&h, "checkpoint written", 40000), 0);
@@ -558,8 +632,19 @@ static void full_disk(const struct full_disk *fd)
 		CHECK_INT(c.balance, points);
 		CHECK_RC(a, accrue_lookup(a, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = NCUST}, &c), 0);
 	}
+	check_orders(a);
 	accrue_close(a);
-	printf("  %s: space returned: a sale taken and the checkpoint written without a restart, all kept\n", fd->name);
+	/* And the checkpoint written from kept snapshots agrees with the journal. */
+	if (getenv("ACCRUE_CHECK_BIN")) {
+		static char out[65536];
+		char *argv[] = {getenv("ACCRUE_CHECK_BIN"), h.data, NULL};
+		CHECK_INT(harness_run(argv, out, sizeof out, NULL, 0, 60000), 0);
+		if (check_failures)
+			fprintf(stderr, "    accrue-check said: %s\n", out);
+	}
+	printf("  %s: a batch of %d sales taken and kept across a crash while the checkpoint waited; space "
+	       "returned: a sale taken and the checkpoint written without a restart, all kept\n",
+	       fd->name, KEPT_SALES);
 	harness_kill(&h);
 }
 
@@ -586,6 +671,18 @@ static int fsize_start_full(void)
 	rc = harness_restart(&h);
 	REQUIRE(setrlimit(RLIMIT_FSIZE, &old) == 0);
 	return rc;
+}
+
+static int fsize_some_space(void)
+{
+	char data_mdb[HARNESS_PATH_MAX + 16];
+	struct rlimit rl;
+
+	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
+	if (prlimit(h.pid, RLIMIT_FSIZE, NULL, &rl) != 0)
+		return -1;
+	rl.rlim_cur = (rlim_t)file_size(data_mdb) + (1 << 20);
+	return prlimit(h.pid, RLIMIT_FSIZE, &rl, NULL);
 }
 
 static int fsize_space_returns(void)
@@ -704,6 +801,13 @@ static int ext4_start_full(void)
 	return harness_restart(&h);
 }
 
+static int ext4_some_space(void)
+{
+	off_t size = file_size(filler);
+
+	return size > (1 << 20) ? truncate(filler, size - (1 << 20)) : -1;
+}
+
 static int ext4_space_returns(void)
 {
 	return unlink(filler);
@@ -714,8 +818,10 @@ static void test_full_disk(void)
 	static const char *const fsize_args[] = {"--preallocate", "0", "--checkpoint-seconds", "1", NULL};
 	static const char *const ext4_args[] = {"--checkpoint-seconds", "1", NULL};
 	static const struct full_disk disks[] = {
-		{"fsize", "file too large", fsize_args, fsize_prepare, fsize_start_full, fsize_space_returns},
-		{"ext4", "no space left on device", ext4_args, ext4_prepare, ext4_start_full, ext4_space_returns},
+		{"fsize", "file too large", fsize_args, fsize_prepare, fsize_start_full, fsize_some_space,
+		 fsize_space_returns},
+		{"ext4", "no space left on device", ext4_args, ext4_prepare, ext4_start_full, ext4_some_space,
+		 ext4_space_returns},
 	};
 
 	for (size_t i = 0; i < sizeof disks / sizeof disks[0]; i++) {
