@@ -26,7 +26,7 @@
  * rebuilds memory from disk. A failed checkpoint with no records refuses
  * nothing and needs no rebuild: the store keeps its snapshots and writes
  * them with the next checkpoint, which waits a retry delay that grows with
- * every failure, so a disk that stays full costs neither CPU nor log lines.
+ * every failure, so a disk that stays full costs little CPU and few lines.
  *
  * Threads: every function here is called on the loop thread, except that
  * the writer thread runs inside this module. The batch is handed across
