@@ -406,7 +406,8 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		snprintf(path, sizeof path, "%s/data.mdb", dir);
 		if (stat(path, &st) == 0 && pagecheck_file(path, NULL, why, sizeof why) != 0) {
 			store__set_err(err, errlen,
-				       "%s; restore the data directory from a backup (accrue-check %s says what else it finds)",
+				       "the data file is damaged: %s; restore the directory from a backup, or move it aside to "
+				       "start a new ledger (accrue-check %s names what else it finds)",
 				       why, dir);
 			goto fail;
 		}
