@@ -147,7 +147,10 @@ int workload_run(struct pl_workload *w, struct harness *h);
 /* SIGKILL the daemon on h, at a moment when no thread is inside a watched call (PL_ENV_BUSY). */
 void workload_kill(struct pl_workload *w, struct harness *h);
 
-/* Find each sale's and enrolment's PL_SEND and PL_ACK in the model. Returns 0, or -1 if the log disagrees with what the clients saw. */
+/*
+ * Find each sale's and enrolment's PL_SEND and PL_ACK in the model.
+ * Returns 0, or -1 if the log disagrees with what the clients saw.
+ */
 int workload_index(struct pl_workload *w, const struct pl_model *m);
 
 /* ---- one rebuilt directory checked (verify.c) --------------------------------------- */
@@ -183,6 +186,7 @@ struct pl_outcome {
 	int failures;   /* all failures, those included */
 	int lost;       /* acknowledged sales (or enrolments) missing */
 	uint64_t customers; /* bit c: customer c is there (PL_MAX_CUSTOMERS at most) */
+	int admin_key_lost; /* the state had no admin.key, and the daemon found its key in the journal */
 	int *present;   /* nsales: how many times sale i is in its customer's history */
 };
 

@@ -331,18 +331,13 @@ static int install_admin_key(struct pl_verify *v, const struct pl_state *s, stru
 }
 
 /*
- * The state had no admin.key (ours was put there). A start that found no
- * key in the journal writes a new admin.key; one that found the key left
- * ours, which the power cut had taken away: the operator would be locked
- * out.
+ * The state had no admin.key (ours was put there) and the daemon made no
+ * new one: it found the key in the journal, and the power cut had taken
+ * the file away, so the operator would be locked out. Which of two gaps
+ * let that happen depends on where the cut is.
  */
 static void admin_key_finding(struct pl_verify *v, int64_t cut, const char *label, struct pl_outcome *out)
 {
-	char buf[512];
-	long n = harness_read_file(v->h->key_file, buf, sizeof buf);
-
-	if (n != (long)strlen(v->admin_key_text) || memcmp(buf, v->admin_key_text, (size_t)n) != 0)
-		return;
 	if (cut <= v->admin_key_rename) {
 		if (v->admin_key_unrenamed++ == 0 || v->strict)
 			fprintf(stderr,
@@ -399,8 +394,14 @@ void verify_state(struct pl_verify *v, const struct pl_state *s, int64_t cut, co
 		goto done;
 	}
 	out->started = 1;
-	if (key_absent)
-		admin_key_finding(v, cut, label, out);
+	if (key_absent) {
+		char buf[512];
+		long n = harness_read_file(v->h->key_file, buf, sizeof buf);
+		out->admin_key_lost = n == (long)strlen(v->admin_key_text) &&
+				      memcmp(buf, v->admin_key_text, (size_t)n) == 0;
+		if (out->admin_key_lost)
+			admin_key_finding(v, cut, label, out);
+	}
 	if ((rc = harness_connect(v->h, &a)) != 0) {
 		fail(out, 1, cut, label, "cannot connect with the admin key: %s", accrue_strerror(rc));
 		goto done;
@@ -432,6 +433,9 @@ void verify_cached(struct pl_verify *v, const struct pl_outcome *earlier, int64_
 	} else {
 		if (earlier->intrinsic)
 			fail(out, earlier->intrinsic, cut, label, "the same files as an earlier state, which failed");
+		out->admin_key_lost = earlier->admin_key_lost;
+		if (out->admin_key_lost)
+			admin_key_finding(v, cut, label, out);
 		check_against_cut(v, cut, label, out);
 	}
 	if (out->failures)

@@ -55,7 +55,8 @@ enum pl_op {
 	PL_CREATE = 7,    /* open with O_CREAT made name */
 	PL_RENAME = 8,    /* name to name2 */
 	PL_UNLINK = 9,    /* name */
-	PL_UNMODELLED = 10, /* a call the model cannot replay (a writable shared mapping, copy_file_range ...): name2 says which */
+	PL_UNMODELLED = 10, /* a call the model cannot replay (a writable shared mapping,
+			       copy_file_range ...): name2 says which */
 	PL_SYNC_RANGE = 11, /* sync_file_range, msync: flush hints with no durability promise */
 	/* Written by the driver. */
 	PL_SEND = 64,  /* arg: the sale about to be sent */
