@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -349,13 +350,6 @@ int model_load(struct pl_model *m, const char *log_path, const char *data_path)
 	return 0;
 }
 
-void model_free(struct pl_model *m)
-{
-	free(m->ev);
-	free(m->bytes);
-	memset(m, 0, sizeof *m);
-}
-
 /* ---- the state after a cut ---------------------------------------------------------- */
 
 /* xorshift64*: the same cut, subset and seed give the same state. */
@@ -379,24 +373,41 @@ struct content {
 	int oom;
 };
 
+/*
+ * Buffers are anonymous mappings (zeros when they grow) marked
+ * MADV_DONTFORK: the test forks a daemon and accrue-check for every state,
+ * and a fork would otherwise make every page of them copy-on-write, so that
+ * rebuilding the next state took a page fault per page.
+ */
 static void content_reserve(struct content *c, uint64_t end)
 {
 	uint64_t cap;
-	uint8_t *p;
+	void *p;
 
 	if (end <= c->cap || c->oom)
 		return;
 	cap = c->cap ? c->cap : 65536;
 	while (cap < end)
 		cap *= 2;
-	p = realloc(c->buf, cap);
-	if (!p) {
+	p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
 		c->oom = 1;
 		return;
 	}
-	memset(p + c->cap, 0, cap - c->cap);
+	madvise(p, cap, MADV_DONTFORK);
+	if (c->buf) {
+		memcpy(p, c->buf, c->cap);
+		munmap(c->buf, c->cap);
+	}
 	c->buf = p;
 	c->cap = cap;
+}
+
+static void content_free(struct content *c)
+{
+	if (c->buf)
+		munmap(c->buf, c->cap);
+	memset(c, 0, sizeof *c);
 }
 
 /* Bytes [from, to) of a write land in the file. */
@@ -482,24 +493,94 @@ static int cmp_files(const void *a, const void *b)
 	return strcmp(((const struct pl_file *)a)->name, ((const struct pl_file *)b)->name);
 }
 
-int model_state(const struct pl_model *m, size_t cut, int subset, uint64_t seed, struct pl_state *out)
+/*
+ * What every cut from base->cut on has of each file for sure: its content
+ * events before the first one that was not durable at base->cut, applied.
+ * Cut points come in ascending order, and an event durable at one cut is
+ * durable at every later one, so the base only ever grows: a state copies
+ * it and replays the few events after it, instead of the whole log.
+ */
+struct pl_base {
+	size_t cut;
+	size_t upto[PL_MAX_OBJECTS]; /* the file's content events before this index are in c[] */
+	struct content c[PL_MAX_OBJECTS];
+	/* The last state's files, kept from state to state: a fresh buffer of
+	 * tens of MiB each time costs more in page faults than the rest. */
+	struct content scratch[PL_MAX_OBJECTS];
+};
+
+static void base_reset(struct pl_base *b)
 {
-	struct content *cs = calloc(PL_MAX_OBJECTS, sizeof *cs);
+	for (int i = 0; i < PL_MAX_OBJECTS; i++) {
+		content_free(&b->c[i]);
+		content_free(&b->scratch[i]);
+	}
+	memset(b, 0, sizeof *b);
+}
+
+static int base_advance(struct pl_model *m, size_t cut)
+{
+	struct pl_base *b = m->base;
+	size_t first_pending[PL_MAX_OBJECTS], lo = cut;
+
+	if (!b && !(b = m->base = calloc(1, sizeof *b)))
+		return -1;
+	if (cut < b->cut)
+		base_reset(b);
+	for (int o = 0; o < PL_MAX_OBJECTS; o++) {
+		first_pending[o] = cut;
+		if (b->upto[o] < lo)
+			lo = b->upto[o];
+	}
+	for (size_t i = lo; i < cut; i++) {
+		const struct pl_event *e = &m->ev[i];
+		if (is_content_op(e->r.op) && e->obj >= 0 && e->durable_at >= (int64_t)cut && first_pending[e->obj] == cut)
+			first_pending[e->obj] = i;
+	}
+	for (size_t i = lo; i < cut; i++) {
+		const struct pl_event *e = &m->ev[i];
+		if (is_content_op(e->r.op) && e->obj >= 0 && i >= b->upto[e->obj] && i < first_pending[e->obj])
+			apply_content(&b->c[e->obj], m, &e->r);
+	}
+	for (int o = 0; o < PL_MAX_OBJECTS; o++) {
+		if (b->c[o].oom)
+			return -1;
+		b->upto[o] = first_pending[o];
+	}
+	b->cut = cut;
+	return 0;
+}
+
+/* dst = src, keeping dst's buffer; past its size a content's buffer holds zeros. */
+static void content_copy(struct content *dst, const struct content *src)
+{
+	if (dst->size > src->size)
+		memset(dst->buf + src->size, 0, (size_t)(dst->size - src->size));
+	content_reserve(dst, src->size);
+	if (!dst->oom && src->size)
+		memcpy(dst->buf, src->buf, (size_t)src->size);
+	dst->size = src->size;
+}
+
+int model_state(struct pl_model *m, size_t cut, int subset, uint64_t seed, struct pl_state *out)
+{
+	struct content *cs;
 	struct names *ns = calloc(1, sizeof *ns);
 	uint64_t rng = seed * 0x9e3779b97f4a7c15ull + cut * 0xbf58476d1ce4e5b9ull + (uint64_t)subset + 1;
 	unsigned p_milli = 0;
-	size_t last_durable_dir = 0, pending_dir = 0, dir_prefix = 0, dir_seen = 0;
+	size_t last_durable_dir = 0, pending_dir = 0, dir_prefix = 0, dir_seen = 0, lo;
 	int have_durable_dir = 0, oom = 0;
+	char want[PL_MAX_OBJECTS] = { 0 };
 	XXH3_state_t *hs;
 
 	memset(out, 0, sizeof *out);
-	if (!cs || !ns) {
-		free(cs);
+	if (cut > m->nev)
+		cut = m->nev;
+	if (!ns || base_advance(m, cut) != 0) {
 		free(ns);
 		return -1;
 	}
-	if (cut > m->nev)
-		cut = m->nev;
+	cs = m->base->scratch;
 	rng_next(&rng);
 	/* How likely each unflushed write is to be there: a new density each state. */
 	if (subset == PL_SUBSET_CALLS || subset == PL_SUBSET_PAGES)
@@ -520,23 +601,31 @@ int model_state(const struct pl_model *m, size_t cut, int subset, uint64_t seed,
 		dir_prefix = pending_dir ? (size_t)(rng_next(&rng) % (pending_dir + 1)) : 0;
 	out->pending += pending_dir;
 	out->applied += dir_prefix;
-
 	for (size_t i = 0; i < cut; i++) {
+		if (!is_dir_op(m->ev[i].r.op))
+			continue;
+		if ((have_durable_dir && i <= last_durable_dir) || dir_seen++ < dir_prefix)
+			apply_dir_op(ns, &m->ev[i]);
+	}
+
+	/* Contents, of the files the directory has (LMDB makes lock.mdb afresh). */
+	lo = cut;
+	for (int i = 0; i < ns->n; i++) {
+		int o = ns->obj[i];
+		if (strcmp(ns->name[i], "lock.mdb") == 0)
+			continue;
+		want[o] = 1;
+		content_copy(&cs[o], &m->base->c[o]);
+		if (m->base->upto[o] < lo)
+			lo = m->base->upto[o];
+	}
+	for (size_t i = lo; i < cut; i++) {
 		const struct pl_event *e = &m->ev[i];
 		const struct pl_record *r = &e->r;
-		int durable = e->durable_at < (int64_t)cut;
 
-		if (is_dir_op(r->op)) {
-			if (have_durable_dir && i <= last_durable_dir) {
-				apply_dir_op(ns, e);
-			} else if (dir_seen++ < dir_prefix) {
-				apply_dir_op(ns, e);
-			}
+		if (!is_content_op(r->op) || e->obj < 0 || !want[e->obj] || i < m->base->upto[e->obj])
 			continue;
-		}
-		if (!is_content_op(r->op) || e->obj < 0)
-			continue;
-		if (durable) {
+		if (e->durable_at < (int64_t)cut) {
 			apply_content(&cs[e->obj], m, r);
 			continue;
 		}
@@ -565,18 +654,14 @@ int model_state(const struct pl_model *m, size_t cut, int subset, uint64_t seed,
 	for (int i = 0; i < ns->n; i++) {
 		struct content *c = &cs[ns->obj[i]];
 		struct pl_file *f;
-		if (strcmp(ns->name[i], "lock.mdb") == 0)
+		if (!want[ns->obj[i]])
 			continue;
 		f = &out->files[out->nfiles++];
 		snprintf(f->name, sizeof f->name, "%s", ns->name[i]);
 		f->size = c->size;
-		f->buf = c->buf; /* an object has one name at most: the state takes its bytes */
+		f->buf = c->buf;
 		oom |= c->oom;
-		c->buf = NULL;
 	}
-	for (int i = 0; i < PL_MAX_OBJECTS; i++)
-		free(cs[i].buf);
-	free(cs);
 	free(ns);
 	qsort(out->files, (size_t)out->nfiles, sizeof out->files[0], cmp_files);
 
@@ -599,10 +684,19 @@ int model_state(const struct pl_model *m, size_t cut, int subset, uint64_t seed,
 	return 0;
 }
 
+void model_free(struct pl_model *m)
+{
+	if (m->base)
+		base_reset(m->base);
+	free(m->base);
+	free(m->ev);
+	free(m->bytes);
+	memset(m, 0, sizeof *m);
+}
+
 void state_free(struct pl_state *s)
 {
-	for (int i = 0; i < s->nfiles; i++)
-		free(s->files[i].buf);
+	/* The bytes are the model's. */
 	s->nfiles = 0;
 }
 

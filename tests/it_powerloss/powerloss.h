@@ -45,6 +45,7 @@ struct pl_model {
 	size_t nbytes;
 	int nobj;
 	char obj_name[PL_MAX_OBJECTS][PL_NAME_MAX]; /* the name each file was created with */
+	struct pl_base *base; /* model.c's cache of what is durable at the last cut asked for */
 	/* counts, for the report */
 	size_t writes, dsync_writes, syncs, lied, dir_ops, zero_writes;
 	uint64_t bytes_written;
@@ -66,7 +67,7 @@ const char *pl_subset_name(int subset);
 
 struct pl_file {
 	char name[PL_NAME_MAX];
-	uint8_t *buf;
+	uint8_t *buf; /* the model's, until the next model_state or model_free */
 	uint64_t size;
 };
 
@@ -85,9 +86,10 @@ struct pl_state {
  * file system's journal keeps directory operations in order, so the state
  * has every one up to the last durable one and a prefix of the rest (none,
  * all, or one of random length). LMDB's lock.mdb is left out (LMDB makes
- * it afresh). Returns 0 or -1 (out of memory).
+ * it afresh). Fastest when asked for cut points in ascending order.
+ * Returns 0 or -1 (out of memory).
  */
-int model_state(const struct pl_model *m, size_t cut, int subset, uint64_t seed, struct pl_state *out);
+int model_state(struct pl_model *m, size_t cut, int subset, uint64_t seed, struct pl_state *out);
 void state_free(struct pl_state *s);
 const struct pl_file *state_file(const struct pl_state *s, const char *name);
 
