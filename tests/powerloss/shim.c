@@ -217,6 +217,9 @@ static int fd_name(int fd, char name[PL_NAME_MAX])
 	if (n <= 0)
 		return 0;
 	path[n] = '\0';
+	/* An unlinked file is in no directory: nothing written to it survives a power cut. */
+	if ((size_t)n > 10 && strcmp(path + n - 10, " (deleted)") == 0)
+		return 0;
 	return canonical_name(path, name);
 }
 
