@@ -13,6 +13,8 @@
  * nothing, and the next one waits the store's retry delay (a timer wakes
  * the loop for it). Failures are logged at most once per retry delay.
  */
+/* renameat2 and RENAME_NOREPLACE (glibc 2.28 and later). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -204,6 +206,13 @@ static int place_new_file(const char *tmp, const char *path, const char *text, m
 	size_t len = strlen(text);
 	int fd;
 
+	/* A rename that never replaces: atomic, and one directory change (the
+	 * power-loss test follows renames). Where the file system cannot do
+	 * that, a link, which fails as well if the name is taken. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -1;
 	if (link(tmp, path) == 0) {
 		unlink(tmp);
 		return 0;
@@ -223,6 +232,48 @@ static int place_new_file(const char *tmp, const char *path, const char *text, m
 	close(fd);
 	unlink(tmp);
 	return 0;
+}
+
+/*
+ * A start after a crash or power cut between the admin key's commit and
+ * its placement: the ledger has the key, admin.key is missing, and the
+ * temporary that was written and synced before the commit is there. Put it
+ * in place, once it is known to be the committed key; otherwise nobody
+ * would hold the admin key.
+ */
+static void finish_admin_key(struct daemon *dm)
+{
+	char tmp[4096], path[4096], text[AUTH_KEY_TEXT_MAX + 3];
+	const struct model_apikey *k;
+	struct stat st;
+	long n = 0;
+	int fd, dfd;
+
+	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
+	snprintf(tmp, sizeof tmp, "%s/.admin.key.tmp", dm->data_dir);
+	if (lstat(path, &st) == 0 || errno != ENOENT || (fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, text, sizeof text - 2);
+	close(fd);
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	k = model_apikey_find(&dm->model, auth_key_id(text, (size_t)n));
+	if (!k || k->revoked || !auth_key_matches(text, (size_t)n, k->hash))
+		return;
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	if (place_new_file(tmp, path, text, 0600) != 0) {
+		log_line("cannot put the admin key in place as %s: %s; it is in %s", path, strerror(errno), tmp);
+		return;
+	}
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	log_line("the admin key committed by an interrupted first start is now in %s", path);
 }
 
 /*
@@ -258,6 +309,12 @@ static int make_admin_key(struct daemon *dm)
 	if (write_file_atomic(dm->data_dir, "admin.key", text, 0600, 1, tmp, sizeof tmp)) {
 		log_line("cannot write the admin key into %s: %s", dm->data_dir, strerror(errno));
 		return -1;
+	}
+	/* The temporary's name must survive a power cut too: a start after a
+	 * cut between the commit and the rename puts it in place (finish_admin_key). */
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
 	}
 	if (!store_append(dm->store, &rec)) {
 		log_line("cannot store the admin key: the record cannot be journalled (out of memory)");
@@ -653,6 +710,8 @@ int main(int argc, char **argv)
 	log_line("recovered %s: %u customers, journal seq %llu, %llu records replayed in %llu ms", dm.data_dir,
 		 dm.model.ncustomers, (unsigned long long)store_durable_seq(dm.store), (unsigned long long)replayed,
 		 (unsigned long long)(mono_ms() - t0));
+	if (dm.model.nkeys > 0)
+		finish_admin_key(&dm);
 	if (dm.model.nkeys == 0 && make_admin_key(&dm)) {
 		model_free(&dm.model);
 		store_close(dm.store);
