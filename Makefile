@@ -15,7 +15,15 @@ FUZZ_CORPUS  ?= $(BUILD)/fuzz-corpus
 FUZZ_JOBS    ?= $(JOBS)
 FUZZ_TARGETS ?=
 
-.PHONY: all deps build build-san run test test-fast fuzz clean
+# make powerloss: the power-loss test at length (tests/it_powerloss.c):
+# POWERLOSS_CUTS cut points in the log of POWERLOSS_SALES sales, each with
+# POWERLOSS_SUBSETS random subsets of the unflushed writes besides none and
+# all, 16 MiB preallocated as in production. make test runs it small.
+POWERLOSS_CUTS    ?= 2000
+POWERLOSS_SALES   ?= 2000
+POWERLOSS_SUBSETS ?= 4
+
+.PHONY: all deps build build-san run test test-fast fuzz powerloss clean
 
 all: build
 
@@ -47,6 +55,13 @@ test-fast: build
 # clang and libFuzzer, which tools/deps.sh installs.
 fuzz: build
 	sh tests/fuzz/fuzz_all.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_CORPUS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+powerloss: build
+	ACCRUED_BIN=$(abspath $(BUILD))/accrued ACCRUECTL_BIN=$(abspath $(BUILD))/accruectl \
+	ACCRUE_CHECK_BIN=$(abspath $(BUILD))/accrue-check \
+	POWERLOSS_SHIM=$(abspath $(BUILD))/tests/libaccrue_powerloss_shim.so POWERLOSS_PREALLOC_MIB=16 \
+	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_SALES=$(POWERLOSS_SALES) POWERLOSS_SUBSETS=$(POWERLOSS_SUBSETS) \
+	POWERLOSS_MAX_FAILURES=10 $(abspath $(BUILD))/tests/it_powerloss
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

@@ -7,7 +7,14 @@
  * hand the open batch to the writer if it is idle, write out ready replies.
  * SIGINT/SIGTERM: stop reading, let what is in flight commit, write a final
  * checkpoint, close, exit 0.
+ *
+ * A failed commit: the requests of its batch get STORAGE and memory is
+ * rebuilt from disk; a failed checkpoint refuses nothing and rebuilds
+ * nothing, and the next one waits the store's retry delay (a timer wakes
+ * the loop for it). Failures are logged at most once per retry delay.
  */
+/* renameat2 and RENAME_NOREPLACE (glibc 2.28 and later). */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -29,6 +36,9 @@
 #include "net.h"
 #include "store.h"
 
+/* Added to the store's retry delay when the loop sets its timer for it. */
+#define RETRY_SLACK_MS 10
+
 #ifndef ACCRUE_VERSION
 #define ACCRUE_VERSION "dev"
 #endif
@@ -43,6 +53,7 @@ struct daemon {
 	struct scrub *scrub;
 	uv_check_t check;
 	uv_timer_t timer;
+	uv_timer_t retry_timer; /* wakes the loop when a failed checkpoint may be tried again */
 	uv_signal_t sigint, sigterm;
 	int shutting_down;
 	int final_checkpoint;
@@ -50,6 +61,10 @@ struct daemon {
 	uint64_t checkpoints_logged;
 	uint64_t map_grows_logged;
 	int prealloc_errno_logged;
+	/* Failed commits: how many since the last success, since the last line
+	 * about them, when that line was written and how long until the next. */
+	uint64_t failures, failures_unlogged;
+	uint64_t failure_logged_ms, failure_log_gap_ms;
 };
 
 static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -142,10 +157,13 @@ static void usage(FILE *f)
 		"  --help                   show this help\n"
 		"  --version                show the version\n"
 		"\n"
-		"On first start with an empty DIR, an admin API key is written to\n"
-		"DIR/admin.key (mode 0600). Once listening, the bound address is written\n"
-		"to DIR/accrued.addr. SIGINT or SIGTERM: finish what is in flight,\n"
-		"checkpoint, exit 0.\n");
+		"A new ledger is started only in a new or empty DIR: an admin API key is\n"
+		"then written to DIR/admin.key (mode 0600; an existing file is never\n"
+		"replaced). Where a ledger was kept and is no longer whole (data.mdb\n"
+		"missing or empty beside admin.key or lock.mdb, or its databases gone)\n"
+		"or DIR holds other files, accrued refuses to start and says why.\n"
+		"Once listening, the bound address is written to DIR/accrued.addr.\n"
+		"SIGINT or SIGTERM: finish what is in flight, checkpoint, exit 0.\n");
 }
 
 /* Write text to dir/name through a temporary file and a rename. */
@@ -179,15 +197,107 @@ static int write_file_atomic(const char *dir, const char *name, const char *text
 }
 
 /*
+ * Put the finished temporary tmp in place as path, which must not exist:
+ * a hard link fails where path exists, where rename would replace it. A
+ * file system without hard links gets an O_EXCL copy. 0, or -1 with errno.
+ */
+static int place_new_file(const char *tmp, const char *path, const char *text, mode_t mode)
+{
+	size_t len = strlen(text);
+	int fd;
+
+	/* A rename that never replaces: atomic, and one directory change (the
+	 * power-loss test follows renames). Where the file system cannot do
+	 * that, a link, which fails as well if the name is taken. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -1;
+	if (link(tmp, path) == 0) {
+		unlink(tmp);
+		return 0;
+	}
+	if (errno != EPERM && errno != ENOTSUP && errno != EOPNOTSUPP && errno != EMLINK)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	unlink(tmp);
+	return 0;
+}
+
+/*
+ * A start after a crash or power cut between the admin key's commit and
+ * its placement: the ledger has the key, admin.key is missing, and the
+ * temporary that was written and synced before the commit is there. Put it
+ * in place, once it is known to be the committed key; otherwise nobody
+ * would hold the admin key.
+ */
+static void finish_admin_key(struct daemon *dm)
+{
+	char tmp[4096], path[4096], text[AUTH_KEY_TEXT_MAX + 3];
+	const struct model_apikey *k;
+	struct stat st;
+	long n = 0;
+	int fd, dfd;
+
+	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
+	snprintf(tmp, sizeof tmp, "%s/.admin.key.tmp", dm->data_dir);
+	if (lstat(path, &st) == 0 || errno != ENOENT || (fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, text, sizeof text - 2);
+	close(fd);
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	if (n <= 0)
+		return;
+	text[n] = '\0';
+	k = model_apikey_find(&dm->model, auth_key_id(text, (size_t)n));
+	if (!k || k->revoked || !auth_key_matches(text, (size_t)n, k->hash))
+		return;
+	text[n] = '\n';
+	text[n + 1] = '\0';
+	if (place_new_file(tmp, path, text, 0600) != 0) {
+		log_line("cannot put the admin key in place as %s: %s; it is in %s", path, strerror(errno), tmp);
+		return;
+	}
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	log_line("the admin key committed by an interrupted first start is now in %s", path);
+}
+
+/*
  * First start: make the admin key. The key file is written (as a temporary)
- * before the key is committed and renamed after, so a crash in between
+ * before the key is committed and put in place after, so a crash in between
  * leaves either no key at all (and the next start makes one) or a usable one.
+ * A key file that is there already belongs to another ledger (this one has
+ * no key): it is never replaced, and the start is refused.
  */
 static int make_admin_key(struct daemon *dm)
 {
 	char text[AUTH_KEY_TEXT_MAX + 2], tmp[4096], path[4096], err[512];
 	struct record rec;
+	struct stat st;
+	int dfd;
 
+	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
+	if (lstat(path, &st) == 0 || errno != ENOENT) {
+		log_line("%s is there, but the ledger in %s has no API key: the key file is not this ledger's (was "
+			 "data.mdb replaced?); refusing to start, and leaving both as they are: restore %s from a "
+			 "backup, or move it aside to start a new ledger there",
+			 path, dm->data_dir, dm->data_dir);
+		return -1;
+	}
 	memset(&rec, 0, sizeof rec);
 	rec.type = PROTO_ENTRY_KEY_CREATE;
 	rec.time_us = dispatch_now_us();
@@ -199,6 +309,12 @@ static int make_admin_key(struct daemon *dm)
 	if (write_file_atomic(dm->data_dir, "admin.key", text, 0600, 1, tmp, sizeof tmp)) {
 		log_line("cannot write the admin key into %s: %s", dm->data_dir, strerror(errno));
 		return -1;
+	}
+	/* The temporary's name must survive a power cut too: a start after a
+	 * cut between the commit and the rename puts it in place (finish_admin_key). */
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
 	}
 	if (!store_append(dm->store, &rec)) {
 		log_line("cannot store the admin key: the record cannot be journalled (out of memory)");
@@ -215,10 +331,13 @@ static int make_admin_key(struct daemon *dm)
 		unlink(tmp);
 		return -1;
 	}
-	snprintf(path, sizeof path, "%s/admin.key", dm->data_dir);
-	if (rename(tmp, path) != 0) {
-		log_line("cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (place_new_file(tmp, path, text, 0600) != 0) {
+		log_line("cannot put the admin key in place as %s: %s; it is in %s", path, strerror(errno), tmp);
 		return -1;
+	}
+	if ((dfd = open(dm->data_dir, O_RDONLY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
 	}
 	log_line("first start: admin API key written to %s (mode 0600)", path);
 	return 0;
@@ -233,6 +352,7 @@ static void finish(struct daemon *dm)
 	net_close(dm->net);
 	uv_close((uv_handle_t *)&dm->check, NULL);
 	uv_close((uv_handle_t *)&dm->timer, NULL);
+	uv_close((uv_handle_t *)&dm->retry_timer, NULL);
 	uv_close((uv_handle_t *)&dm->sigint, NULL);
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
 	scrub_stop(dm->scrub);
@@ -248,16 +368,24 @@ static void tick(struct daemon *dm)
 {
 	if (dm->done)
 		return;
-	if (store_checkpoint_due(dm->store, mono_ms())) {
+	/* Shutting down, only the final checkpoint is written. */
+	if (!dm->shutting_down && store_checkpoint_due(dm->store, mono_ms())) {
+		int retry = store_retry_delay_ms(dm->store) != 0;
 		if (store_checkpoint(dm->store, &dm->model))
 			log_line("checkpoint skipped: out of memory");
-		else
+		else if (!retry) /* a retry is logged when it fails or once it is written */
 			log_line("checkpoint begun at journal seq %llu", (unsigned long long)store_last_seq(dm->store));
 	}
 	if (dm->shutting_down && store_idle(dm->store)) {
 		if (!dm->final_checkpoint) {
 			dm->final_checkpoint = 1;
-			if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
+			/* After a failed commit it would fail too, and the journal
+			 * holds everything acknowledged: the next start replays it. */
+			if (store_last_status(dm->store))
+				log_line("no final checkpoint: the last commit failed (%s); the journal holds every "
+					 "acknowledged change and the next start replays it",
+					 store_strerror(store_last_status(dm->store)));
+			else if (store_checkpoint(dm->store, &dm->model) == 0 && !store_idle(dm->store)) {
 				store_kick(dm->store, &dm->model);
 				net_flush(dm->net);
 				return;
@@ -281,25 +409,64 @@ static void on_timer(uv_timer_t *h)
 	(void)h;
 }
 
-static void on_commit(void *ctx, int status)
+/*
+ * A failed commit. rebuild: its records were refused (STORAGE) and memory
+ * ran ahead of disk by them: rebuild it from what is committed. Otherwise
+ * only a checkpoint failed, and memory agrees with disk. A disk that stays
+ * full fails a commit per retry delay (more while clients keep writing):
+ * one line per retry delay at most, counting those not logged.
+ */
+static void commit_failed(struct daemon *dm, int status, int rebuild)
+{
+	uint64_t now = mono_ms(), t0 = now, ms = 0, delay = store_retry_delay_ms(dm->store);
+	char more[96] = "";
+
+	dm->failures++;
+	if (rebuild) {
+		char err[512];
+		uint64_t replayed = 0;
+
+		model_free(&dm->model);
+		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
+			log_line("commit failed: %s; fatal: cannot rebuild memory from disk: %s", store_strerror(status), err);
+			exit(1);
+		}
+		ms = mono_ms() - t0;
+	}
+	if (dm->failures > 1 && now - dm->failure_logged_ms < dm->failure_log_gap_ms) {
+		dm->failures_unlogged++;
+		return;
+	}
+	if (dm->failures_unlogged)
+		snprintf(more, sizeof more, " (%llu more failed since the last report)",
+			 (unsigned long long)dm->failures_unlogged);
+	if (rebuild)
+		log_line("commit failed: %s; the requests of that batch were refused and memory was rebuilt from disk "
+			 "at journal seq %llu (%llu ms)%s",
+			 store_strerror(status), (unsigned long long)store_durable_seq(dm->store), (unsigned long long)ms,
+			 more);
+	else
+		log_line("checkpoint failed: %s; nothing was refused, the journal holds every acknowledged change, and "
+			 "the checkpoint is tried again in %.1f s%s",
+			 store_strerror(status), (double)delay / 1000, more);
+	dm->failures_unlogged = 0;
+	dm->failure_logged_ms = now;
+	dm->failure_log_gap_ms = delay;
+}
+
+static void on_commit(void *ctx, int status, int rebuild)
 {
 	struct daemon *dm = ctx;
 
 	if (status) {
-		char err[512];
-		uint64_t replayed = 0;
-
-		/* Memory ran ahead of disk by the failed batch: rebuild it from
-		 * what is committed. Every request of that batch was answered
-		 * with a storage error, so nothing acknowledged is lost. */
-		log_line("commit failed: %s; the requests of that batch were refused; rebuilding memory from disk",
-			 store_strerror(status));
-		model_free(&dm->model);
-		if (model_init(&dm->model) || store_recover(dm->store, &dm->model, &replayed, err, sizeof err)) {
-			log_line("fatal: cannot rebuild from disk: %s", err);
-			exit(1);
-		}
-		log_line("rebuilt from disk at journal seq %llu", (unsigned long long)store_durable_seq(dm->store));
+		commit_failed(dm, status, rebuild);
+		/* Wake up for the retry, idle or not; a little late rather than
+		 * early, as the loop's clock may lag the store's by a tick. */
+		if (!dm->done)
+			uv_timer_start(&dm->retry_timer, on_timer, store_retry_delay_ms(dm->store) + RETRY_SLACK_MS, 0);
+	} else if (dm->failures) {
+		log_line("commits succeed again, after %llu failed", (unsigned long long)dm->failures);
+		dm->failures = dm->failures_unlogged = 0;
 	}
 	{
 		struct store_stats st;
@@ -543,6 +710,8 @@ int main(int argc, char **argv)
 	log_line("recovered %s: %u customers, journal seq %llu, %llu records replayed in %llu ms", dm.data_dir,
 		 dm.model.ncustomers, (unsigned long long)store_durable_seq(dm.store), (unsigned long long)replayed,
 		 (unsigned long long)(mono_ms() - t0));
+	if (dm.model.nkeys > 0)
+		finish_admin_key(&dm);
 	if (dm.model.nkeys == 0 && make_admin_key(&dm)) {
 		model_free(&dm.model);
 		store_close(dm.store);
@@ -576,6 +745,7 @@ int main(int argc, char **argv)
 	uv_check_start(&dm.check, on_check);
 	uv_timer_init(dm.loop, &dm.timer);
 	uv_timer_start(&dm.timer, on_timer, 1000, 1000);
+	uv_timer_init(dm.loop, &dm.retry_timer);
 	uv_signal_init(dm.loop, &dm.sigint);
 	uv_signal_init(dm.loop, &dm.sigterm);
 	dm.sigint.data = dm.sigterm.data = &dm;

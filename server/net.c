@@ -17,10 +17,12 @@
 /*
  * Connection states, in order. A connection is READING while it may take
  * more frames, PAUSED while backpressure holds it (full batch, too many
- * parked replies, too much unsent output, or shutdown), DRAINING when it
- * will close once its output is written, CLOSED once uv_close was called.
+ * parked replies, too much unsent output, or shutdown), PENALTY while the
+ * AUTH reply to its refused HELLO is held back (it is still read, only to
+ * notice the peer leaving: what it sends is dropped), DRAINING when it will
+ * close once its output is written, CLOSED once uv_close was called.
  */
-enum conn_state { CONN_READING, CONN_PAUSED, CONN_DRAINING, CONN_CLOSED };
+enum conn_state { CONN_READING, CONN_PAUSED, CONN_PENALTY, CONN_DRAINING, CONN_CLOSED };
 
 struct conn {
 	uv_tcp_t tcp;
@@ -54,12 +56,14 @@ struct conn {
 	uint64_t last_tx_ms;     /* last time the client took bytes of our output */
 	uint8_t peer[16];        /* client address (4 or 16 bytes), for failed-HELLO accounting */
 	uint8_t peer_len;
+	struct held *held;       /* its refused HELLO's reply, while held back (CONN_PENALTY) */
 };
 
 /* A refused HELLO's reply, held back because its address failed too often. */
 struct held {
 	struct held *next;
 	struct conn *conn;
+	struct hello_fail *fail; /* its address, which counts it in held */
 	uint64_t due_ms;
 	uint32_t len;
 	uint8_t frame[];
@@ -70,8 +74,8 @@ struct hello_fail {
 	uint8_t peer[16];
 	uint8_t peer_len;
 	uint32_t count;     /* failures since the first of this run of them */
+	uint32_t held;      /* replies to this address held back now; the slot is kept while any are */
 	uint64_t last_ms;   /* the latest failure */
-	uint64_t next_ms;   /* no held reply to this address goes out before this */
 };
 
 #define HELLO_FAIL_SLOTS 256
@@ -79,6 +83,14 @@ struct hello_fail {
 #define HELLO_FAIL_WINDOW_MS 60000  /* quiet time after which an address starts afresh */
 #define HELLO_DELAY_FIRST_MS 250
 #define HELLO_DELAY_MAX_MS 4000
+/*
+ * Replies held back for one address at once. Each holds a connection, so
+ * without a bound one address could fill the connection limit with them;
+ * past it a wrong HELLO is refused with BUSY at once. Four covers a site
+ * of a few tills all retrying with a stale key; at the 4 s step it lets an
+ * address have at most four AUTH replies per 4 s.
+ */
+#define HELLO_HELD_PER_ADDRESS 4
 #define SWEEP_MS 100
 
 /* A reply waiting for its journal record to be durable. */
@@ -164,10 +176,30 @@ static void on_conn_closed(uv_handle_t *h)
 	conn_unref(c);
 }
 
+/* Take c's held reply off the list and free it (its peer left, or the server closes). */
+static void held_drop(struct conn *c)
+{
+	struct held *hr = c->held, **pp;
+
+	for (pp = &c->net->held; *pp != hr; pp = &(*pp)->next)
+		;
+	*pp = hr->next;
+	hr->fail->held--;
+	c->held = NULL;
+	c->parked--;
+	free(hr);
+	conn_unref(c); /* not the last reference: the socket's is still there */
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
+	/* A reply held back for a peer that is gone is owed to nobody: the
+	 * connection's slot and its address's share of held replies free now,
+	 * not when the reply comes due. */
+	if (c->held)
+		held_drop(c);
 	c->state = CONN_CLOSED;
 	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
@@ -407,6 +439,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
+	if (c->state == CONN_PENALTY) {
+		/* Read only to see the peer leave; a refused HELLO ends the session. */
+		c->rlen = 0;
+		return;
+	}
 	c->rlen += (size_t)nread;
 	c->last_rx_ms = uv_now(c->net->loop);
 	conn_process(c);
@@ -461,17 +498,24 @@ static void drop_revoked(struct net *n)
 			conn_drain(c);
 }
 
+/*
+ * The failure record of c's address, a new one if it has none. A new
+ * address takes the slot quiet longest (an empty one first) among those
+ * with no reply held back: a held reply counts itself in its slot, so that
+ * slot must stay its address's. NULL when every slot has held replies.
+ */
 static struct hello_fail *fail_slot(struct net *n, const struct conn *c, uint64_t now)
 {
-	struct hello_fail *f, *oldest = &n->fails[0];
+	struct hello_fail *f, *oldest = NULL;
 
 	for (f = n->fails; f < n->fails + HELLO_FAIL_SLOTS; f++) {
 		if (f->peer_len == c->peer_len && !memcmp(f->peer, c->peer, c->peer_len))
 			return f;
-		if (f->last_ms < oldest->last_ms)
+		if (!f->held && (!oldest || f->last_ms < oldest->last_ms))
 			oldest = f;
 	}
-	/* A new address takes the slot quiet longest (an empty one first). */
+	if (!oldest)
+		return NULL;
 	memset(oldest, 0, sizeof *oldest);
 	memcpy(oldest->peer, c->peer, c->peer_len);
 	oldest->peer_len = c->peer_len;
@@ -479,50 +523,86 @@ static struct hello_fail *fail_slot(struct net *n, const struct conn *c, uint64_
 	return oldest;
 }
 
-/*
- * Count a refused HELLO against its address. Returns 1 if its reply was held
- * back (it goes out from sweep(); the connection closes after it), 0 if it is
- * to be sent now.
- */
-static int hello_failed(struct conn *c, const struct proto_header *h, const struct dispatch_out *out)
+/* Refuse a wrong HELLO with BUSY now, when its AUTH reply may not be held back. */
+static void hello_refuse_busy(struct conn *c, const struct proto_header *h, const char *why)
 {
 	struct net *n = c->net;
-	uint64_t now = uv_now(n->loop), delay, due;
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+
+	dispatch_error(&out, PROTO_ST_BUSY, "%s; try again later", why);
+	emit(c, h, &out);
+}
+
+/*
+ * Answer a refused HELLO, whose AUTH reply dispatch left in out, and count
+ * it against its address (PROTOCOL.md, "Failed HELLOs"). The first
+ * HELLO_FAIL_FREE failures within the window are answered now. After
+ * those the reply is held back, from this HELLO on, and sent by on_sweep;
+ * meanwhile the connection is CONN_PENALTY and closes at once if its peer
+ * leaves. An address with HELLO_HELD_PER_ADDRESS replies held back already
+ * gets BUSY now instead. Either way the connection then closes.
+ *
+ * Held replies to one address are not queued one after another: a queue
+ * made a flood of closed connections into hours of wait for whoever came
+ * next from that address, and it did not slow a guesser, who need not wait
+ * for a wrong answer when a right one comes at once. The cap per address
+ * bounds what parallel connections get instead.
+ */
+static void hello_refused(struct conn *c, const struct proto_header *h, const struct dispatch_out *out)
+{
+	struct net *n = c->net;
+	uint64_t now = uv_now(n->loop), delay;
+	uint32_t over;
 	struct hello_fail *f;
 	struct held *hr, **pp;
 	size_t len;
 
-	if (!c->peer_len)
-		return 0;
+	c->state = CONN_DRAINING;
+	if (!c->peer_len) {
+		emit(c, h, out);
+		return;
+	}
 	f = fail_slot(n, c, now);
+	if (!f) {
+		/* HELLO_FAIL_SLOTS addresses all have replies held back: an
+		 * attack from many addresses. Forgetting one to make room would
+		 * let it start afresh, so the newcomer is refused instead. */
+		hello_refuse_busy(c, h, "too many failed HELLOs at once");
+		return;
+	}
 	if (now - f->last_ms > HELLO_FAIL_WINDOW_MS)
 		f->count = 0;
 	f->count++;
 	f->last_ms = now;
-	if (f->count <= HELLO_FAIL_FREE)
-		return 0;
-	delay = f->count - HELLO_FAIL_FREE - 1 >= 5 ? HELLO_DELAY_MAX_MS
-						     : (uint64_t)HELLO_DELAY_FIRST_MS << (f->count - HELLO_FAIL_FREE - 1);
+	if (f->count <= HELLO_FAIL_FREE) {
+		emit(c, h, out);
+		return;
+	}
+	if (f->held >= HELLO_HELD_PER_ADDRESS) {
+		hello_refuse_busy(c, h, "too many failed HELLOs from this address are waiting for their replies");
+		return;
+	}
+	over = f->count - HELLO_FAIL_FREE - 1;
+	delay = over >= 5 ? HELLO_DELAY_MAX_MS : (uint64_t)HELLO_DELAY_FIRST_MS << over;
 	if (delay > HELLO_DELAY_MAX_MS)
 		delay = HELLO_DELAY_MAX_MS;
-	/* One after another for the address: parallel connections do not help. */
-	due = (f->next_ms > now ? f->next_ms : now) + delay;
-	f->next_ms = due;
 
 	len = frame_reply(n, h->opcode, out->flags, h->request_id, out->len);
 	hr = xrealloc(NULL, sizeof *hr + len);
 	hr->conn = c;
-	hr->due_ms = due;
+	hr->fail = f;
+	hr->due_ms = now + delay;
 	hr->len = (uint32_t)len;
 	memcpy(hr->frame, n->scratch, len);
-	for (pp = &n->held; *pp && (*pp)->due_ms <= due; pp = &(*pp)->next)
+	for (pp = &n->held; *pp && (*pp)->due_ms <= hr->due_ms; pp = &(*pp)->next)
 		;
 	hr->next = *pp;
 	*pp = hr;
+	f->held++;
+	c->held = hr;
 	c->parked++;
 	c->refs++;
-	c->state = CONN_DRAINING;
-	return 1;
+	c->state = CONN_PENALTY;
 }
 
 /* Run one frame. Returns 0 if it was consumed, 1 if processing must stop before it. */
@@ -540,8 +620,10 @@ static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t
 		defer(c, h, body, out.wait_seq);
 		return 0;
 	case DISPATCH_REPLY_CLOSE:
-		if (h->opcode == PROTO_OP_HELLO && reply_status(&out) == PROTO_ST_AUTH && hello_failed(c, h, &out))
+		if (h->opcode == PROTO_OP_HELLO && reply_status(&out) == PROTO_ST_AUTH) {
+			hello_refused(c, h, &out); /* DRAINING, or PENALTY while its reply is held back */
 			return 1;
+		}
 		emit(c, h, &out);
 		c->state = CONN_DRAINING;
 		return 1;
@@ -588,7 +670,7 @@ static void conn_process(struct conn *c)
 	}
 	/* run_frame stops before a blocked frame without consuming it, and
 	 * after a closing frame; either way the consumed prefix goes. */
-	if (c->state == CONN_DRAINING) {
+	if (c->state == CONN_DRAINING || c->state == CONN_PENALTY) {
 		c->rlen = 0;
 	} else if (off) {
 		memmove(c->rbuf, c->rbuf + off, c->rlen - off);
@@ -601,7 +683,8 @@ static void conn_process(struct conn *c)
 		c->frame_start_ms = uv_now(n->loop);
 	if (c->state == CONN_CLOSED)
 		return;
-	set_reading(c, c->state == CONN_READING);
+	/* A connection in PENALTY is still read, so that its peer's leaving is seen at once. */
+	set_reading(c, c->state == CONN_READING || c->state == CONN_PENALTY);
 	if (c->state == CONN_DRAINING)
 		mark_flush(c);
 }
@@ -688,12 +771,13 @@ static void on_sweep(uv_timer_t *t)
 		struct held *hr = n->held;
 		struct conn *c = hr->conn;
 
+		/* Still open and in PENALTY: closing it would have dropped hr. */
 		n->held = hr->next;
+		hr->fail->held--;
+		c->held = NULL;
 		c->parked--;
-		if (c->state != CONN_CLOSED) {
-			out_append(c, hr->frame, hr->len);
-			mark_flush(c);
-		}
+		out_append(c, hr->frame, hr->len);
+		conn_drain(c);
 		free(hr);
 		conn_unref(c);
 	}
@@ -901,13 +985,7 @@ void net_close(struct net *n)
 		free(q);
 	}
 	n->ready_tail = &n->ready_head;
-	while (n->held) {
-		struct held *hr = n->held;
-		n->held = hr->next;
-		hr->conn->parked--;
-		conn_unref(hr->conn);
-		free(hr);
-	}
+	/* n->held is empty now: closing each connection dropped its held reply. */
 	if (n->sweeping) {
 		n->sweeping = 0;
 		uv_close((uv_handle_t *)&n->sweep, NULL);

@@ -16,7 +16,9 @@
  * is closed; a connection with nothing pending that sends nothing for
  * idle_timeout is closed. Failed HELLOs are counted per client address: from
  * the fourth within a minute on, each AUTH reply is held back (250 ms,
- * doubling, at most 4 s), one after another for that address. Once a key is
+ * doubling, at most 4 s). A held connection whose peer leaves closes at
+ * once; past 4 held replies for an address its wrong HELLOs get BUSY at
+ * once, so the slowdown cannot fill the connection limit. Once a key is
  * revoked, its connections take no more requests and close when their
  * pending replies are out.
  *

@@ -5,6 +5,7 @@
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
@@ -15,6 +16,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pagecheck.h"
@@ -200,6 +203,164 @@ int store__remap(struct store *s, size_t size)
 	return rc;
 }
 
+/* The way out of every refusal to start on what a data directory holds. */
+#define WAY_OUT                                                                                         \
+	"refusing to start a new, empty ledger over it (nothing in %s was changed): restore the directory " \
+	"from a backup, or move it aside to start a new ledger there"
+
+/*
+ * What accrued keeps in a data directory besides data.mdb, and whether a
+ * file means that a ledger was kept there. admin.key and accrued.addr are
+ * main.c's, the discarded journal records store_read.c's. accrued.lock is
+ * made first at every start, so a start that stopped at once leaves only
+ * it, and lost+found is what a new file system holds: neither is a ledger's.
+ */
+static const struct dir_file {
+	const char *name;
+	int prefix; /* the name begins so (discarded-journal-SEQ.bin) */
+	int ledger;
+} dir_files[] = {
+	{"lock.mdb", 0, 1},
+	{"admin.key", 0, 1},
+	{".admin.key.tmp", 0, 1},
+	{"accrued.addr", 0, 1},
+	{".accrued.addr.tmp", 0, 1},
+	{"discarded-journal-", 1, 1},
+	{"accrued.lock", 0, 0},
+	{"lost+found", 0, 0},
+};
+
+static const struct dir_file *dir_file_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof dir_files / sizeof dir_files[0]; i++) {
+		const struct dir_file *f = &dir_files[i];
+		if (f->prefix ? strncmp(name, f->name, strlen(f->name)) == 0 : strcmp(name, f->name) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* Add name to a list of at most three ("a, b, c and 4 more"). */
+static void name_list_add(char *list, size_t cap, int *count, const char *name)
+{
+	size_t len = strlen(list);
+
+	if (*count < 3)
+		snprintf(list + len, cap - len, "%s%s", *count ? ", " : "", name);
+	(*count)++;
+}
+
+static void name_list_end(char *list, size_t cap, int count)
+{
+	size_t len = strlen(list);
+
+	if (count > 3)
+		snprintf(list + len, cap - len, " and %d more", count - 3);
+}
+
+/*
+ * Before anything is made in dir: -1 with err where data.mdb is missing or
+ * empty although a ledger was kept there, or where dir holds other files
+ * and no data.mdb, so that a lost ledger is never silently replaced by a
+ * new one. 0: go on (a non-empty data.mdb is checked once LMDB has it open).
+ */
+static int survey_dir(const char *dir, char *err, size_t errlen)
+{
+	char path[4200], ledger[512] = "", other[512] = "";
+	int nledger = 0, nother = 0, empty = 0;
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if (stat(path, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			store__set_err(err, errlen, "%s is not a regular file; " WAY_OUT, path, dir);
+			return -1;
+		}
+		if (st.st_size > 0)
+			return 0;
+		empty = 1;
+	} else if (errno != ENOENT || lstat(path, &st) == 0) {
+		/* Unreadable, or a link to nothing: a ledger's file that is not there. */
+		store__set_err(err, errlen, "cannot read %s: %s; " WAY_OUT, path, strerror(errno), dir);
+		return -1;
+	}
+	if (!(d = opendir(dir))) {
+		store__set_err(err, errlen, "cannot read data directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		const struct dir_file *f;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "data.mdb"))
+			continue;
+		f = dir_file_find(e->d_name);
+		if (!f)
+			name_list_add(other, sizeof other, &nother, e->d_name);
+		else if (f->ledger)
+			name_list_add(ledger, sizeof ledger, &nledger, e->d_name);
+	}
+	closedir(d);
+	name_list_end(ledger, sizeof ledger, nledger);
+	name_list_end(other, sizeof other, nother);
+	if (empty || nledger) {
+		store__set_err(err, errlen, "%s/data.mdb %s%s%s: the ledger kept in %s is lost; " WAY_OUT, dir,
+			empty ? "is empty (0 bytes)" : "is missing", nledger ? " beside " : "", ledger, dir, dir);
+		return -1;
+	}
+	if (nother) {
+		store__set_err(err, errlen,
+			"data directory %s is not empty and holds no ledger (no data.mdb, but %s); refusing to start a "
+			"new ledger among files that are not accrue's (nothing in %s was changed): give --data an empty "
+			"or new directory",
+			dir, other, dir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * LMDB aborts the process when a page breaks one of its invariants, as a
+ * damaged meta page or tree can make one do (a main root pointing at a
+ * meta page). Say first, in the daemon's log format, which file is damaged
+ * and the way out, and exit 1 as any refusal does; LMDB's words are in it.
+ */
+static void on_lmdb_assert(MDB_env *env, const char *msg)
+{
+	const struct store *s = mdb_env_get_userctx(env);
+	char line[1536], when[32];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	n = snprintf(line, sizeof line,
+		"%s accrued: %s/data.mdb is damaged: LMDB found a page it cannot use (%s); stopping at once. See "
+		"accrue-check %s; restore the directory from a backup, or move it aside to start a new ledger there\n",
+		when, s ? s->dir : "?", msg, s ? s->dir : "DIR");
+	if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0) {
+		/* Nowhere left to say it. */
+	}
+	_exit(1);
+}
+
+/* Whether another process holds dir's lock now (without making the lock file). */
+static int dir_in_use(const char *dir)
+{
+	char path[4200];
+	int fd, busy;
+
+	snprintf(path, sizeof path, "%s/accrued.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0)
+		return 0;
+	busy = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return busy;
+}
+
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
@@ -230,6 +391,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 {
 	struct store *s = calloc(1, sizeof *s);
 	MDB_txn *txn = NULL;
+	unsigned int create = 0;
 	uint64_t format;
 	int rc;
 
@@ -256,6 +418,14 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		goto fail;
 	}
 	snprintf(s->dir, sizeof s->dir, "%s", dir);
+	/* Looked at before the lock file is made, so that a refusal leaves the
+	 * directory as it was; but a directory in use is named as that. */
+	if (survey_dir(dir, err, errlen)) {
+		if (dir_in_use(dir))
+			store__set_err(err, errlen, "data directory %s is in use by another accrued (locked: %s/accrued.lock)",
+				dir, dir);
+		goto fail;
+	}
 	if (lock_dir(s, dir, err, errlen))
 		goto fail;
 	/* LMDB trusts its pages: check them as plain bytes before it reads one. */
@@ -265,15 +435,20 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		snprintf(path, sizeof path, "%s/data.mdb", dir);
 		if (stat(path, &st) == 0 && pagecheck_file(path, NULL, why, sizeof why) != 0) {
 			store__set_err(err, errlen,
-				       "%s; restore the data directory from a backup (accrue-check %s says what else it finds)",
+				       "the data file is damaged: %s; restore the directory from a backup, or move it aside to "
+				       "start a new ledger (accrue-check %s names what else it finds)",
 				       why, dir);
 			goto fail;
 		}
 	}
 	s->map_size = STORE_MAP_INITIAL;
-	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
+	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_userctx(s->env, s)) ||
+	    (rc = mdb_env_set_assert(s->env, on_lmdb_assert)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
 	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
-		store__set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
+		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+			store__set_err(err, errlen, "%s/data.mdb is not a ledger: %s; " WAY_OUT, dir, mdb_strerror(rc), dir);
+		else
+			store__set_err(err, errlen, "cannot open LMDB environment in %s: %s", dir, mdb_strerror(rc));
 		goto fail;
 	}
 	/* An existing environment may already be larger than our default. */
@@ -286,14 +461,50 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		store__set_err(err, errlen, "cannot begin transaction: %s", mdb_strerror(rc));
 		goto fail;
 	}
+	/*
+	 * The databases are made only in an environment no transaction was
+	 * ever committed to: a new one (or one whose first start stopped before
+	 * its first commit). Where commits were made and they are gone, the
+	 * newest meta page or the main tree is damaged, and making them anew
+	 * would start an empty ledger over the lost one.
+	 */
+	rc = mdb_dbi_open(txn, record_db_name(RECORD_DB_META), 0, &s->dbi[RECORD_DB_META]);
+	if (rc == MDB_NOTFOUND) {
+		MDB_envinfo info;
+		memset(&info, 0, sizeof info);
+		if (mdb_env_info(s->env, &info) != 0 || info.me_last_txnid != 0) {
+			store__set_err(err, errlen,
+				"%s/data.mdb has lost accrue's databases (there is no \"%s\" database) although %llu "
+				"transactions were committed to it: its newest meta page or main tree is damaged, or it "
+				"is not accrue's file; " WAY_OUT,
+				dir, record_db_name(RECORD_DB_META), (unsigned long long)info.me_last_txnid, dir);
+			goto fail;
+		}
+		create = MDB_CREATE;
+	} else if (rc) {
+		store__set_err(err, errlen, "cannot read the databases in %s/data.mdb (%s): it is damaged; " WAY_OUT, dir,
+			mdb_strerror(rc), dir);
+		goto fail;
+	}
 	for (int i = 0; i < RECORD_DB_COUNT; i++) {
-		if ((rc = mdb_dbi_open(txn, record_db_name(i), MDB_CREATE, &s->dbi[i]))) {
+		rc = mdb_dbi_open(txn, record_db_name(i), create, &s->dbi[i]);
+		if (rc == MDB_NOTFOUND) {
+			store__set_err(err, errlen, "%s/data.mdb has no \"%s\" database: it is damaged; " WAY_OUT, dir,
+				record_db_name(i), dir);
+			goto fail;
+		}
+		if (rc) {
 			store__set_err(err, errlen, "cannot open database %s: %s", record_db_name(i), mdb_strerror(rc));
 			goto fail;
 		}
 	}
 	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
 		goto fail_rc;
+	if (format == 0 && !create) {
+		store__set_err(err, errlen, "%s/data.mdb has no storage format in its meta database: it is damaged; " WAY_OUT,
+			dir, dir);
+		goto fail;
+	}
 	if (format == 0) {
 		if ((rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "format", STORE_FORMAT)))
 			goto fail_rc;
@@ -346,6 +557,7 @@ void store_close(struct store *s)
 		close(s->data_fd);
 	batch_free(&s->batches[0]);
 	batch_free(&s->batches[1]);
+	free(s->kept);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	pthread_rwlock_destroy(&s->map_lock);
@@ -365,7 +577,17 @@ void store_set_map_size(struct store *s, size_t bytes)
 
 const char *store_strerror(int status)
 {
-	return mdb_strerror(status);
+	/* What an operator must do something about, in plain words. */
+	switch (status) {
+	case ENOSPC:
+		return "no space left on device";
+	case EDQUOT:
+		return "disk quota exceeded";
+	case EFBIG:
+		return "file too large (past the file-size limit, ulimit -f)";
+	default:
+		return mdb_strerror(status);
+	}
 }
 
 uint64_t store_bad_seq(const struct store *s)
@@ -483,6 +705,39 @@ static int commit_batch(struct store *s, const struct batch *b, int prealloc)
 	}
 }
 
+/*
+ * LMDB reports a write that wrote less than it asked as EIO ("short write,
+ * filesystem full?"). That is what a full disk does to a commit whose pages
+ * run from the zeros written ahead into blocks the file does not have yet:
+ * the first part is written, the rest is not. Ask the file system itself:
+ * a page of zeros past the end of the file gets the real errno (ENOSPC,
+ * EDQUOT, or EFBIG past a file-size limit); if that page goes through, the
+ * free space statvfs reports still tells whether the batch could fit. Only
+ * what neither explains stays EIO. Writer thread, between transactions,
+ * past every page LMDB uses, like the preallocation's zeros.
+ */
+static int write_failure_cause(struct store *s, const struct batch *b)
+{
+	struct statvfs vfs;
+	struct stat st;
+	int rc;
+
+	if (s->data_fd < 0 || !s->psize || fstat(s->data_fd, &st) != 0)
+		return EIO;
+	rc = write_zeros(s->data_fd, (uint64_t)st.st_size, s->psize);
+	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+		return rc;
+	if (rc == 0 && s->file_end < (uint64_t)st.st_size + s->psize)
+		s->file_end = (uint64_t)st.st_size + s->psize;
+	if (fstatvfs(s->data_fd, &vfs) == 0) {
+		/* Root may use the blocks kept back for it; others may not. */
+		uint64_t avail = (uint64_t)(geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail) * vfs.f_frsize;
+		if (avail < b->len + b->ckpt_len)
+			return ENOSPC;
+	}
+	return EIO;
+}
+
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
@@ -505,6 +760,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->mu);
 
 		b->status = commit_batch(s, b, 1);
+		if (b->status == EIO)
+			b->status = write_failure_cause(s, b);
 
 		pthread_mutex_lock(&s->mu);
 		s->stats.prealloc_errno = s->prealloc_errno;
@@ -515,13 +772,49 @@ static void *writer_main(void *arg)
 	return NULL;
 }
 
+/* After a failed commit: checkpoints wait, longer after every failure. */
+static void retry_later(struct store *s)
+{
+	s->retry_delay_ms = s->retry_delay_ms ? s->retry_delay_ms * 2 : STORE_RETRY_MIN_MS;
+	if (s->retry_delay_ms > STORE_RETRY_MAX_MS)
+		s->retry_delay_ms = STORE_RETRY_MAX_MS;
+	s->retry_at_ms = store__now_ms() + s->retry_delay_ms;
+}
+
+/*
+ * The puts of b, a failed batch without records, go to s->kept. Returns 0,
+ * or -1 out of memory: then only a rebuild marks them again.
+ */
+static int keep_puts(struct store *s, struct batch *b)
+{
+	/* A checkpoint takes the kept puts with it, and only one is ever
+	 * open or in flight: kept is empty here, but for a stray batch. */
+	if (!s->kept_len) {
+		/* The usual case: the buffers change places, nothing is copied. */
+		uint8_t *p = s->kept;
+		size_t cap = s->kept_cap;
+		s->kept = b->ckpt;
+		s->kept_cap = b->ckpt_cap;
+		s->kept_len = b->ckpt_len;
+		b->ckpt = p;
+		b->ckpt_cap = cap;
+		b->ckpt_len = 0;
+		return 0;
+	}
+	if (reserve(&s->kept, &s->kept_cap, s->kept_len + b->ckpt_len))
+		return -1;
+	memcpy(s->kept + s->kept_len, b->ckpt, b->ckpt_len);
+	s->kept_len += b->ckpt_len;
+	return 0;
+}
+
 /* Runs on the loop thread when the writer has finished a batch. */
 static void on_async(uv_async_t *h)
 {
 	struct store *s = h->data;
 	struct batch *b;
 	struct store_waiter *w;
-	int status;
+	int status, rebuild;
 
 	pthread_mutex_lock(&s->mu);
 	b = s->done;
@@ -532,12 +825,18 @@ static void on_async(uv_async_t *h)
 
 	status = b->status;
 	w = b->waiters;
+	/* Records refused, or snapshots that cannot be kept: memory must be
+	 * brought back in line with disk. */
+	rebuild = status && (b->nrecs || keep_puts(s, b));
 	s->inflight = NULL;
+	s->last_status = status;
 	if (status == 0) {
 		s->durable_seq = b->last_seq > s->durable_seq ? b->last_seq : s->durable_seq;
 		s->ckpt_seq = b->has_ckpt ? b->ckpt_seq : s->ckpt_seq;
-		if (b->has_ckpt)
+		if (b->has_ckpt) {
 			s->ckpt_time_ms = store__now_ms();
+			s->retry_delay_ms = s->retry_at_ms = 0;
+		}
 		pthread_mutex_lock(&s->mu);
 		s->stats.checkpoints += b->has_ckpt ? 1 : 0;
 		s->stats.commits++;
@@ -545,17 +844,29 @@ static void on_async(uv_async_t *h)
 		pthread_mutex_unlock(&s->mu);
 		batch_reset(b);
 		run_waiters(w, 0);
-	} else {
+	} else if (rebuild) {
 		/* The open batch was built on top of the failed one: it fails too,
-		 * and the caller brings memory back in line with disk. */
+		 * and the caller brings memory back in line with disk, which marks
+		 * again everything since the checkpoint on disk: the kept puts
+		 * are part of that. */
 		struct store_waiter *ow = s->open->waiters;
 		batch_reset(b);
 		batch_reset(s->open);
 		s->last_seq = s->durable_seq;
+		s->kept_len = 0;
+		retry_later(s);
 		run_waiters(w, status);
 		run_waiters(ow, status);
+	} else {
+		/* Only snapshots failed: every record memory holds is on disk (or
+		 * in the open batch, which does not depend on them), so nothing
+		 * is refused and nothing need be rebuilt; the puts, kept above,
+		 * wait for the next checkpoint, after the retry delay. */
+		batch_reset(b);
+		retry_later(s);
+		run_waiters(w, status);
 	}
-	s->on_commit(s->ctx, status);
+	s->on_commit(s->ctx, status, rebuild);
 }
 
 int store_start(struct store *s, uv_loop_t *loop, store_commit_fn on_commit, void *ctx)
@@ -680,24 +991,49 @@ static int new_put(void *ctx, enum record_db db, const void *key, size_t key_len
 
 int store_checkpoint(struct store *s, struct model *m)
 {
-	size_t mark = s->open->ckpt_len;
+	struct batch *b = s->open;
+	size_t mark = b->ckpt_len;
 
-	if (model_checkpoint(m, ckpt_put, s->open, NULL)) {
-		/* Nothing of a failed checkpoint may be written: its marks stay set. */
-		s->open->ckpt_len = mark;
+	/* What a failed checkpoint could not write goes first; the snapshots
+	 * taken now replace those of them they share a key with. */
+	if (s->kept_len) {
+		if (reserve(&b->ckpt, &b->ckpt_cap, b->ckpt_len + s->kept_len))
+			return -1;
+		memcpy(b->ckpt + b->ckpt_len, s->kept, s->kept_len);
+		b->ckpt_len += s->kept_len;
+	}
+	if (model_checkpoint(m, ckpt_put, b, NULL)) {
+		/* Nothing of a failed checkpoint may be written: its marks stay
+		 * set, and the kept puts stay kept. */
+		b->ckpt_len = mark;
 		return -1;
 	}
-	s->open->has_ckpt = 1;
-	s->open->ckpt_seq = s->last_seq;
-	s->open->saved_seq = s->last_seq;
+	s->kept_len = 0;
+	b->has_ckpt = 1;
+	b->ckpt_seq = s->last_seq;
+	b->saved_seq = s->last_seq;
 	return 0;
 }
 
 int store_checkpoint_due(const struct store *s, uint64_t now)
 {
-	if (s->open->has_ckpt || (s->inflight && s->inflight->has_ckpt) || s->last_seq == s->ckpt_seq)
+	if (s->open->has_ckpt || (s->inflight && s->inflight->has_ckpt) || (s->retry_at_ms && now < s->retry_at_ms))
+		return 0;
+	if (s->kept_len)
+		return 1;
+	if (s->last_seq == s->ckpt_seq)
 		return 0;
 	return s->last_seq - s->ckpt_seq >= s->ckpt_every_records || now - s->ckpt_time_ms >= s->ckpt_every_ms;
+}
+
+uint64_t store_retry_delay_ms(const struct store *s)
+{
+	return s->retry_delay_ms;
+}
+
+int store_last_status(const struct store *s)
+{
+	return s->last_status;
 }
 
 void store_kick(struct store *s, struct model *m)
@@ -713,8 +1049,10 @@ void store_kick(struct store *s, struct model *m)
 	 * small commit (or a million entries in a checkpoint). Until then a
 	 * crash only means recovery makes them again from their records. Out
 	 * of memory, they stay unsaved, for a later batch or the checkpoint.
+	 * While a failed checkpoint's puts are kept, so do they: this batch's
+	 * saved_seq would say that the kept ones were on disk.
 	 */
-	if (model_unsaved(m) >= STORE_SAVE_MIN) {
+	if (!s->kept_len && model_unsaved(m) >= STORE_SAVE_MIN) {
 		size_t mark = b->ckpt_len;
 		if (model_save_new(m, new_put, b))
 			b->ckpt_len = mark;
@@ -739,8 +1077,10 @@ int store_commit_now(struct store *s, char *err, size_t errlen)
 	struct batch *b = s->open;
 	int rc = commit_batch(s, b, 0);
 
+	if (rc == EIO)
+		rc = write_failure_cause(s, b);
 	if (rc) {
-		store__set_err(err, errlen, "cannot commit: %s", mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot commit: %s", store_strerror(rc));
 		batch_reset(b);
 		s->last_seq = s->durable_seq;
 		return -1;

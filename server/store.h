@@ -21,6 +21,13 @@
  * disagree. Recovery loads the snapshots and replays the journal after the
  * checkpoint seq through model_apply(), verifying every checksum.
  *
+ * A failed commit (a full disk, a file-size limit, an I/O error) refuses
+ * the records of its batch, whose waiters get the status, and the caller
+ * rebuilds memory from disk. A failed checkpoint with no records refuses
+ * nothing and needs no rebuild: the store keeps its snapshots and writes
+ * them with the next checkpoint, which waits a retry delay that grows with
+ * every failure, so a disk that stays full costs little CPU and few lines.
+ *
  * Threads: every function here is called on the loop thread, except that
  * the writer thread runs inside this module. The batch is handed across
  * whole; nothing else is shared.
@@ -49,8 +56,16 @@ struct store_waiter {
 	void (*done)(struct store_waiter *w, int status);
 };
 
-/* Called on the loop thread after every commit, once the waiters have run. */
-typedef void (*store_commit_fn)(void *ctx, int status);
+/*
+ * Called on the loop thread after every commit, once the waiters have run.
+ * status: 0, or why the commit failed (an LMDB or errno code). rebuild: the
+ * failed batch held journal records, which the model had applied and which
+ * are now refused: the caller must bring memory back in line with disk
+ * (store_recover into a fresh model). 0 when only snapshots failed (a
+ * checkpoint): memory agrees with disk, and the store keeps what it could
+ * not write for the next checkpoint.
+ */
+typedef void (*store_commit_fn)(void *ctx, int status, int rebuild);
 
 struct store_stats {
 	uint64_t commits;
@@ -65,6 +80,16 @@ struct store_stats {
  * Open (creating if needed, mode 0700) the data directory dir and its LMDB
  * environment. The directory is locked: a second process gets an error.
  * Returns 0, or -1 with a message in err.
+ *
+ * A new ledger is made only in a new or empty directory (one holding at
+ * most accrued.lock, which every start makes first, and a file system's
+ * lost+found). Refused, with nothing in dir changed and err naming what is
+ * wrong and the way out (restore a backup, or move the directory aside):
+ * a missing or empty data.mdb beside files a ledger leaves (admin.key,
+ * lock.mdb, accrued.addr, discarded journal records); a directory of other
+ * files; a data.mdb that is not LMDB's, or whose accrue databases are gone
+ * although transactions were committed to it (a damaged meta page or main
+ * tree).
  */
 int store_open(struct store **out, const char *dir, char *err, size_t errlen);
 
@@ -116,8 +141,22 @@ void store_wait(struct store *s, uint64_t seq, struct store_waiter *w);
  */
 int store_checkpoint(struct store *s, struct model *m);
 
-/* Whether a checkpoint is due (1) or not (0): journal growth or time since the last one. */
+/*
+ * Whether a checkpoint is due (1) or not (0): journal growth or time since
+ * the last one, or snapshots a failed checkpoint could not write. After a
+ * failed commit not before the retry delay has passed (store_retry_delay_ms).
+ */
 int store_checkpoint_due(const struct store *s, uint64_t now_ms);
+
+/*
+ * After a failed commit, how long checkpoints wait before they are tried
+ * again: 100 ms, doubling with every failed commit up to 30 s; 0 again once
+ * a checkpoint is written. The daemon wakes itself after that long.
+ */
+uint64_t store_retry_delay_ms(const struct store *s);
+
+/* The status of the last commit: 0, or why it failed (store_strerror). */
+int store_last_status(const struct store *s);
 
 /*
  * Hand the open batch to the writer if it is idle and there is one (returns
@@ -153,7 +192,8 @@ void store_get_stats(struct store *s, struct store_stats *st);
 /* The initial LMDB map size (it doubles whenever it is full). Before store_start. */
 void store_set_map_size(struct store *s, size_t bytes);
 
-/* Text for a status a store_waiter or store_commit_fn received (an LMDB or errno code); never NULL. */
+/* Text for a status a store_waiter or store_commit_fn received (an LMDB or
+ * errno code); never NULL. A full disk reads "no space left on device". */
 const char *store_strerror(int status);
 
 /*

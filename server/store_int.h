@@ -30,6 +30,10 @@
 #define PREALLOC_STEP ((uint64_t)256 << 10)
 #define PREALLOC_DEFAULT ((uint64_t)16 << 20)
 #define PREALLOC_RETRY_MS 5000
+/* After a failed commit, checkpoints wait this long, doubling with every
+ * failure up to the maximum, until one is written. */
+#define STORE_RETRY_MIN_MS 100
+#define STORE_RETRY_MAX_MS 30000
 
 struct batch {
 	uint8_t *recs;
@@ -66,6 +70,18 @@ struct store {
 	int started;
 	store_commit_fn on_commit;
 	void *ctx;
+	/*
+	 * A checkpoint whose commit failed cleared the model's marks all the
+	 * same: its puts wait here, and the next checkpoint writes them before
+	 * its own (which replace any they share a key with). While they wait,
+	 * no batch saves orders and request keys ahead of a checkpoint either:
+	 * its saved_seq would claim those of the kept puts were on disk.
+	 */
+	uint8_t *kept;
+	size_t kept_len, kept_cap;
+	uint64_t retry_delay_ms; /* 0, or the current delay after failed commits */
+	uint64_t retry_at_ms;    /* no checkpoint before this */
+	int last_status;         /* of the last commit */
 
 	/* Shared with the writer: guarded by mu. */
 	pthread_t thread;
