@@ -190,6 +190,8 @@ struct dmg_outcome {
 	int storage_unexpected;   /* ... of things the case did not damage */
 	int storage_missing;      /* damaged things read back without STORAGE */
 	char served_said[240];    /* the first thing that was wrong */
+	const char *failure;      /* not as expected: a short label of what went wrong, or NULL */
+	char why[400];            /* ... said in full */
 };
 
 /* The test's ledger, built once: every trial copies it. */
@@ -204,10 +206,13 @@ void dmg_case_xor64(struct dmg_case *c, size_t off, uint64_t x);
  * Run one case: write the damaged copy into the harness's data directory,
  * run accrue-check on it, start the daemon on it (bounded), read back the
  * remembered state if it listens, stop it. Fills *o. Returns 1 when the
- * outcome is what the case expects; prints the case's summary line and,
- * when it failed, why (quiet: only failures).
+ * outcome is what the case expects (a failed CHECK otherwise), and prints
+ * its summary line unless quiet.
  */
 int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet);
+
+/* The case's summary line: what was expected, what happened, and why it failed if it did. */
+void dmg_report(const struct dmg_case *c, const struct dmg_outcome *o);
 
 /* ---- corpus.c and random.c ------------------------------------------------------------ */
 

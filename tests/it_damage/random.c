@@ -33,6 +33,33 @@ static const char *kind_name(int kind)
 	return kind >= 0 && kind <= DMG_PAGE_OVERFLOW ? names[kind] : "?";
 }
 
+/* Failures by kind: the first few of each are printed, all are counted. */
+#define KINDS_MAX 24
+#define SHOWN_PER_KIND 3
+
+static struct {
+	const char *kind;
+	long count;
+	char first[112];
+} kinds[KINDS_MAX];
+static int nkinds;
+
+static void tally(const struct dmg_case *c, const struct dmg_outcome *o)
+{
+	int k;
+
+	for (k = 0; k < nkinds && strcmp(kinds[k].kind, o->failure); k++)
+		;
+	if (k == nkinds) {
+		REQUIRE(nkinds < KINDS_MAX);
+		kinds[nkinds].kind = o->failure;
+		snprintf(kinds[nkinds].first, sizeof kinds[nkinds].first, "%s", c->name);
+		nkinds++;
+	}
+	if (kinds[k].count++ < SHOWN_PER_KIND)
+		dmg_report(c, o);
+}
+
 int dmg_random_run(const struct dmg_map *m, long flips, uint64_t seed)
 {
 	size_t used = (size_t)((m->last_pg + 1) * m->psize);
@@ -63,7 +90,10 @@ int dmg_random_run(const struct dmg_map *m, long flips, uint64_t seed)
 		}
 		c.check = DMG_CHECK_ANY;
 		c.daemon = DMG_ANY;
-		failures += !dmg_trial(&c, &o, 1);
+		if (!dmg_trial(&c, &o, 1)) {
+			failures++;
+			tally(&c, &o);
+		}
 		if (o.check_rc >= 0 && o.check_rc <= 2)
 			check_rc[o.check_rc]++;
 		if (!o.started)
@@ -81,5 +111,8 @@ int dmg_random_run(const struct dmg_map *m, long flips, uint64_t seed)
 	       "read; accrue-check clean %ld, problems %ld, cannot check %ld; %ld failed\n",
 	       flips, (harness_now_ms() - t0) / 1000, refused, served, served_storage, check_rc[0], check_rc[1],
 	       check_rc[2], failures);
+	for (int k = 0; k < nkinds; k++)
+		printf("  failed: %ld x %s (first: %s)\n", kinds[k].count, kinds[k].kind, kinds[k].first);
+	printf("  to run these trials again: DAMAGE_FLIPS=%ld DAMAGE_SEED=%llu\n", flips, (unsigned long long)seed);
 	return (int)(failures > 0);
 }

@@ -194,7 +194,7 @@ static int start_daemon(struct dmg_outcome *o)
 	REQUIRE(harness_start_nowait(&ledger.h) == 0);
 	deadline = harness_now_ms() + START_TIMEOUT_MS;
 	for (;;) {
-		char buf[128];
+		char buf[sizeof ledger.h.addr];
 		int status;
 		long n;
 		pid_t r = waitpid(ledger.h.pid, &status, WNOHANG);
@@ -398,78 +398,125 @@ static const char *daemon_expect_name(int e)
 	}
 }
 
-/* Judge the outcome; returns 1 when it is what c expects, else 0 with why in why. */
-static int judge(const struct dmg_case *c, const struct dmg_outcome *o, int check_named, char *why, size_t cap)
+/* A failure of kind (a short label the random run counts by), said in full in o->why. */
+static int fail(struct dmg_outcome *o, const char *kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct dmg_outcome *o, const char *kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	o->failure = kind;
+	va_start(ap, fmt);
+	vsnprintf(o->why, sizeof o->why, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* Judge the outcome: 1 when it is what c expects, else 0 with o->failure and o->why set. */
+static int judge(const struct dmg_case *c, struct dmg_outcome *o, int check_named)
 {
 	int refused = !o->started && o->exit_code > 0 && o->exit_code < 128 && o->refusal_line && o->log_said[0];
 	int served_safe = o->started && !o->wrong && !o->fresh_start && o->stop_code >= 0 && o->stop_code < 128;
 
-	if (o->check_rc < 0 || o->check_rc >= 128)
-		return snprintf(why, cap, "accrue-check %s", o->check_rc < 0 ? "timed out" : "died of a signal"), 0;
+	/* What no damage excuses. */
+	if (o->check_rc < 0)
+		return fail(o, "accrue-check hung", "accrue-check did not finish");
+	if (o->check_rc >= 128)
+		return fail(o, "accrue-check died of a signal", "accrue-check died of signal %d", o->check_rc - 128);
 	if (o->exit_code < 0)
-		return snprintf(why, cap, "the daemon neither listened nor exited"), 0;
+		return fail(o, "the daemon hung at start", "the daemon neither listened nor exited");
 	if (o->exit_code >= 128 || o->stop_code >= 128)
-		return snprintf(why, cap, "the daemon died of signal %d", (o->exit_code >= 128 ? o->exit_code : o->stop_code) - 128), 0;
+		return fail(o, "the daemon died of a signal", "the daemon died of signal %d",
+			    (o->exit_code >= 128 ? o->exit_code : o->stop_code) - 128);
 	if (o->fresh_start)
-		return snprintf(why, cap, "the daemon started afresh over the damaged ledger"), 0;
+		return fail(o, "a fresh start over the ledger", "the daemon started afresh over the damaged ledger");
 	if (o->wrong)
-		return snprintf(why, cap, "the daemon served wrong data: %s", o->served_said), 0;
+		return fail(o, "wrong data served", "the daemon served wrong data: %s", o->served_said);
+	/* accrue-check. */
 	switch (c->check) {
 	case DMG_CHECK_CLEAN:
 		if (o->check_rc != 0)
-			return snprintf(why, cap, "accrue-check exited %d where nothing is damaged that it reads", o->check_rc), 0;
+			return fail(o, "accrue-check reported what nothing reads",
+				    "accrue-check exited %d where nothing is damaged that it reads", o->check_rc);
 		break;
 	case DMG_CHECK_FINDS:
 		if (o->check_rc != 1 && o->check_rc != 2)
-			return snprintf(why, cap, "accrue-check exited %d: it did not find the damage", o->check_rc), 0;
+			return fail(o, "accrue-check missed the damage", "accrue-check exited %d: it did not find the damage",
+				    o->check_rc);
 		if (!check_named)
-			return snprintf(why, cap, "accrue-check did not say \"%s\"", c->check_needle), 0;
+			return fail(o, "accrue-check did not name the damage", "accrue-check did not say \"%s\"", c->check_needle);
 		break;
 	default:
 		if (o->check_rc != 0 && !o->check_said[0])
-			return snprintf(why, cap, "accrue-check exited %d without a word", o->check_rc), 0;
+			return fail(o, "accrue-check said nothing", "accrue-check exited %d without a word", o->check_rc);
 		break;
 	}
-	if (!o->started && !refused)
-		return snprintf(why, cap, "the daemon exited %d %s", o->exit_code,
-				!o->log_said[0] ? "without a word" : !o->refusal_line ? "with its reason, but its log never says \"refusing to start\"" : ""), 0;
+	/* A refusal says why and that it refuses. */
+	if (!o->started && !refused) {
+		if (!o->log_said[0])
+			return fail(o, "a refusal without a word", "the daemon exited %d without a word", o->exit_code);
+		return fail(o, "a refusal without \"refusing to start\"",
+			    "the daemon exited %d with its reason, but its log never says \"refusing to start\"", o->exit_code);
+	}
 	switch (c->daemon) {
 	case DMG_REFUSE:
 		if (o->started)
-			return snprintf(why, cap, "the daemon started%s", o->storage_reads ? " (reads got STORAGE)" : " and served as if nothing were damaged"), 0;
+			return fail(o, "started over damage it must refuse", "the daemon started%s",
+				    o->storage_reads ? " (reads got STORAGE)" : " and served as if nothing were damaged");
 		if (c->log_needle[0] && !strstr(o->log_said, c->log_needle))
-			return snprintf(why, cap, "the refusal did not say \"%s\"", c->log_needle), 0;
+			return fail(o, "a refusal that does not name the damage", "the refusal did not say \"%s\"", c->log_needle);
 		return 1;
 	case DMG_SERVE:
 		if (!o->started)
-			return snprintf(why, cap, "the daemon refused to start over a place nothing reads"), 0;
+			return fail(o, "refused over what nothing reads", "the daemon refused to start over a place nothing reads");
 		if (o->storage_reads)
-			return snprintf(why, cap, "%s", o->served_said), 0;
+			return fail(o, "STORAGE where nothing is damaged", "%s", o->served_said);
 		if (o->stop_code != 0)
-			return snprintf(why, cap, "the daemon's stop exited %d", o->stop_code), 0;
+			return fail(o, "a stop that failed", "the daemon's stop exited %d", o->stop_code);
 		return 1;
 	case DMG_SERVE_REPORT:
 		if (!o->started)
-			return snprintf(why, cap, "the daemon refused to start over a record it does not need at start"), 0;
-		if (o->storage_missing || o->storage_unexpected)
-			return snprintf(why, cap, "%s", o->served_said), 0;
-		return served_safe ? 1 : (snprintf(why, cap, "the daemon's stop exited %d", o->stop_code), 0);
+			return fail(o, "refused over a record start does not need",
+				    "the daemon refused to start over a record it does not need at start");
+		if (o->storage_missing)
+			return fail(o, "a damaged read without STORAGE", "%s", o->served_said);
+		if (o->storage_unexpected)
+			return fail(o, "STORAGE where nothing is damaged", "%s", o->served_said);
+		if (o->stop_code != 0)
+			return fail(o, "a stop that failed", "the daemon's stop exited %d", o->stop_code);
+		return 1;
 	case DMG_REFUSE_OR_REPORT:
-		return refused || served_safe ? 1 : (snprintf(why, cap, "neither refused nor served safely"), 0);
+		return refused || served_safe ? 1 : fail(o, "a stop that failed", "the daemon's stop exited %d", o->stop_code);
 	default:
-		/* The random run: a start over damage accrue-check calls clean must serve everything. */
+		/* The random run: the daemon and accrue-check must agree that it is clean. */
 		if (o->check_rc == 0 && !o->started)
-			return snprintf(why, cap, "the daemon refused what accrue-check calls clean"), 0;
+			return fail(o, "refused what accrue-check calls clean", "the daemon refused what accrue-check calls clean");
 		if (o->check_rc == 0 && o->storage_reads)
-			return snprintf(why, cap, "accrue-check called it clean, but %s", o->served_said), 0;
-		return refused || served_safe ? 1 : (snprintf(why, cap, "neither refused nor served safely"), 0);
+			return fail(o, "STORAGE where accrue-check calls it clean", "accrue-check called it clean, but %s",
+				    o->served_said);
+		return refused || served_safe ? 1 : fail(o, "a stop that failed", "the daemon's stop exited %d", o->stop_code);
 	}
+}
+
+void dmg_report(const struct dmg_case *c, const struct dmg_outcome *o)
+{
+	char got[300];
+
+	if (o->started)
+		snprintf(got, sizeof got, "served%s%s%s", o->storage_reads ? ", STORAGE on read" : "",
+			 o->served_said[0] ? ": " : "", o->served_said);
+	else
+		snprintf(got, sizeof got, "refused (exit %d): %s", o->exit_code, o->log_said);
+	printf("  %-4s %s: expected %s, %s; got check %d (%s), daemon %s\n", o->failure ? "FAIL" : "ok", c->name,
+	       check_expect_name(c->check), daemon_expect_name(c->daemon), o->check_rc, o->check_said, got);
+	if (o->failure)
+		printf("       why: %s\n", o->why);
+	fflush(stdout);
 }
 
 int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 {
 	static char log[1 << 16];
-	char why[400], key[sizeof ledger.admin_key], got[400];
+	char key[sizeof ledger.admin_key];
 	int check_named, ok;
 	long n;
 
@@ -488,21 +535,9 @@ int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 	n = harness_read_file(ledger.h.key_file, key, sizeof key);
 	o->fresh_start = strstr(log, "first start") != NULL || n != (long)ledger.admin_key_len ||
 			 memcmp(key, ledger.admin_key, ledger.admin_key_len) != 0;
-
-	ok = judge(c, o, check_named, why, sizeof why);
-	if (o->started)
-		snprintf(got, sizeof got, "served%s%s", o->storage_reads ? ", STORAGE on read" : "",
-			 o->served_said[0] ? ": " : "");
-	else
-		snprintf(got, sizeof got, "refused (exit %d): ", o->exit_code);
-	if (!quiet || !ok) {
-		printf("  %-4s %s: expected %s, %s; got check %d (%s), daemon %s%s\n", ok ? "ok" : "FAIL", c->name,
-		       check_expect_name(c->check), daemon_expect_name(c->daemon), o->check_rc, o->check_said, got,
-		       o->started ? o->served_said : o->log_said);
-		if (!ok)
-			printf("       why: %s\n", why);
-		fflush(stdout);
-	}
+	ok = judge(c, o, check_named);
+	if (!quiet)
+		dmg_report(c, o);
 	CHECK(ok);
 	return ok;
 }
