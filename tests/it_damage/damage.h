@@ -190,6 +190,7 @@ struct dmg_outcome {
 	int storage_unexpected;   /* ... of things the case did not damage */
 	int storage_missing;      /* damaged things read back without STORAGE */
 	char served_said[240];    /* the first thing that was wrong */
+	char log_tail[1200];      /* the end of the daemon's log of this start */
 	const char *failure;      /* not as expected: a short label of what went wrong, or NULL */
 	char why[400];            /* ... said in full */
 };

@@ -508,8 +508,12 @@ void dmg_report(const struct dmg_case *c, const struct dmg_outcome *o)
 		snprintf(got, sizeof got, "refused (exit %d): %s", o->exit_code, o->log_said);
 	printf("  %-4s %s: expected %s, %s; got check %d (%s), daemon %s\n", o->failure ? "FAIL" : "ok", c->name,
 	       check_expect_name(c->check), daemon_expect_name(c->daemon), o->check_rc, o->check_said, got);
-	if (o->failure)
+	if (o->failure) {
 		printf("       why: %s\n", o->why);
+		/* A refusal said its line above; a daemon that ran, died or hung shows its log. */
+		if (o->started || o->exit_code < 0 || o->exit_code >= 128)
+			printf("       the daemon's log of this start:\n%s", o->log_tail);
+	}
 	fflush(stdout);
 }
 
@@ -529,6 +533,10 @@ int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 		o->stop_code = harness_stop_signal(&ledger.h, SIGTERM, STOP_TIMEOUT_MS);
 	}
 	read_start_log(log, sizeof log);
+	{
+		size_t len = strlen(log);
+		snprintf(o->log_tail, sizeof o->log_tail, "%s", log + (len >= sizeof o->log_tail ? len - sizeof o->log_tail + 1 : 0));
+	}
 	o->refusal_line = strstr(log, "refusing to start") != NULL;
 	if (!o->started)
 		why_refused(log, o->log_said, sizeof o->log_said);
