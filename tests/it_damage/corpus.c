@@ -431,71 +431,72 @@ struct found {
 	uint64_t seq, customer;
 };
 
+/* A byte of record f's value flipped; before the checkpoint, or in the tail (replayed at start). */
+static void record_case(const struct found *f, int type, int in_tail, const char *where)
+{
+	struct dmg_case *c;
+	char seq_needle[64];
+
+	REQUIRE(f->e != NULL);
+	if (in_tail) {
+		c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "journal record %llu (%s, %s): a byte of its value",
+			     (unsigned long long)f->seq, proto_entry_type_name(type), where);
+		snprintf(c->log_needle, sizeof c->log_needle, "journal record %llu", (unsigned long long)f->seq);
+	} else {
+		/* Its effect is in the snapshots; only HISTORY (and ORDER, for a
+		 * sale or return of a remembered order) reads it. */
+		c = new_case(DMG_CHECK_FINDS, proto_entry_of_customer(type) ? DMG_SERVE_REPORT : DMG_SERVE,
+			     "journal record %llu (%s, %s): a byte of its value", (unsigned long long)f->seq,
+			     proto_entry_type_name(type), where);
+		c->bad_seq = f->seq;
+		c->bad_customer = f->customer;
+	}
+	snprintf(seq_needle, sizeof seq_needle, "seq %llu", (unsigned long long)f->seq);
+	snprintf(c->check_needle, sizeof c->check_needle, "%s", seq_needle);
+	dmg_case_flip(c, f->e->val_off + f->e->val_len / 2, 0x02);
+	run(c);
+}
+
 static void journal_records(const struct dmg_ledger *l)
 {
+	/* Every kind of PROTO_ENTRIES, from the one list. */
+#define ENTRY_TYPE(TYPE, kind, code, name, payload, op, of_customer) PROTO_ENTRY_##TYPE,
+	static const int types[] = {PROTO_ENTRIES(ENTRY_TYPE)};
+#undef ENTRY_TYPE
 	static struct record rec;
-	struct found before[PROTO_ENTRY_TYPE_MAX + 1], after[PROTO_ENTRY_TYPE_MAX + 1], ckpt = {0};
+	struct found before[PROTO_ENTRY_TYPE_MAX + 1], after[PROTO_ENTRY_TYPE_MAX + 1], ckpt;
 
 	memset(before, 0, sizeof before);
 	memset(after, 0, sizeof after);
+	memset(&ckpt, 0, sizeof ckpt);
 	for (size_t i = 0; i < map->nentries; i++) {
 		const struct dmg_entry *e = &map->entries[i];
 		uint64_t seq;
-		struct found *f;
+		struct found *f = NULL;
 
 		if (e->tree != RECORD_DB_JOURNAL || e->key_len != 8)
 			continue;
 		seq = record_key_u64_read(map->file + e->key_off);
 		REQUIRE(record_decode(map->file + e->val_off, e->val_len, seq, &rec) == 0);
 		REQUIRE(rec.type <= PROTO_ENTRY_TYPE_MAX);
-		if (seq == l->ckpt_seq)
-			ckpt = (struct found){e, seq, rec.customer_id};
 		/* The last of each kind before the checkpoint, the first after it. */
-		f = seq < l->ckpt_seq ? &before[rec.type] : seq > l->ckpt_seq && !after[rec.type].e ? &after[rec.type] : NULL;
+		if (seq == l->ckpt_seq)
+			f = &ckpt;
+		else if (seq < l->ckpt_seq)
+			f = &before[rec.type];
+		else if (!after[rec.type].e)
+			f = &after[rec.type];
 		if (f)
 			*f = (struct found){e, seq, rec.customer_id};
 	}
-#define RECORD_CASES(TYPE, kind, code, name, payload, op, of_customer)                                              \
-	do {                                                                                                        \
-		struct found *b = &before[PROTO_ENTRY_##TYPE], *t = &after[PROTO_ENTRY_##TYPE];                     \
-		struct dmg_case *c;                                                                                 \
-		char seq_needle[64];                                                                                \
-		REQUIRE(b->e != NULL && t->e != NULL);                                                              \
-		/* Before the checkpoint: its effect is in the snapshots; HISTORY reads it. */                    \
-		c = new_case(DMG_CHECK_FINDS, (of_customer) ? DMG_SERVE_REPORT : DMG_SERVE,                        \
-			     "journal record %llu (%s, before the checkpoint): a byte of its value",                \
-			     (unsigned long long)b->seq, name);                                                     \
-		snprintf(seq_needle, sizeof seq_needle, "seq %llu", (unsigned long long)b->seq);                   \
-		needles(c, seq_needle, "");                                                                         \
-		c->bad_seq = b->seq;                                                                                \
-		c->bad_customer = b->customer;                                                                      \
-		dmg_case_flip(c, b->e->val_off + b->e->val_len / 2, 0x02);                                          \
-		run(c);                                                                                             \
-		/* After it: replayed at every start. */                                                            \
-		c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "journal record %llu (%s, in the tail): a byte of its value", \
-			     (unsigned long long)t->seq, name);                                                     \
-		snprintf(seq_needle, sizeof seq_needle, "seq %llu", (unsigned long long)t->seq);                   \
-		needles(c, seq_needle, "");                                                                         \
-		snprintf(c->log_needle, sizeof c->log_needle, "journal record %llu", (unsigned long long)t->seq);  \
-		dmg_case_flip(c, t->e->val_off + t->e->val_len / 2, 0x02);                                          \
-		run(c);                                                                                             \
-	} while (0);
-	PROTO_ENTRIES(RECORD_CASES)
-#undef RECORD_CASES
-	{
-		struct dmg_case *c;
-		char seq_needle[64];
-
-		REQUIRE(ckpt.e != NULL);
-		/* The record the checkpoint names is verified at start (RELIABILITY.md). */
-		c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "journal record %llu (the checkpointed one): a byte of its value",
-			     (unsigned long long)ckpt.seq);
-		snprintf(seq_needle, sizeof seq_needle, "seq %llu", (unsigned long long)ckpt.seq);
-		needles(c, seq_needle, "");
-		snprintf(c->log_needle, sizeof c->log_needle, "journal record %llu", (unsigned long long)ckpt.seq);
-		dmg_case_flip(c, ckpt.e->val_off + ckpt.e->val_len / 2, 0x02);
-		run(c);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+		record_case(&before[types[i]], types[i], 0, "before the checkpoint");
+		record_case(&after[types[i]], types[i], 1, "in the tail");
 	}
+	/* The record the checkpoint names is verified at start (RELIABILITY.md). */
+	REQUIRE(ckpt.e != NULL);
+	REQUIRE(record_decode(map->file + ckpt.e->val_off, ckpt.e->val_len, ckpt.seq, &rec) == 0);
+	record_case(&ckpt, rec.type, 1, "the checkpointed one");
 }
 
 int dmg_corpus_run(const struct dmg_map *m)

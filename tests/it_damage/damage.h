@@ -177,6 +177,8 @@ struct dmg_case {
 
 struct dmg_outcome {
 	int check_rc;             /* accrue-check's exit (128+N: signal N; -1: timed out) */
+	int check_wrote;          /* data.mdb differed from the damaged copy after accrue-check */
+	int refusal_wrote;        /* ... after a daemon that refused to start */
 	char check_said[200];     /* its first problem or error line */
 	int started;              /* the daemon listened */
 	int exit_code;            /* when it did not: its exit (128+N: signal N) */

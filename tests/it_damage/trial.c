@@ -95,14 +95,17 @@ static void write_file(const char *path, const void *buf, size_t len, mode_t mod
 	close(fd);
 }
 
+/* The damaged data.mdb as written, to tell whether anyone changed it since. */
+static uint8_t *copy;
+static size_t copy_size;
+
 static void write_damaged_copy(const struct dmg_case *c)
 {
-	static uint8_t *copy;
 	char path[HARNESS_PATH_MAX + 16];
-	size_t size = c->truncate < ledger.mdb_size ? c->truncate : ledger.mdb_size;
 
 	if (!copy)
 		REQUIRE((copy = malloc(ledger.mdb_size)) != NULL);
+	copy_size = c->truncate < ledger.mdb_size ? c->truncate : ledger.mdb_size;
 	memcpy(copy, ledger.mdb, ledger.mdb_size);
 	for (int i = 0; i < c->nedits; i++)
 		for (int k = 0; k < c->edit[i].len; k++)
@@ -110,8 +113,28 @@ static void write_damaged_copy(const struct dmg_case *c)
 				copy[c->edit[i].off + (size_t)k] ^= c->edit[i].x[k];
 	clear_data_dir(ledger.h.data);
 	snprintf(path, sizeof path, "%s/data.mdb", ledger.h.data);
-	write_file(path, copy, size, 0600);
+	write_file(path, copy, copy_size, 0600);
 	write_file(ledger.h.key_file, ledger.admin_key, ledger.admin_key_len, 0600);
+}
+
+/* Whether data.mdb is still byte for byte the damaged copy written. */
+static int copy_unchanged(void)
+{
+	static uint8_t *now;
+	char path[HARNESS_PATH_MAX + 16];
+	struct stat st;
+	int fd, same;
+
+	if (!now)
+		REQUIRE((now = malloc(ledger.mdb_size + 1)) != NULL);
+	snprintf(path, sizeof path, "%s/data.mdb", ledger.h.data);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	same = fstat(fd, &st) == 0 && (size_t)st.st_size == copy_size &&
+	       pread(fd, now, copy_size, 0) == (ssize_t)copy_size && memcmp(now, copy, copy_size) == 0;
+	close(fd);
+	return same;
 }
 
 /* ---- accrue-check ----------------------------------------------------------------- */
@@ -431,6 +454,10 @@ static int judge(const struct dmg_case *c, struct dmg_outcome *o, int check_name
 		return fail(o, "a fresh start over the ledger", "the daemon started afresh over the damaged ledger");
 	if (o->wrong)
 		return fail(o, "wrong data served", "the daemon served wrong data: %s", o->served_said);
+	if (o->check_wrote)
+		return fail(o, "accrue-check changed data.mdb", "accrue-check, which only reads, changed data.mdb");
+	if (o->refusal_wrote)
+		return fail(o, "a refusal changed data.mdb", "the daemon refused to start but changed data.mdb");
 	/* accrue-check. */
 	switch (c->check) {
 	case DMG_CHECK_CLEAN:
@@ -527,7 +554,9 @@ int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 	memset(o, 0, sizeof *o);
 	write_damaged_copy(c);
 	check_named = run_check(c, o);
+	o->check_wrote = !copy_unchanged();
 	o->started = start_daemon(o);
+	o->refusal_wrote = !o->started && !copy_unchanged();
 	if (o->started) {
 		read_back(c, o);
 		o->stop_code = harness_stop_signal(&ledger.h, SIGTERM, STOP_TIMEOUT_MS);
