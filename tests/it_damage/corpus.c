@@ -24,6 +24,7 @@
 #define DB_SIZE 48
 #define DB_ROOT 40
 #define META_LAST_PG 120
+#define META_TXNID 128
 
 static const struct dmg_map *map;
 static int failures, cases;
@@ -148,6 +149,13 @@ static void meta_pages(void)
 	/* LMDB reads the meta page of the later transaction only. */
 	c = new_case(DMG_CHECK_CLEAN, DMG_SERVE, "older meta page (%d): main tree's root page number", !map->newer);
 	dmg_case_flip(c, older + META_DBS + DB_SIZE + DB_ROOT, 0x01);
+	run(c);
+	/* LMDB would take the older meta page for the newer and open the state
+	 * before the last commit, which acknowledged changes. The two meta
+	 * pages always hold consecutive transactions; these do not. */
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE_OR_REPORT, "older meta page (%d): its txnid raised past the newer's",
+		     !map->newer);
+	dmg_case_flip(c, older + META_TXNID + 4, 0x01);
 	run(c);
 }
 
