@@ -27,7 +27,9 @@
  *   meta pages    page 0's flags, page 1's magic, the newer meta's roots,
  *                 entry count and last page: refused; the older meta's
  *                 root and page 1's own page number, which LMDB does not
- *                 read: served, accrue-check clean;
+ *                 read: served, accrue-check clean; the older meta's txnid
+ *                 raised past the newer's (LMDB would open the state before
+ *                 the last commit): refused, never the older state served;
  *   branch pages  header flags and bounds, a node's offset and child page
  *                 number: refused; a separator key: refused, or served
  *                 with STORAGE on the read that goes astray;
@@ -53,7 +55,8 @@
  *                 naming the record.
  *
  * Every case, and every trial of the random run: accrue-check never dies
- * of a signal and says something when it does not exit 0; the daemon never
+ * of a signal, says something when it does not exit 0 and leaves data.mdb
+ * as it was (so does a daemon that refuses to start); the daemon never
  * dies of a signal, never logs "first start" nor writes a new admin.key,
  * refuses with the reason and "refusing to start" in its log, or serves
  * exactly what it had (a read may get STORAGE; nothing else), and a daemon
