@@ -563,8 +563,9 @@ int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 	}
 	read_start_log(log, sizeof log);
 	{
-		size_t len = strlen(log);
-		snprintf(o->log_tail, sizeof o->log_tail, "%s", log + (len >= sizeof o->log_tail ? len - sizeof o->log_tail + 1 : 0));
+		size_t len = strlen(log), keep = len < sizeof o->log_tail ? len : sizeof o->log_tail - 1;
+		memcpy(o->log_tail, log + len - keep, keep);
+		o->log_tail[keep] = '\0';
 	}
 	o->refusal_line = strstr(log, "refusing to start") != NULL;
 	if (!o->started)
