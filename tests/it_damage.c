@@ -46,6 +46,8 @@
  *                 tree reaches: served, clean;
  *   snapshots     a byte and the checksum of a value in customers, orders,
  *                 requests, keys and program: refused, the database named;
+ *   database names each named database's name in the main tree: refused (the
+ *                 database is missing; making it anew, empty, loses it);
  *   meta database checkpoint_seq, saved_seq, format (no checksum of their
  *                 own): refused, or served without wrong data;
  *   records       every kind of PROTO_ENTRIES before the checkpoint:

@@ -379,6 +379,24 @@ static void set_u64(struct dmg_case *c, const struct dmg_entry *e, uint64_t from
 	dmg_case_xor64(c, e->val_off, x);
 }
 
+/* The main tree's leaf holds each named database's record under its name. */
+static void database_names(void)
+{
+	for (int db = 0; db < RECORD_DB_COUNT; db++) {
+		const char *name = record_db_name(db);
+		const struct dmg_entry *e = dmg_map_entry(map, DMG_TREE_MAIN, name, strlen(name));
+		struct dmg_case *c;
+
+		REQUIRE(e != NULL);
+		/* The database is then missing: a data directory that has a
+		 * ledger lacks it, and making it anew, empty, would lose what it
+		 * held (settings, request keys, customers...). */
+		c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "main tree: the name of database \"%s\" (its last letter)", name);
+		dmg_case_flip(c, e->key_off + e->key_len - 1, 0x01);
+		run(c);
+	}
+}
+
 static void meta_database(const struct dmg_ledger *l)
 {
 	uint64_t ckpt, saved, format, low_set, low_clear;
@@ -517,6 +535,7 @@ int dmg_corpus_run(const struct dmg_map *m)
 	overflow_pages(&ledger);
 	free_pages();
 	snapshots();
+	database_names();
 	meta_database(&ledger);
 	journal_records(&ledger);
 	printf("  %d cases, %d as expected, %d not\n", cases, cases - failures, failures);
