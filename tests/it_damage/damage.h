@@ -209,8 +209,8 @@ void dmg_case_xor64(struct dmg_case *c, size_t off, uint64_t x);
  * Run one case: write the damaged copy into the harness's data directory,
  * run accrue-check on it, start the daemon on it (bounded), read back the
  * remembered state if it listens, stop it. Fills *o. Returns 1 when the
- * outcome is what the case expects (a failed CHECK otherwise), and prints
- * its summary line unless quiet.
+ * outcome is what the case expects, and prints its summary line unless
+ * quiet; the caller counts it as a check.
  */
 int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet);
 

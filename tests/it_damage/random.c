@@ -114,5 +114,7 @@ int dmg_random_run(const struct dmg_map *m, long flips, uint64_t seed)
 	for (int k = 0; k < nkinds; k++)
 		printf("  failed: %ld x %s (first: %s)\n", kinds[k].count, kinds[k].kind, kinds[k].first);
 	printf("  to run these trials again: DAMAGE_FLIPS=%ld DAMAGE_SEED=%llu\n", flips, (unsigned long long)seed);
+	/* One check for the whole run: the failures were counted and shown above. */
+	CHECK_INT(failures, 0);
 	return (int)(failures > 0);
 }

@@ -576,6 +576,5 @@ int dmg_trial(const struct dmg_case *c, struct dmg_outcome *o, int quiet)
 	ok = judge(c, o, check_named);
 	if (!quiet)
 		dmg_report(c, o);
-	CHECK(ok);
 	return ok;
 }
