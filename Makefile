@@ -23,7 +23,13 @@ POWERLOSS_CUTS    ?= 2000
 POWERLOSS_SALES   ?= 2000
 POWERLOSS_SUBSETS ?= 4
 
-.PHONY: all deps build build-san run test test-fast fuzz powerloss clean
+
+# make damage: DAMAGE_FLIPS randomised damage trials of a data directory
+# (tests/it_damage.c), from DAMAGE_SEED (empty: the time; the run prints it).
+DAMAGE_FLIPS ?= 2000
+DAMAGE_SEED  ?=
+
+.PHONY: all deps build build-san run test test-fast fuzz powerloss damage clean
 
 all: build
 
@@ -62,6 +68,14 @@ powerloss: build
 	POWERLOSS_SHIM=$(abspath $(BUILD))/tests/libaccrue_powerloss_shim.so POWERLOSS_PREALLOC_MIB=16 \
 	POWERLOSS_CUTS=$(POWERLOSS_CUTS) POWERLOSS_SALES=$(POWERLOSS_SALES) POWERLOSS_SUBSETS=$(POWERLOSS_SUBSETS) \
 	POWERLOSS_MAX_FAILURES=10 $(abspath $(BUILD))/tests/it_powerloss
+
+# A long randomised damage run: random bit flips and truncations of a rich
+# data directory, each checked by accrue-check and started by accrued (no
+# signal, no fresh start, no wrong data). Run directly rather than through
+# ctest, whose per-test timeout would cut a long run short.
+damage: build
+	cd $(BUILD) && ACCRUED_BIN=$$PWD/accrued ACCRUECTL_BIN=$$PWD/accruectl ACCRUE_CHECK_BIN=$$PWD/accrue-check \
+		DAMAGE_FLIPS=$(DAMAGE_FLIPS) DAMAGE_SEED=$(DAMAGE_SEED) ./tests/it_damage
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)
