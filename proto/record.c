@@ -4,6 +4,7 @@
 #include "record.h"
 
 #include <stddef.h>
+#include <string.h>
 #include <xxhash.h>
 
 void record_key_u64(uint8_t out[8], uint64_t v)
@@ -343,6 +344,28 @@ int record_snapshot_check(int db, const void *key, size_t key_len, const void *s
 	proto_rbuf_init(&r, (const uint8_t *)stored + *len, RECORD_SNAPSHOT_SUM_SIZE);
 	sum = proto_get_u64(&r);
 	return record_snapshot_sum(db, key, key_len, stored, *len) == sum ? 0 : RECORD_E_CHECKSUM;
+}
+
+void record_meta_seal(uint8_t out[RECORD_META_SIZE], const char *name, uint64_t v)
+{
+	struct proto_wbuf w;
+
+	record_key_u64(out, v);
+	proto_wbuf_init(&w, out + 8, RECORD_SNAPSHOT_SUM_SIZE);
+	proto_put_u64(&w, record_snapshot_sum(RECORD_DB_META, name, strlen(name), out, 8));
+}
+
+int record_meta_open(const char *name, const void *stored, size_t len, uint64_t *v)
+{
+	size_t n;
+	int rc;
+
+	if (len != RECORD_META_SIZE)
+		return RECORD_E_SHORT;
+	if ((rc = record_snapshot_check(RECORD_DB_META, name, strlen(name), stored, len, &n)))
+		return rc;
+	*v = record_key_u64_read(stored);
+	return 0;
 }
 
 /* ---- snapshots ------------------------------------------------------- */

@@ -169,6 +169,17 @@ uint64_t record_snapshot_sum(int db, const void *key, size_t key_len, const void
 int record_snapshot_check(int db, const void *key, size_t key_len, const void *stored, size_t stored_len, size_t *len);
 
 /*
+ * A value of the meta database (checkpoint_seq, saved_seq, format) is the
+ * u64 big-endian followed by its checksum, sealed as a snapshot is (seeded
+ * with RECORD_DB_META and its name): a flipped bit in the checkpoint's seq
+ * would otherwise skip or repeat journal records without a trace.
+ */
+#define RECORD_META_SIZE 16
+void record_meta_seal(uint8_t out[RECORD_META_SIZE], const char *name, uint64_t v);
+/* 0 with *v; RECORD_E_SHORT when len is not RECORD_META_SIZE; RECORD_E_CHECKSUM. */
+int record_meta_open(const char *name, const void *stored, size_t len, uint64_t *v);
+
+/*
  * Each snapshot has an encoder, which returns 0, PROTO_E_SPACE, or
  * PROTO_E_FIELD for a field over the limit its decoder enforces (nothing
  * unreadable is written), and a decoder of a whole value, which returns 0,

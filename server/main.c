@@ -675,6 +675,9 @@ int main(int argc, char **argv)
 	}
 	if (store_open(&dm.store, dm.data_dir, err, sizeof err)) {
 		log_line("%s", err);
+		/* Scripts and operators look for one phrase in every refusal. */
+		if (!strstr(err, "refusing to start"))
+			log_line("refusing to start; the data directory is left as it is");
 		return 1;
 	}
 	store_set_checkpoint_policy(dm.store, ckpt_records, (uint64_t)ckpt_seconds * 1000);

@@ -53,7 +53,8 @@ struct db_info {
 struct walk {
 	const uint8_t *map;
 	uint64_t psize, last_pg;
-	uint8_t *seen; /* a bit per page */
+	uint8_t *seen;  /* a bit per page: reached from a tree */
+	uint8_t *freed; /* a bit per page: named by a free-page list */
 	struct pagecheck_result *r;
 	char *err;
 	size_t errlen;
@@ -126,6 +127,26 @@ static int claim(struct walk *w, uint64_t pgno, uint64_t n, const char *as)
 	return 0;
 }
 
+/* A key in the map, or no bound (p NULL). */
+struct key {
+	const uint8_t *p;
+	uint16_t n;
+};
+
+/* LMDB's order: the free-page tree's keys are native integers
+ * (MDB_INTEGERKEY), every other tree's compare as bytes, a prefix first. */
+static int key_cmp(const struct walk *w, struct key a, struct key b)
+{
+	int c;
+
+	if (w->free_tree) {
+		uint64_t x = get64(a.p), y = get64(b.p);
+		return x < y ? -1 : x > y;
+	}
+	c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
+	return c ? c : (a.n > b.n) - (a.n < b.n);
+}
+
 static const uint8_t *page_at(const struct walk *w, uint64_t pgno)
 {
 	return w->map + pgno * w->psize;
@@ -154,7 +175,7 @@ static int check_overflow(struct walk *w, uint64_t from, uint64_t ovpg, uint64_t
 	return 0;
 }
 
-static int walk_tree(struct walk *w, uint64_t pgno, int depth);
+static int walk_tree(struct walk *w, uint64_t pgno, int depth, struct key lo, struct key hi);
 
 /* A free-page list (the free tree's values): a count, then that many page numbers in the file. */
 static int check_free_list(struct walk *w, uint64_t pgno, const uint8_t *data, uint64_t size)
@@ -167,10 +188,15 @@ static int check_free_list(struct walk *w, uint64_t pgno, const uint8_t *data, u
 	if (n != size / 8 - 1)
 		return bad(w, pgno, "a free-page list says %llu pages in %llu bytes", (unsigned long long)n,
 			   (unsigned long long)size);
-	for (uint64_t i = 1; i <= n; i++)
-		if (get64(data + 8 * i) > w->last_pg)
-			return bad(w, pgno, "a free-page list names page %llu, past the file's last",
-				   (unsigned long long)get64(data + 8 * i));
+	for (uint64_t i = 1; i <= n; i++) {
+		uint64_t f = get64(data + 8 * i);
+		if (f > w->last_pg || f < 2)
+			return bad(w, pgno, "a free-page list names page %llu, %s", (unsigned long long)f,
+				   f < 2 ? "a meta page" : "past the file's last");
+		if (w->freed[f / 8] & (1u << (f % 8)))
+			return bad(w, pgno, "page %llu is in the free-page lists twice", (unsigned long long)f);
+		w->freed[f / 8] |= (uint8_t)(1u << (f % 8));
+	}
 	return 0;
 }
 
@@ -195,7 +221,7 @@ static int walk_subdb(struct walk *w, uint64_t pgno, const uint8_t *key, uint16_
 		return 0;
 	}
 	/* bad() writes its message at once, so the name on this stack is safe to use. */
-	if (claim(&sub, db.root, 1, "root page") || walk_tree(&sub, db.root, 1))
+	if (claim(&sub, db.root, 1, "root page") || walk_tree(&sub, db.root, 1, (struct key){0}, (struct key){0}))
 		return 1;
 	if (sub.leaf_depth != db.depth || sub.entries != db.entries || sub.branch != db.branch_pages ||
 	    sub.leaf != db.leaf_pages || sub.overflow != db.overflow_pages)
@@ -209,12 +235,20 @@ static int walk_subdb(struct walk *w, uint64_t pgno, const uint8_t *key, uint16_
 	return 0;
 }
 
-static int walk_tree(struct walk *w, uint64_t pgno, int depth)
+/*
+ * Walk the page pgno at depth, whose keys must lie in [lo, hi) (a NULL
+ * bound: none): each page's keys ascend, and a branch's node i leads to
+ * keys from its own key up to node i + 1's (node 0's key is LMDB's empty
+ * stand-in for lo). A key out of place would send a lookup down the wrong
+ * child, where the entry it seeks is "not found".
+ */
+static int walk_tree(struct walk *w, uint64_t pgno, int depth, struct key lo, struct key hi)
 {
 	const uint8_t *p = page_at(w, pgno);
 	uint16_t flags = get16(p + 10), lower = get16(p + 12), upper = get16(p + 14);
 	unsigned nkeys;
 	int is_leaf;
+	struct key prev = {0};
 
 	if (depth > MAX_DEPTH)
 		return bad(w, pgno, "the tree is deeper than %d levels", MAX_DEPTH);
@@ -256,9 +290,32 @@ static int walk_tree(struct walk *w, uint64_t pgno, int depth)
 		key = node + NODE_HDR;
 		if (ksize > MAX_KEY || (uint64_t)off + NODE_HDR + ksize > w->psize)
 			return bad(w, pgno, "node %u's key of %u bytes runs past the page", i, ksize);
+		if (!(is_leaf || i > 0)) {
+			/* Branch node 0: its key is not compared. */
+		} else if (w->free_tree && ksize != 8) {
+			return bad(w, pgno, "node %u's key is %u bytes, not a transaction id", i, ksize);
+		} else {
+			struct key k = {key, ksize};
+			if (i > (is_leaf ? 0u : 1u) && key_cmp(w, prev, k) >= 0)
+				return bad(w, pgno, "node %u's key is not after node %u's (keys out of order)", i, i - 1);
+			if ((lo.p && key_cmp(w, k, lo) < 0) || (hi.p && key_cmp(w, k, hi) >= 0))
+				return bad(w, pgno, "node %u's key lies outside the range its parent gives this page", i);
+			prev = k;
+		}
 		if (!is_leaf) {
 			uint64_t child = (uint64_t)get16(node) | (uint64_t)get16(node + 2) << 16 | (uint64_t)nflags << 32;
-			if (claim(w, child, 1, "child page") || walk_tree(w, child, depth + 1))
+			struct key clo = i > 0 ? (struct key){key, ksize} : lo, chi = hi;
+			if (i + 1 < nkeys) {
+				/* The next node's key bounds this child; it is checked when its turn comes. */
+				uint16_t noff = get16(p + PAGE_HDR + 2 * (i + 1));
+				if (noff < upper || noff % 2 || (uint64_t)noff + NODE_HDR > w->psize ||
+				    get16(p + noff + 6) > MAX_KEY || (uint64_t)noff + NODE_HDR + get16(p + noff + 6) > w->psize)
+					return bad(w, pgno, "node %u's offset %u lies outside the page's node area", i + 1, noff);
+				chi = (struct key){p + noff + NODE_HDR, get16(p + noff + 6)};
+				if (w->free_tree && chi.n != 8)
+					return bad(w, pgno, "node %u's key is %u bytes, not a transaction id", i + 1, chi.n);
+			}
+			if (claim(w, child, 1, "child page") || walk_tree(w, child, depth + 1, clo, chi))
 				return 1;
 			continue;
 		}
@@ -298,7 +355,7 @@ static int walk_core(struct walk *w, const struct db_info *db, const char *tree,
 	if (db->root == P_INVALID)
 		return db->entries ? bad(w, 0, "it has no root but claims %llu entries", (unsigned long long)db->entries)
 				   : 0;
-	if (claim(w, db->root, 1, "root page") || walk_tree(w, db->root, 1))
+	if (claim(w, db->root, 1, "root page") || walk_tree(w, db->root, 1, (struct key){0}, (struct key){0}))
 		return 1;
 	if (w->leaf_depth != db->depth || w->entries != db->entries || w->branch != db->branch_pages ||
 	    w->leaf != db->leaf_pages || w->overflow != db->overflow_pages)
@@ -379,6 +436,28 @@ int pagecheck_file(const char *path, struct pagecheck_result *r, char *err, size
 		close(fd);
 		return 1;
 	}
+	/*
+	 * LMDB writes transaction t's meta to page t & 1, so the two pages hold
+	 * consecutive transactions, each on its own page (both 0 in a new
+	 * file). It opens the later one: a txnid raised by damage would make it
+	 * open the state before the last commit, or one that never was.
+	 */
+	{
+		uint64_t t0 = get64(meta[0] + META_TXNID), t1 = get64(meta[1] + META_TXNID);
+		int whole = (t0 == 0 && t1 == 0) || (!(t0 & 1) && (t1 & 1) && (t1 == t0 + 1 || t0 == t1 + 1));
+
+		if (!whole) {
+			/* A txnid on the wrong page is that page's damage; of two
+			 * far apart, the larger one is the one LMDB would trust. */
+			int which = (t0 & 1) ? 0 : !(t1 & 1) ? 1 : t1 > t0;
+			snprintf(err, errlen,
+				 "%s: meta page %d is damaged: it names transaction %llu where the other names %llu (the "
+				 "two must be consecutive, the even one on page 0)",
+				 path, which, (unsigned long long)(which ? t1 : t0), (unsigned long long)(which ? t0 : t1));
+			close(fd);
+			return 1;
+		}
+	}
 	/* LMDB uses the meta page of the later transaction. */
 	use = get64(meta[1] + META_TXNID) > get64(meta[0] + META_TXNID) ? meta[1] : meta[0];
 	db_read(use + META_DBS, &free_db);
@@ -414,12 +493,22 @@ int pagecheck_file(const char *path, struct pagecheck_result *r, char *err, size
 	w.err = err;
 	w.errlen = errlen;
 	w.seen = calloc(w.last_pg / 8 + 1, 1);
-	if (!w.seen) {
+	w.freed = calloc(w.last_pg / 8 + 1, 1);
+	if (!w.seen || !w.freed) {
+		free(w.seen);
+		free(w.freed);
 		munmap(map, need);
 		snprintf(err, errlen, "out of memory checking %s", path);
 		return -1;
 	}
 	rc = walk_core(&w, &free_db, "the free-page tree", 1) || walk_core(&w, &main_db, "the main tree", 0);
+	/* A page both free and in a tree would be written over by the next
+	 * commit that takes it from the list. */
+	for (uint64_t p = 2; !rc && p <= w.last_pg; p++)
+		if (w.freed[p / 8] & w.seen[p / 8] & (1u << (p % 8))) {
+			w.tree = "the free-page tree";
+			rc = bad(&w, p, "it is in a free-page list and also in use (the next commits would write over it)");
+		}
 	if (rc) {
 		/* Name the file too: err holds "page N of TREE: what". */
 		char tmp[600];
@@ -427,6 +516,7 @@ int pagecheck_file(const char *path, struct pagecheck_result *r, char *err, size
 		snprintf(err, errlen, "%s: %s", path, tmp);
 	}
 	free(w.seen);
+	free(w.freed);
 	munmap(map, need);
 	return rc ? 1 : 0;
 }

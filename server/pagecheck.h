@@ -9,15 +9,22 @@
  * file with LMDB, pagecheck reads it as plain bytes and checks what LMDB
  * will rely on:
  *
- *   - the two meta pages: magic, version, page size; the newer one (the
- *     one LMDB will use) is the one checked further;
+ *   - the two meta pages: magic, version, page size, and transaction ids
+ *     that are consecutive, the even one on page 0 (LMDB writes
+ *     transaction t's meta to page t & 1; a raised id would make it open
+ *     an older state); the newer one (the one LMDB will use) is the one
+ *     checked further;
  *   - the file is at least as long as that meta's last page;
  *   - every page of the free-page tree, the main tree and every named
  *     database, reached from the roots: its own page number in its header,
  *     its kind (branch, leaf or overflow) where the tree expects it, its
  *     bounds, every node inside the page, every child and overflow page
  *     inside the file, no page reached twice, every leaf at the tree's
- *     depth, and the entry count the tree's record states.
+ *     depth, the entry count the tree's record states, and every key in
+ *     order: ascending in its page and inside the range its parent's
+ *     keys give the page (a key out of place sends a lookup astray);
+ *   - every page the free-page lists name is in the file, listed once, and
+ *     in no tree (the next commits would write over it).
  *
  * It knows the page layout of liblmdb 0.9 (mdb.c: MDB_page, MDB_node,
  * MDB_meta, MDB_db) on a 64-bit little-endian machine, and databases

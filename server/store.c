@@ -3,6 +3,7 @@
  * writer thread, checkpoints and preallocation (see store.h). Reading the
  * journal back (recovery, discards, a customer's chain) is store_read.c's.
  */
+#define _GNU_SOURCE /* renameat2 */
 #include "store.h"
 
 #include <dirent.h>
@@ -208,6 +209,9 @@ int store__remap(struct store *s, size_t size)
 	"refusing to start a new, empty ledger over it (nothing in %s was changed): restore the directory " \
 	"from a backup, or move it aside to start a new ledger there"
 
+/* A first start builds the new data file under this name (see stage_new_ledger). */
+#define NEW_LEDGER ".data.mdb.new"
+
 /*
  * What accrued keeps in a data directory besides data.mdb, and whether a
  * file means that a ledger was kept there. admin.key and accrued.addr are
@@ -228,6 +232,7 @@ static const struct dir_file {
 	{"discarded-journal-", 1, 1},
 	{"accrued.lock", 0, 0},
 	{"lost+found", 0, 0},
+	{NEW_LEDGER, 0, 0},
 };
 
 static const struct dir_file *dir_file_find(const char *name)
@@ -321,6 +326,74 @@ static int survey_dir(const char *dir, char *err, size_t errlen)
 }
 
 /*
+ * A first start makes the new ledger's data file as NEW_LEDGER beside
+ * where it goes: LMDB writes its two meta pages, then the first commit
+ * (the databases and the format) with its fdatasync and its synced meta
+ * page; only then is the file renamed to data.mdb and the directory
+ * synced. A power cut at any point before leaves no data.mdb (a first
+ * start again, which throws the unfinished file away), never a data.mdb
+ * whose meta pages the cut tore, which accrued would refuse. No lock file:
+ * accrued.lock already keeps any other process out.
+ */
+static int stage_new_ledger(const char *dir, char *err, size_t errlen)
+{
+	char tmp[4200], path[4200];
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint8_t fmt[RECORD_META_SIZE];
+	MDB_val k = {6, (void *)"format"}, v = {sizeof fmt, fmt};
+	int rc, fd;
+
+	snprintf(tmp, sizeof tmp, "%s/" NEW_LEDGER, dir);
+	snprintf(path, sizeof path, "%s/data.mdb", dir);
+	if (unlink(tmp) != 0 && errno != ENOENT) {
+		store__set_err(err, errlen, "cannot remove %s, left by an unfinished first start: %s", tmp, strerror(errno));
+		return -1;
+	}
+	if ((rc = mdb_env_create(&env)) || (rc = mdb_env_set_maxdbs(env, RECORD_DB_COUNT + 2)) ||
+	    (rc = mdb_env_open(env, tmp, MDB_NOSUBDIR | MDB_NOLOCK, 0600)) || (rc = mdb_txn_begin(env, NULL, 0, &txn)))
+		goto lmdb_fail;
+	for (int i = 0; i < RECORD_DB_COUNT; i++)
+		if ((rc = mdb_dbi_open(txn, record_db_name(i), MDB_CREATE, &dbi)))
+			goto lmdb_fail;
+	record_meta_seal(fmt, "format", STORE_FORMAT);
+	if ((rc = mdb_dbi_open(txn, record_db_name(RECORD_DB_META), 0, &dbi)) || (rc = mdb_put(txn, dbi, &k, &v, 0)))
+		goto lmdb_fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc)
+		goto lmdb_fail;
+	mdb_env_close(env);
+	env = NULL;
+	/* Never over a data.mdb: the survey found none, but say so if one came. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) != 0) {
+		if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP && errno != EOPNOTSUPP)
+			goto sys_fail;
+		if (link(tmp, path) != 0 || unlink(tmp) != 0)
+			goto sys_fail;
+	}
+	if ((fd = open(dir, O_RDONLY | O_CLOEXEC)) < 0 || fsync(fd) != 0) {
+		if (fd >= 0)
+			close(fd);
+		goto sys_fail;
+	}
+	close(fd);
+	return 0;
+
+lmdb_fail:
+	store__set_err(err, errlen, "cannot make a new ledger in %s: %s", tmp, mdb_strerror(rc));
+	if (txn)
+		mdb_txn_abort(txn);
+	if (env)
+		mdb_env_close(env);
+	return -1;
+sys_fail:
+	store__set_err(err, errlen, "cannot put the new ledger in place as %s: %s", path, strerror(errno));
+	return -1;
+}
+
+/*
  * LMDB aborts the process when a page breaks one of its invariants, as a
  * damaged meta page or tree can make one do (a main root pointing at a
  * meta page). Say first, in the daemon's log format, which file is damaged
@@ -372,19 +445,26 @@ int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v
 	}
 	if (rc)
 		return rc;
-	if (d.mv_size != 8)
-		return MDB_CORRUPTED;
-	*v = record_key_u64_read(d.mv_data);
-	return 0;
+	/* Formats before 3 kept the format unsealed: read it to name it. */
+	if (d.mv_size == 8 && strcmp(name, "format") == 0 && record_key_u64_read(d.mv_data) != STORE_FORMAT) {
+		*v = record_key_u64_read(d.mv_data);
+		return 0;
+	}
+	return record_meta_open(name, d.mv_data, d.mv_size, v) ? STORE_META_DAMAGED : 0;
 }
 
 int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v)
 {
-	uint8_t buf[8];
-	MDB_val k = {strlen(name), (void *)name}, d = {8, buf};
+	uint8_t buf[RECORD_META_SIZE];
+	MDB_val k = {strlen(name), (void *)name}, d = {sizeof buf, buf};
 
-	record_key_u64(buf, v);
+	record_meta_seal(buf, name, v);
 	return mdb_put(txn, dbi, &k, &d, 0);
+}
+
+const char *store__meta_strerror(int rc)
+{
+	return rc == STORE_META_DAMAGED ? "damaged (its checksum does not match)" : mdb_strerror(rc);
 }
 
 int store_open(struct store **out, const char *dir, char *err, size_t errlen)
@@ -440,6 +520,8 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 				       why, dir);
 			goto fail;
 		}
+		if (stat(path, &st) != 0 && errno == ENOENT && stage_new_ledger(dir, err, errlen))
+			goto fail;
 	}
 	s->map_size = STORE_MAP_INITIAL;
 	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_userctx(s->env, s)) ||
@@ -498,8 +580,11 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format)))
-		goto fail_rc;
+	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "format", &format))) {
+		store__set_err(err, errlen, "%s/data.mdb: meta's storage format is %s; " WAY_OUT, dir,
+			store__meta_strerror(rc), dir);
+		goto fail;
+	}
 	if (format == 0 && !create) {
 		store__set_err(err, errlen, "%s/data.mdb has no storage format in its meta database: it is damaged; " WAY_OUT,
 			dir, dir);

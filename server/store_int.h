@@ -133,6 +133,10 @@ void store__read_end(struct store *s, MDB_txn *txn);
 /* mdb_env_set_mapsize with map_lock held exclusively; a failure (LMDB is
  * left without a map) sets map_lost. Not while the writer is in a commit. */
 int store__remap(struct store *s, size_t size);
+/* meta's u64 values (record_meta_seal); a damaged one is STORE_META_DAMAGED,
+ * which store__meta_strerror says as such. */
+#define STORE_META_DAMAGED MDB_CORRUPTED
+const char *store__meta_strerror(int rc);
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
 

@@ -142,7 +142,7 @@ int store_discard_journal(struct store *s, uint64_t from, char *path, size_t pat
 	return 0;
 
 lmdb_fail:
-	store__set_err(err, errlen, "cannot discard journal records: %s", mdb_strerror(rc));
+	store__set_err(err, errlen, "cannot discard journal records: %s", store__meta_strerror(rc));
 fail:
 	if (fd >= 0) {
 		close(fd);
@@ -336,7 +336,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		return -1;
 	}
 	if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "checkpoint_seq", &ckpt))) {
-		store__set_err(err, errlen, "cannot read checkpoint seq: %s", mdb_strerror(rc));
+		store__set_err(err, errlen, "cannot read meta's checkpoint_seq: %s", store__meta_strerror(rc));
 		goto out;
 	}
 	if (load_snapshots(s, txn, m, ckpt, err, errlen))
@@ -348,7 +348,7 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	{
 		uint64_t saved;
 		if ((rc = store__meta_get_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", &saved))) {
-			store__set_err(err, errlen, "cannot read saved seq: %s", mdb_strerror(rc));
+			store__set_err(err, errlen, "cannot read meta's saved_seq: %s", store__meta_strerror(rc));
 			goto out;
 		}
 		m->saved_seq = saved;
@@ -380,6 +380,17 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 		if (rc) {
 			store__set_err(err, errlen, "journal has no record %llu, the last checkpoint", (unsigned long long)ckpt);
 			goto out;
+		}
+		/* The snapshots hold what it did, but HISTORY and the chain of
+		 * its customer lead through it: it must be whole too. */
+		{
+			struct record rec;
+			int drc = record_decode(v.mv_data, v.mv_size, ckpt, &rec);
+			if (drc) {
+				store__set_err(err, errlen, "journal record %llu, the last checkpoint's, is damaged: %s",
+					(unsigned long long)ckpt, record_errstr(drc));
+				goto out;
+			}
 		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	} else {
@@ -416,6 +427,13 @@ int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *er
 	}
 	if (rc != MDB_NOTFOUND) {
 		store__set_err(err, errlen, "cannot read journal: %s", mdb_strerror(rc));
+		goto out;
+	}
+	if (m->saved_seq > expect - 1) {
+		store__set_err(err, errlen,
+			"meta's saved_seq %llu is past the end of the journal (seq %llu): the orders and request keys of "
+			"the records after it would not be made",
+			(unsigned long long)m->saved_seq, (unsigned long long)(expect - 1));
 		goto out;
 	}
 	s->durable_seq = s->last_seq = expect - 1;

@@ -48,8 +48,8 @@
  *                 requests, keys and program: refused, the database named;
  *   database names each named database's name in the main tree: refused (the
  *                 database is missing; making it anew, empty, loses it);
- *   meta database checkpoint_seq, saved_seq, format (no checksum of their
- *                 own): refused, or served without wrong data;
+ *   meta database checkpoint_seq, saved_seq, format (each sealed with a
+ *                 checksum): any changed bit refused, the value named;
  *   records       every kind of PROTO_ENTRIES before the checkpoint:
  *                 served, STORAGE for its customer's HISTORY (and orders it
  *                 belongs to), accrue-check naming its seq; the same kinds
@@ -81,11 +81,12 @@
 struct dmg_ledger ledger;
 const char *check_bin;
 
-/* A u64 of the meta database (big-endian, as the daemon writes it), 0 if absent. */
+/* A u64 of the meta database (sealed, as the daemon writes it), 0 if absent or damaged. */
 static uint64_t meta_u64(const struct dmg_map *m, const char *name)
 {
 	const struct dmg_entry *e = dmg_map_entry(m, RECORD_DB_META, name, strlen(name));
-	return e && e->val_len == 8 ? record_key_u64_read(m->file + e->val_off) : 0;
+	uint64_t v = 0;
+	return e && record_meta_open(name, m->file + e->val_off, e->val_len, &v) == 0 ? v : 0;
 }
 
 static void describe(const struct dmg_map *m)

@@ -200,6 +200,11 @@ int main(int argc, char **argv)
 					  ck.ckpt_seq);
 		ck.checkpoint_loaded = 0;
 	}
+	if (ck.saved_seq > ck.last_seq)
+		check_problem_add(&ck, ck.saved_seq, 0,
+				  "meta's saved_seq %" PRIu64 " is past the end of the journal (seq %" PRIu64
+				  "): accrued would not make the orders and request keys of the records after it",
+				  ck.saved_seq, ck.last_seq);
 	check_taints_report(&ck, &ck.journal, NULL);
 	if (ck.checkpoint_needed)
 		check_taints_report(&ck, &ck.checkpoint, &ck.journal);

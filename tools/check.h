@@ -102,6 +102,7 @@ struct check {
 	uint64_t nrecords, first_seq, last_seq;
 	int has_ckpt, ckpt_seen;
 	uint64_t ckpt_seq;
+	uint64_t saved_seq; /* meta's: records up to it had their orders and request keys saved */
 
 	struct check_lost *lost;
 	size_t nlost, lost_cap;

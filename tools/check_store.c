@@ -28,6 +28,7 @@ int check_dir_open(struct check *ck)
 	char path[4096];
 	struct stat st;
 	MDB_val v;
+	uint64_t u;
 	int rc;
 	unsigned flags = MDB_RDONLY;
 
@@ -47,6 +48,12 @@ int check_dir_open(struct check *ck)
 		else
 			fprintf(stderr, "accrue-check: cannot read %s: %s\n", path, strerror(errno));
 		return CHECK_CANNOT;
+	}
+	if (S_ISREG(st.st_mode) && st.st_size == 0) {
+		/* LMDB would make a new file of it; here it is a ledger lost. */
+		check_problem_add(ck, 0, 0, "%s is empty (0 bytes): the ledger it held is lost", path);
+		ck->unreadable = 1;
+		return 0;
 	}
 	for (;;) {
 		/* The map size is left unset: a read-only environment maps the
@@ -69,6 +76,16 @@ int check_dir_open(struct check *ck)
 					"lock (only safe while no accrued runs on it)\n",
 				ck->dir);
 			continue;
+		}
+		/* LMDB refuses a damaged meta page or a file cut short with a
+		 * bare MDB_INVALID: the page check says which and why. */
+		{
+			char why[900];
+			if (pagecheck_file(path, NULL, why, sizeof why) > 0) {
+				check_problem_add(ck, 0, 0, "%s", why);
+				ck->unreadable = 1;
+				return 0;
+			}
 		}
 		fprintf(stderr, "accrue-check: cannot open the LMDB environment in %s: %s\n", ck->dir, mdb_strerror(rc));
 		return CHECK_CANNOT;
@@ -124,23 +141,45 @@ int check_dir_open(struct check *ck)
 		fprintf(stderr, "accrue-check: cannot read the storage format in %s: %s\n", ck->dir, mdb_strerror(rc));
 		return CHECK_CANNOT;
 	}
-	if (v.mv_size != 8) {
-		fprintf(stderr, "accrue-check: %s: the storage format in meta is %zu bytes, not 8\n", ck->dir, v.mv_size);
-		return CHECK_CANNOT;
-	}
-	if (record_key_u64_read(v.mv_data) != STORE_FORMAT) {
+	if (v.mv_size == 8 && record_key_u64_read(v.mv_data) != STORE_FORMAT) {
+		/* Before format 3 the format was kept unsealed. */
 		fprintf(stderr, "accrue-check: %s has storage format %" PRIu64 "; this accrue-check reads format %d\n",
 			ck->dir, record_key_u64_read(v.mv_data), STORE_FORMAT);
 		return CHECK_CANNOT;
 	}
+	if (record_meta_open("format", v.mv_data, v.mv_size, &u)) {
+		check_problem_add(ck, 0, 0, "meta: the storage format is damaged (its checksum does not match)");
+		ck->unreadable = 1;
+		return 0;
+	}
+	if (u != STORE_FORMAT) {
+		fprintf(stderr, "accrue-check: %s has storage format %" PRIu64 "; this accrue-check reads format %d\n",
+			ck->dir, u, STORE_FORMAT);
+		return CHECK_CANNOT;
+	}
+	/* The checkpoint's seq and the last seq whose orders and request keys
+	 * were saved: sealed like snapshots, since a changed bit in either
+	 * skips or repeats records at start. */
 	rc = meta_get(ck, "checkpoint_seq", &v);
-	if (rc == 0 && v.mv_size == 8) {
-		ck->ckpt_seq = record_key_u64_read(v.mv_data);
+	if (rc == 0 && record_meta_open("checkpoint_seq", v.mv_data, v.mv_size, &u) == 0) {
+		ck->ckpt_seq = u;
 		ck->has_ckpt = ck->ckpt_seq != 0;
 	} else if (rc == 0) {
-		check_problem_add(ck, 0, 0, "meta: checkpoint_seq is %zu bytes, not 8; the checkpoint cannot be checked", v.mv_size);
+		check_problem_add(ck, 0, 0, "meta: checkpoint_seq is damaged (its checksum does not match); the checkpoint "
+					    "cannot be checked");
+		ck->unreadable = 1;
+		return 0;
 	} else if (rc != MDB_NOTFOUND) {
 		fprintf(stderr, "accrue-check: cannot read the checkpoint seq in %s: %s\n", ck->dir, mdb_strerror(rc));
+		return CHECK_CANNOT;
+	}
+	rc = meta_get(ck, "saved_seq", &v);
+	if (rc == 0 && record_meta_open("saved_seq", v.mv_data, v.mv_size, &u) == 0) {
+		ck->saved_seq = u;
+	} else if (rc == 0) {
+		check_problem_add(ck, 0, 0, "meta: saved_seq is damaged (its checksum does not match)");
+	} else if (rc != MDB_NOTFOUND) {
+		fprintf(stderr, "accrue-check: cannot read the saved seq in %s: %s\n", ck->dir, mdb_strerror(rc));
 		return CHECK_CANNOT;
 	}
 	return 0;

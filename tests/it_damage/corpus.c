@@ -357,13 +357,13 @@ static void snapshots(void)
 	}
 }
 
-/* A u64 of the meta database: its entry, and its value (big-endian, as the daemon writes it). */
+/* A u64 of the meta database: its entry, and its value (sealed, as the daemon writes it). */
 static const struct dmg_entry *meta_value(const char *name, uint64_t *v)
 {
 	const struct dmg_entry *e = dmg_map_entry(map, RECORD_DB_META, name, strlen(name));
 
-	REQUIRE(e != NULL && e->val_len == 8);
-	*v = record_key_u64_read(map->file + e->val_off);
+	REQUIRE(e != NULL && e->val_len == RECORD_META_SIZE);
+	REQUIRE(record_meta_open(name, map->file + e->val_off, e->val_len, v) == 0);
 	return e;
 }
 
@@ -405,43 +405,50 @@ static void meta_database(const struct dmg_ledger *l)
 	const struct dmg_entry *e;
 	struct dmg_case *c;
 
-	/* meta's values carry no checksum of their own. */
+	/* meta's values are sealed with a checksum as snapshots are: any
+	 * changed bit is refused and named, never a record skipped, repeated
+	 * or left without its order. */
 	e = meta_value("checkpoint_seq", &ckpt);
 	low_set = ckpt & -ckpt;
 	low_clear = ~ckpt & (ckpt + 1);
 	/* Lower: records the snapshots already hold would be applied again. */
-	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE_OR_REPORT, "meta database: checkpoint_seq %llu lowered to %llu (a bit flipped)",
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: checkpoint_seq %llu lowered to %llu (a bit flipped)",
 		     (unsigned long long)ckpt, (unsigned long long)(ckpt ^ low_set));
+	needles(c, "checkpoint_seq", "checkpoint_seq");
 	set_u64(c, e, ckpt, ckpt ^ low_set);
 	run(c);
 	/* Higher: the tail's first record would be skipped. */
-	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE_OR_REPORT, "meta database: checkpoint_seq %llu raised to %llu, skipping record %llu",
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: checkpoint_seq %llu raised to %llu, skipping record %llu",
 		     (unsigned long long)ckpt, (unsigned long long)(ckpt + 1), (unsigned long long)(ckpt + 1));
+	needles(c, "checkpoint_seq", "checkpoint_seq");
 	set_u64(c, e, ckpt, ckpt + 1);
 	run(c);
 	if ((ckpt ^ low_clear) > l->last_seq) {
 		c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: checkpoint_seq %llu raised to %llu, past the journal's end (a bit flipped)",
 			     (unsigned long long)ckpt, (unsigned long long)(ckpt ^ low_clear));
-		needles(c, "checkpoint", "checkpoint");
+		needles(c, "checkpoint_seq", "checkpoint_seq");
 		set_u64(c, e, ckpt, ckpt ^ low_clear);
 		run(c);
 	}
+	/* Its checksum alone. */
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: checkpoint_seq's checksum");
+	needles(c, "checkpoint_seq", "checkpoint_seq");
+	dmg_case_flip(c, e->val_off + e->val_len - 1, 0x80);
+	run(c);
 	e = meta_value("saved_seq", &saved);
 	low_set = saved & -saved;
 	low_clear = ~saved & (saved + 1);
-	/* Lower than the checkpoint: the tail's orders and request keys are
-	 * made again from their records, as they would be anyway. Harmless;
-	 * accrue-check may say so or not. */
-	if ((saved ^ low_set) <= ckpt) {
-		c = new_case(DMG_CHECK_ANY, DMG_SERVE, "meta database: saved_seq %llu lowered to %llu (a bit flipped)",
-			     (unsigned long long)saved, (unsigned long long)(saved ^ low_set));
-		set_u64(c, e, saved, saved ^ low_set);
-		run(c);
-	}
-	/* Higher than the tail: its orders and request keys would not be made
-	 * at all (a resent sale would count twice, a return find no order). */
-	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE_OR_REPORT, "meta database: saved_seq %llu raised to %llu, past the tail (a bit flipped)",
+	/* Lower: the tail's orders and request keys would be made again
+	 * (harmless); higher: not at all (a resent sale would count twice, a
+	 * return find no order). Either is a changed bit, and refused. */
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: saved_seq %llu lowered to %llu (a bit flipped)",
+		     (unsigned long long)saved, (unsigned long long)(saved ^ low_set));
+	needles(c, "saved_seq", "saved_seq");
+	set_u64(c, e, saved, saved ^ low_set);
+	run(c);
+	c = new_case(DMG_CHECK_FINDS, DMG_REFUSE, "meta database: saved_seq %llu raised to %llu, past the tail (a bit flipped)",
 		     (unsigned long long)saved, (unsigned long long)(saved ^ low_clear));
+	needles(c, "saved_seq", "saved_seq");
 	set_u64(c, e, saved, saved ^ low_clear);
 	run(c);
 	e = meta_value("format", &format);

@@ -165,15 +165,15 @@ struct pl_verify {
 	int resend;                 /* how many sales in doubt at the cut to send again */
 	int strict;                 /* findings fail the test too */
 	/*
-	 * Where the known weak spots of accrued's first start are in the log
-	 * (PL_NEVER if absent): LMDB's first fdatasync of data.mdb, before
-	 * which its two meta pages are not yet on disk, and the rename of
-	 * .admin.key.tmp to admin.key, after the admin key's commit.
+	 * Where the first start's delicate moments are in the log (PL_NEVER
+	 * if absent): the end of making the data file (its staging name's
+	 * first sync, or the event after its rename to data.mdb), every cut
+	 * up to which is tried, and the rename of .admin.key.tmp to
+	 * admin.key, after the admin key's commit.
 	 */
 	int64_t first_data_sync, admin_key_rename;
 	/* tallies */
 	int runs, failed_runs, resent, replays;
-	int first_start_refused; /* findings: refused to start at a cut before first_data_sync */
 	int admin_key_unrenamed; /* admin key committed, cut before its rename */
 	int admin_key_undone;    /* admin key committed and renamed, the rename not durable */
 };

@@ -380,22 +380,9 @@ void verify_state(struct pl_verify *v, const struct pl_state *s, int64_t cut, co
 	}
 	key_absent = install_admin_key(v, s, out, cut, label);
 	if (start_daemon(v, why, sizeof why) != 0) {
-		if (cut <= v->first_data_sync) {
-			/* Nothing can have been acknowledged yet: a finding, not a lost sale. */
-			if (v->first_start_refused++ == 0 || v->strict)
-				fprintf(stderr,
-					"powerloss: FINDING cut %lld (%s): a power cut during the first start of an empty "
-					"data directory, before LMDB's first fdatasync of data.mdb, leaves a data.mdb "
-					"that accrued refuses to start on (its two meta pages, written together by "
-					"mdb_env_init_meta, are not both there); nothing was acknowledged yet. accrued "
-					"said:\n%s\n",
-					(long long)cut, label, why);
-			if (v->strict)
-				fail(out, 1, cut, label, "accrued refused to start (a finding; POWERLOSS_STRICT=1)");
-		} else {
-			fail(out, 1, cut, label, "accrued refused to start on the directory a power cut left; it said:\n%s",
-			     why);
-		}
+		/* Also during the first start: a cut there must leave either no
+		 * data.mdb (a first start again) or a whole one. */
+		fail(out, 1, cut, label, "accrued refused to start on the directory a power cut left; it said:\n%s", why);
 		goto done;
 	}
 	out->started = 1;
@@ -438,10 +425,7 @@ void verify_cached(struct pl_verify *v, const struct pl_outcome *earlier, int64_
 	out->customers = earlier->customers;
 	memcpy(out->present, earlier->present, (size_t)v->w->nsales * sizeof *out->present);
 	if (!earlier->started) {
-		if (cut <= v->first_data_sync && !v->strict)
-			v->first_start_refused++;
-		else
-			fail(out, 1, cut, label, "accrued refused to start (the same files as an earlier state)");
+		fail(out, 1, cut, label, "accrued refused to start (the same files as an earlier state)");
 	} else {
 		if (earlier->intrinsic)
 			fail(out, earlier->intrinsic, cut, label, "the same files as an earlier state, which failed");
