@@ -639,6 +639,19 @@ int accrue_tier(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accr
 int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *count);
 
 /*
+ * How the daemon is doing: (name, value) pairs in struct accrue_setting,
+ * each value a decimal number as text. Any role. Names today:
+ * journal.seq, checkpoint.seq, customers, store.commits, store.map_bytes,
+ * scrub.running (1 or 0), scrub.passes (full passes of the background
+ * scrub), scrub.last_end_us (when the last one ended, UTC microseconds;
+ * 0: none yet), scrub.last_ms, scrub.last_records, scrub.last_snapshots,
+ * scrub.last_damaged. Later versions add names: look a figure up by name,
+ * and ignore the ones you do not know. The array is the caller's to free().
+ * Local: ACCRUE_E_INVALID for a NULL stats or count; ACCRUE_E_NOMEM.
+ */
+int accrue_stats(accrue *a, struct accrue_setting **stats, uint32_t *count);
+
+/*
  * Change one program setting: name (at most 100 bytes, e.g. "earn.points",
  * "multiplier.group.vip") to value (at most 2500 bytes; NULL or "": back to
  * the default, or remove a multiplier or promotion). Admin keys only; the

@@ -9,6 +9,7 @@
  */
 #include "accrue_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,16 @@ static void key_info_copy(struct accrue_key_info *dst, const struct proto_key_in
 
 /* ---- the program ----------------------------------------------------- */
 
-int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *count)
+static int pairs_invalid(accrue *a, const char *text, const char *what)
+{
+	char why[96];
+
+	snprintf(why, sizeof why, "%s of %s", text, what);
+	return accrue__reply_invalid(a, why);
+}
+
+/* A reply of (name, value) text pairs: PROGRAM_GET's settings, STATS's figures. */
+static int get_pairs(accrue *a, uint8_t opcode, const char *what, struct accrue_setting **settings, uint32_t *count)
 {
 	struct request rq;
 	struct reply rep;
@@ -39,16 +49,16 @@ int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *co
 	if ((rc = accrue__call_begin(a)) != 0)
 		return rc;
 	if (!settings || !count)
-		return accrue__arg_invalid(a, "no place for the settings");
+		return accrue__arg_invalid(a, "no place for the reply's pairs");
 	*settings = NULL;
 	*count = 0;
-	accrue__request_init(&rq, PROTO_OP_PROGRAM_GET);
+	accrue__request_init(&rq, opcode);
 	rc = accrue__call(a, &rq, &rep);
 	if (rc != 0)
 		return rc;
 	proto_rbuf_init(&r, rep.body, rep.len);
 	if (proto_program_rep_begin(&r, &n) != 0)
-		return accrue__reply_invalid(a, "a malformed PROGRAM_GET reply");
+		return pairs_invalid(a, "a malformed reply", what);
 	/* Each setting takes at least two length prefixes: a count beyond that is a bad reply. */
 	if (n > (rep.len - r.off) / 4)
 		return accrue__reply_invalid(a, "a setting count larger than the reply");
@@ -61,14 +71,14 @@ int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *co
 		struct proto_str name, value;
 
 		if (proto_setting_next(&r, &name, &value) != 0) {
-			rc = accrue__reply_invalid(a, "a malformed setting in PROGRAM_GET");
+			rc = pairs_invalid(a, "a malformed pair in the reply", what);
 			goto fail;
 		}
 		accrue__str_copy(list[i].name, sizeof list[i].name, name);
 		accrue__str_copy(list[i].value, sizeof list[i].value, value);
 	}
 	if (proto_rbuf_finish(&r) != 0) {
-		rc = accrue__reply_invalid(a, "trailing bytes after the settings");
+		rc = pairs_invalid(a, "trailing bytes after the pairs", what);
 		goto fail;
 	}
 	*settings = list;
@@ -78,6 +88,16 @@ int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *co
 fail:
 	free(list);
 	return rc;
+}
+
+int accrue_program_get(accrue *a, struct accrue_setting **settings, uint32_t *count)
+{
+	return get_pairs(a, PROTO_OP_PROGRAM_GET, "PROGRAM_GET", settings, count);
+}
+
+int accrue_stats(accrue *a, struct accrue_setting **stats, uint32_t *count)
+{
+	return get_pairs(a, PROTO_OP_STATS, "STATS", stats, count);
 }
 
 int accrue_program_set(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *name, const char *value)

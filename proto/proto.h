@@ -71,7 +71,8 @@
 	X(KEY_LIST, 0x21)         \
 	X(KEY_REVOKE, 0x22)       \
 	X(PROGRAM_GET, 0x30)      \
-	X(PROGRAM_SET, 0x31)
+	X(PROGRAM_SET, 0x31)      \
+	X(STATS, 0x40)
 
 enum proto_opcode {
 #define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,

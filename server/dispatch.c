@@ -314,6 +314,7 @@ static const struct op_info op_table[256] = {
 	OP(KEY_REVOKE, ADMIN, OP_MUTATION, op_key_revoke, replay_empty),
 	OP(PROGRAM_GET, ANY_ROLE, OP_EMPTY_BODY, op_program_get, NULL),
 	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty),
+	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL),
 };
 
 static const struct op_info *op_find(uint8_t opcode)

@@ -21,10 +21,12 @@
 #include "store.h"
 
 struct dispatch_scratch;
+struct scrub;
 
 struct dispatch {
 	struct model *model;
 	struct store *store;
+	struct scrub *scrub;   /* the scrubber, for STATS; NULL when it does not run */
 	uint32_t max_body;     /* largest request body accepted, and reply built */
 	uint32_t max_inflight; /* announced in HELLO: requests a client may pipeline */
 	int shutting_down;

@@ -29,7 +29,7 @@ typedef enum dispatch_action op_handler(struct dispatch *d, struct dispatch_sess
 					size_t len, struct dispatch_out *out);
 
 op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_accrue_batch, op_return, op_quote,
-	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke;
+	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats;
 
 /*
  * The large working structures of the handlers, in one place instead of

@@ -357,6 +357,7 @@ static void finish(struct daemon *dm)
 	uv_close((uv_handle_t *)&dm->sigterm, NULL);
 	scrub_stop(dm->scrub);
 	dm->scrub = NULL;
+	dm->dispatch.scrub = NULL;
 	store_stop(dm->store);
 	store_get_stats(dm->store, &st);
 	log_line("stopped cleanly at journal seq %llu (%llu commits, %llu records this run)",
@@ -743,6 +744,7 @@ int main(int argc, char **argv)
 	}
 	if (scrub_start(&dm.scrub, dm.store, &scfg))
 		log_line("warning: cannot start the scrubber thread; the data on disk is not re-verified while serving");
+	dm.dispatch.scrub = dm.scrub;
 	uv_check_init(dm.loop, &dm.check);
 	dm.check.data = &dm;
 	uv_check_start(&dm.check, on_check);

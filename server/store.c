@@ -1027,6 +1027,11 @@ uint64_t store_durable_seq(const struct store *s)
 	return s->durable_seq;
 }
 
+uint64_t store_checkpoint_seq(const struct store *s)
+{
+	return s->ckpt_seq;
+}
+
 uint64_t store_last_seq(const struct store *s)
 {
 	return s->last_seq;

@@ -127,6 +127,8 @@ uint64_t store_append(struct store *s, const struct record *rec);
 /* The last record committed and fsynced, and the last one handed out (0: none yet). */
 uint64_t store_durable_seq(const struct store *s);
 uint64_t store_last_seq(const struct store *s);
+/* The seq the last checkpoint (on disk or in the batch being written) is at; 0: none. */
+uint64_t store_checkpoint_seq(const struct store *s);
 
 /*
  * Make w wait until seq is durable: w->done runs on the loop thread after

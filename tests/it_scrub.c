@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -55,6 +56,32 @@ static int flip_in_file(const char *path, const char *needle)
 	return found;
 }
 
+/* One figure of STATS, or -1 when the call fails or the name is missing. */
+static int64_t stat_of(accrue *a, const char *name)
+{
+	struct accrue_setting *st = NULL;
+	uint32_t n = 0;
+	int64_t v = -1;
+
+	if (accrue_stats(a, &st, &n) == 0)
+		for (uint32_t i = 0; i < n; i++)
+			if (strcmp(st[i].name, name) == 0)
+				v = strtoll(st[i].value, NULL, 10);
+	free(st);
+	return v;
+}
+
+/* Wait (bounded) until the scrub's last full pass counts at least n damaged items. */
+static int64_t wait_damaged_pass(accrue *a, int64_t n)
+{
+	long long until = harness_now_ms() + SCRUB_WAIT_MS;
+	int64_t d;
+
+	while ((d = stat_of(a, "scrub.last_damaged")) >= 0 && d < n && harness_now_ms() < until)
+		harness_sleep_ms(20);
+	return d;
+}
+
 int main(void)
 {
 	const char *args[] = {"--scrub-rate", "200000", "--scrub-pause", "0", NULL};
@@ -94,6 +121,25 @@ int main(void)
 	balance0 = c.balance;
 	CHECK(harness_wait_log(&h, "scrub: pass 1 read ", SCRUB_WAIT_MS) == 0);
 	CHECK(harness_wait_log(&h, ": clean, 0 damaged", SCRUB_WAIT_MS) == 0);
+	/* STATS tells the same: a full pass, when, what it read, nothing damaged. */
+	{
+		long long now_us = (long long)time(NULL) * 1000000;
+		char out[4096];
+
+		CHECK_INT(stat_of(a, "scrub.running"), 1);
+		CHECK(stat_of(a, "scrub.passes") >= 1);
+		CHECK_INT(stat_of(a, "scrub.last_damaged"), 0);
+		/* 3 enrolments and 20 sales, all in the journal. */
+		CHECK(stat_of(a, "scrub.last_records") >= 23);
+		CHECK(stat_of(a, "scrub.last_snapshots") >= 3 + 20);
+		CHECK(stat_of(a, "scrub.last_end_us") > now_us - 600 * 1000000LL);
+		CHECK(stat_of(a, "scrub.last_end_us") <= now_us + 1000000);
+		CHECK_INT(stat_of(a, "customers"), 3);
+		CHECK(stat_of(a, "checkpoint.seq") >= 23);
+		CHECK(harness_ctl(&h, out, sizeof out, NULL, 0, "stats", NULL) == 0);
+		CHECK(strstr(out, "scrub.passes") != NULL);
+		CHECK(strstr(out, "scrub.last_damaged") != NULL);
+	}
 
 	/* A failing disk under a running daemon: a sale's order id is in its
 	 * journal record and in the order snapshot (and perhaps in a page LMDB
@@ -114,6 +160,9 @@ int main(void)
 	CHECK(harness_wait_log(&h, want, SCRUB_WAIT_MS) == 0);
 	CHECK(harness_wait_log(&h, " damaged", SCRUB_WAIT_MS) == 0);
 	CHECK(harness_wait_log(&h, "journal records and", SCRUB_WAIT_MS) == 0);
+	/* A full pass after both counts them all: the sale's record and its
+	 * order, the customer's snapshot and ENROL record. */
+	CHECK(wait_damaged_pass(a, 4) >= 4);
 
 	/* Serving goes on: an undamaged customer reads as before. */
 	CHECK_RC(a, accrue_lookup(a, &(struct accrue_ref){.kind = ACCRUE_REF_ID, .id = ids[1]}, &c), 0);

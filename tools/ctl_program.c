@@ -1,7 +1,8 @@
 /*
  * ctl_program.c - accruectl's program commands: program show and program
- * set, the loyalty program's settings and how sales earn; and the unit
- * ("points" or "stamps") other commands name beside a balance.
+ * set, the loyalty program's settings and how sales earn; the unit
+ * ("points" or "stamps") other commands name beside a balance; and stats,
+ * the daemon's figures, printed as settings are.
  */
 #include "ctl.h"
 
@@ -86,6 +87,40 @@ const char ctl_help_program[] =
 	"  accruectl program set exclude.categories tobacco,gift-cards\n"
 	"  accruectl program set earn.points \"\"      (back to the default, 1)\n";
 
+/* Print (name, value) pairs: a JSON object under key, or a two-column table. */
+static int print_pairs(struct ctl *c, struct accrue_setting *settings, uint32_t n, const char *key, const char *head,
+		       const char *none)
+{
+	int rc = 0;
+
+	if (c->json) {
+		printf("{\"%s\":{", key);
+		for (uint32_t i = 0; i < n; i++) {
+			if (i)
+				putchar(',');
+			out_json_str(settings[i].name);
+			putchar(':');
+			out_json_str(settings[i].value);
+		}
+		fputs("}}\n", stdout);
+	} else {
+		struct out_table t = {
+			.ncols = 2,
+			.heads = {head, "VALUE"},
+			.right = {0, 0},
+		};
+
+		for (uint32_t i = 0; i < n; i++) {
+			const char *row[2] = {settings[i].name, settings[i].value};
+
+			out_table_row(&t, row);
+		}
+		rc = ctl_table_finish(&t, none);
+	}
+	free(settings);
+	return rc;
+}
+
 int ctl_cmd_program_show(struct ctl *c, int argc, char **argv)
 {
 	struct accrue_setting *settings = NULL;
@@ -100,32 +135,44 @@ int ctl_cmd_program_show(struct ctl *c, int argc, char **argv)
 	rc = accrue_program_get(c->a, &settings, &n);
 	if (rc != 0)
 		return ctl_call_failed(c, rc);
-	if (c->json) {
-		fputs("{\"settings\":{", stdout);
-		for (uint32_t i = 0; i < n; i++) {
-			if (i)
-				putchar(',');
-			out_json_str(settings[i].name);
-			putchar(':');
-			out_json_str(settings[i].value);
-		}
-		fputs("}}\n", stdout);
-	} else {
-		struct out_table t = {
-			.ncols = 2,
-			.heads = {"SETTING", "VALUE"},
-			.right = {0, 0},
-		};
+	return print_pairs(c, settings, n, "settings", "SETTING", "no settings");
+}
 
-		for (uint32_t i = 0; i < n; i++) {
-			const char *row[2] = {settings[i].name, settings[i].value};
+const char ctl_help_stats[] =
+	"Usage: accruectl stats\n"
+	"\n"
+	"How the daemon is doing, one figure a line (any key role):\n"
+	"  journal.seq           the last journal record made durable\n"
+	"  checkpoint.seq        the record the last checkpoint is at\n"
+	"  customers             customers in memory\n"
+	"  store.commits         commits since the daemon started\n"
+	"  store.map_bytes       the size of LMDB's map of the data file\n"
+	"  scrub.running         1 while the background scrub runs (--scrub-rate)\n"
+	"  scrub.passes          full passes over the journal and snapshots so far\n"
+	"  scrub.last_end_us     when the last pass ended (UTC microseconds; 0: none)\n"
+	"  scrub.last_ms         how long it took\n"
+	"  scrub.last_records    journal records it read and verified\n"
+	"  scrub.last_snapshots  snapshots it read and verified\n"
+	"  scrub.last_damaged    of those, how many failed their checksum (the log\n"
+	"                        names each; run accrue-check on the directory)\n"
+	"--json prints them as one object, {\"stats\":{NAME:VALUE,...}}, values as\n"
+	"strings; a later daemon may add names.\n";
 
-			out_table_row(&t, row);
-		}
-		rc = ctl_table_finish(&t, "no settings");
-	}
-	free(settings);
-	return rc;
+int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	struct accrue_setting *stats = NULL;
+	uint32_t n = 0;
+	int rc;
+
+	rc = ctl_args_parse(c, argc, argv, NULL, NULL, NULL, 0, 0);
+	if (rc != 0)
+		return rc;
+	if ((rc = ctl_session_open(c)) != 0)
+		return rc;
+	rc = accrue_stats(c->a, &stats, &n);
+	if (rc != 0)
+		return ctl_call_failed(c, rc);
+	return print_pairs(c, stats, n, "stats", "FIGURE", "no figures");
 }
 
 int ctl_cmd_program_set(struct ctl *c, int argc, char **argv)
