@@ -90,6 +90,32 @@ void dispatch_reply_empty(struct dispatch_out *out)
 	out->len = w.len;
 }
 
+void dispatch_pairs_begin(struct dispatch_pairs *p, struct dispatch_out *out)
+{
+	proto_wbuf_init(&p->w, out->body, out->cap);
+	proto_reply_put_status(&p->w, PROTO_OK);
+	p->count_at = p->w.len;
+	proto_program_rep_put_header(&p->w, 0);
+	p->n = 0;
+}
+
+void dispatch_pairs_put(struct dispatch_pairs *p, const char *name, const char *value)
+{
+	proto_setting_put(&p->w, proto_str_c(name), proto_str_c(value));
+	p->n++;
+}
+
+void dispatch_pairs_end(struct dispatch_pairs *p, struct dispatch_out *out, const char *what)
+{
+	if (p->w.overflow) {
+		dispatch_error(out, PROTO_ST_INTERNAL, "%s do not fit a reply", what);
+		return;
+	}
+	out->body[p->count_at] = (uint8_t)p->n;
+	out->body[p->count_at + 1] = (uint8_t)(p->n >> 8);
+	out->len = p->w.len;
+}
+
 int dispatch_has_control(struct proto_str s)
 {
 	for (uint32_t i = 0; i < s.len; i++) {

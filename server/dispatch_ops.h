@@ -70,6 +70,17 @@ void dispatch_reply_change(struct dispatch_out *out, const struct model_customer
 /* OK with no body. */
 void dispatch_reply_empty(struct dispatch_out *out);
 
+/* OK with (name, value) text pairs (PROGRAM_GET, STATS): begin, put each, end. */
+struct dispatch_pairs {
+	struct proto_wbuf w;
+	size_t count_at; /* where the u16 count goes */
+	uint16_t n;
+};
+void dispatch_pairs_begin(struct dispatch_pairs *p, struct dispatch_out *out);
+void dispatch_pairs_put(struct dispatch_pairs *p, const char *name, const char *value);
+/* Finish the reply; an INTERNAL refusal naming what when the pairs overflow it. */
+void dispatch_pairs_end(struct dispatch_pairs *p, struct dispatch_out *out, const char *what);
+
 /* ---- checks and texts ------------------------------------------------------ */
 
 /* Whether s holds a byte below 0x20 or 0x7f. */

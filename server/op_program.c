@@ -104,38 +104,20 @@ enum dispatch_action op_tier(struct dispatch *d, struct dispatch_session *sess, 
 	return DISPATCH_REPLY;
 }
 
-struct program_list {
-	struct proto_wbuf w;
-	uint16_t n;
-};
-
 static int program_list_put(void *ctx, const char *key, const char *value)
 {
-	struct program_list *pl = ctx;
-	proto_setting_put(&pl->w, proto_str_c(key), proto_str_c(value));
-	pl->n++;
+	dispatch_pairs_put(ctx, key, value);
 	return 0;
 }
 
 enum dispatch_action op_program_get(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
 			            struct dispatch_out *out)
 {
-	struct program_list pl;
-	size_t at;
+	struct dispatch_pairs pl;
 
-	proto_wbuf_init(&pl.w, out->body, out->cap);
-	proto_reply_put_status(&pl.w, PROTO_OK);
-	at = pl.w.len;
-	proto_program_rep_put_header(&pl.w, 0);
-	pl.n = 0;
+	dispatch_pairs_begin(&pl, out);
 	rules_each(&d->model->rules, program_list_put, &pl);
-	if (pl.w.overflow) {
-		dispatch_error(out, PROTO_ST_INTERNAL, "the program does not fit a reply");
-		return DISPATCH_REPLY;
-	}
-	out->body[at] = (uint8_t)pl.n;
-	out->body[at + 1] = (uint8_t)(pl.n >> 8);
-	out->len = pl.w.len;
+	dispatch_pairs_end(&pl, out, "the program's settings");
 	dispatch_depend(out, d->model->program_seq);
 	return DISPATCH_REPLY;
 }

@@ -11,38 +11,27 @@
 #include "dispatch_ops.h"
 #include "scrub.h"
 
-struct stats_list {
-	struct proto_wbuf w;
-	uint16_t n;
-};
-
-static void put_u64(struct stats_list *sl, const char *name, uint64_t v)
+static void put_u64(struct dispatch_pairs *p, const char *name, uint64_t v)
 {
 	char text[24];
 
 	snprintf(text, sizeof text, "%" PRIu64, v);
-	proto_setting_put(&sl->w, proto_str_c(name), proto_str_c(text));
-	sl->n++;
+	dispatch_pairs_put(p, name, text);
 }
 
 enum dispatch_action op_stats(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
 			      struct dispatch_out *out)
 {
-	struct stats_list sl;
+	struct dispatch_pairs sl;
 	struct store_stats st;
 	struct scrub_result sr;
-	size_t at;
 
 	(void)sess;
 	(void)body;
 	(void)len;
 	store_get_stats(d->store, &st);
 	scrub_result(d->scrub, &sr);
-	proto_wbuf_init(&sl.w, out->body, out->cap);
-	proto_reply_put_status(&sl.w, PROTO_OK);
-	at = sl.w.len;
-	proto_program_rep_put_header(&sl.w, 0);
-	sl.n = 0;
+	dispatch_pairs_begin(&sl, out);
 	put_u64(&sl, "journal.seq", store_durable_seq(d->store));
 	put_u64(&sl, "checkpoint.seq", store_checkpoint_seq(d->store));
 	put_u64(&sl, "customers", d->model->ncustomers);
@@ -55,12 +44,6 @@ enum dispatch_action op_stats(struct dispatch *d, struct dispatch_session *sess,
 	put_u64(&sl, "scrub.last_records", sr.last_records);
 	put_u64(&sl, "scrub.last_snapshots", sr.last_snapshots);
 	put_u64(&sl, "scrub.last_damaged", sr.last_damaged);
-	if (sl.w.overflow) {
-		dispatch_error(out, PROTO_ST_INTERNAL, "the statistics do not fit a reply");
-		return DISPATCH_REPLY;
-	}
-	out->body[at] = (uint8_t)sl.n;
-	out->body[at + 1] = (uint8_t)(sl.n >> 8);
-	out->len = sl.w.len;
+	dispatch_pairs_end(&sl, out, "the statistics");
 	return DISPATCH_REPLY;
 }

@@ -655,3 +655,29 @@ int harness_ctl(const struct harness *h, char *out, size_t out_cap, char *err, s
 	argv[argc] = NULL;
 	return harness_run(argv, out, out_cap, err, err_cap, 20000);
 }
+
+int harness_flip_in_file(const char *path, const char *needle)
+{
+	int fd = open(path, O_RDWR);
+	off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+	size_t nl = strlen(needle);
+	char *buf = size > 0 ? malloc((size_t)size) : NULL;
+	int found = 0;
+
+	if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	for (off_t i = 0; found >= 0 && i + (off_t)nl <= size; i++)
+		if (!memcmp(buf + i, needle, nl)) {
+			char c = buf[i + (off_t)nl - 1] ^ 0x20;
+			found = pwrite(fd, &c, 1, i + (off_t)nl - 1) == 1 ? found + 1 : -1;
+		}
+	if (fsync(fd) != 0)
+		found = -1;
+	free(buf);
+	close(fd);
+	return found;
+}

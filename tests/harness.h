@@ -128,6 +128,15 @@ int harness_ctl(const struct harness *h, char *out, size_t out_cap, char *err, s
 /* Read a whole small file into buf (NUL-terminated). Returns bytes read or -1. */
 long harness_read_file(const char *path, char *buf, size_t cap);
 
+/*
+ * Damage a file as a failing disk would: flip one bit of the last byte of
+ * every copy of needle in path (LMDB copies a page on write, so stale
+ * copies may sit in free pages besides the live one), then fsync. Returns
+ * how many were flipped (0: none found), or -1 if the file cannot be
+ * read or written.
+ */
+int harness_flip_in_file(const char *path, const char *needle);
+
 /* Sleep for ms milliseconds. */
 void harness_sleep_ms(int ms);
 

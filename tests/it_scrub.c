@@ -24,38 +24,6 @@
 
 static struct harness h;
 
-/* Flip one bit in the last byte of every copy of needle in the file; how many were flipped, or -1. */
-static int flip_in_file(const char *path, const char *needle)
-{
-	int fd = open(path, O_RDWR);
-	off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
-	size_t nl = strlen(needle);
-	char *buf;
-	int found = 0;
-
-	if (size <= 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	buf = malloc((size_t)size);
-	if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
-		free(buf);
-		close(fd);
-		return -1;
-	}
-	for (off_t i = 0; i + (off_t)nl <= size; i++)
-		if (!memcmp(buf + i, needle, nl)) {
-			char c = buf[i + (off_t)nl - 1] ^ 0x20;
-			if (pwrite(fd, &c, 1, i + (off_t)nl - 1) != 1)
-				found = -1000;
-			found++;
-		}
-	free(buf);
-	close(fd);
-	return found;
-}
-
 /* One figure of STATS, or -1 when the call fails or the name is missing. */
 static int64_t stat_of(accrue *a, const char *name)
 {
@@ -145,7 +113,7 @@ int main(void)
 	 * journal record and in the order snapshot (and perhaps in a page LMDB
 	 * freed, which nothing reads). */
 	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
-	CHECK(flip_in_file(data_mdb, "scrub-order-04-x") >= 2);
+	CHECK(harness_flip_in_file(data_mdb, "scrub-order-04-x") >= 2);
 	snprintf(want, sizeof want, "scrub: journal record %llu is damaged: record checksum mismatch",
 		 (unsigned long long)sale_seq);
 	CHECK(harness_wait_log(&h, want, SCRUB_WAIT_MS) == 0);
@@ -154,7 +122,7 @@ int main(void)
 	CHECK(harness_wait_log(&h, want, SCRUB_WAIT_MS) == 0);
 
 	/* A customer's email is in its ENROL record and in its snapshot. */
-	CHECK(flip_in_file(data_mdb, "scrub-2@example.com") >= 2);
+	CHECK(harness_flip_in_file(data_mdb, "scrub-2@example.com") >= 2);
 	snprintf(want, sizeof want, "scrub: snapshot in customers, entry %llu, is damaged: checksum mismatch",
 		 (unsigned long long)ids[2]);
 	CHECK(harness_wait_log(&h, want, SCRUB_WAIT_MS) == 0);

@@ -344,40 +344,6 @@ static void test_map_growth(void)
 
 /* ---- damaged journal ------------------------------------------------------------- */
 
-/*
- * Flip one byte of every occurrence of needle in path (LMDB copies a page on
- * write, so stale copies of a record may sit in free pages besides the live
- * one). Returns how many were flipped, or -1.
- */
-static int flip_in_file(const char *path, const char *needle)
-{
-	int fd = open(path, O_RDWR);
-	off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
-	size_t nl = strlen(needle);
-	char *buf;
-	int found = 0;
-
-	if (size <= 0)
-		return -1;
-	buf = malloc((size_t)size);
-	if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
-		free(buf);
-		close(fd);
-		return -1;
-	}
-	for (off_t i = 0; i + (off_t)nl <= size; i++)
-		if (!memcmp(buf + i, needle, nl)) {
-			char c = buf[i + (off_t)nl - 1] ^ 0x20;
-			if (pwrite(fd, &c, 1, i + (off_t)nl - 1) != 1)
-				found = -1000;
-			found++;
-		}
-	fsync(fd);
-	free(buf);
-	close(fd);
-	return found > 0 ? found : -1;
-}
-
 /* Sales after the damaged one, enough that the daemon writes their orders
  * and request keys (and the damaged sale's) before any checkpoint. */
 #define DAMAGE_BULK 1100
@@ -425,7 +391,7 @@ static void test_damaged_journal(void)
 	/* Sale 6's order id is in its journal record and in the order saved
 	 * with it (no checkpoint ran: only that record says what it did). */
 	snprintf(data_mdb, sizeof data_mdb, "%s/data.mdb", h.data);
-	REQUIRE(flip_in_file(data_mdb, "damage-order-6-x") > 0);
+	REQUIRE(harness_flip_in_file(data_mdb, "damage-order-6-x") > 0);
 
 	/* Refused, naming what is damaged and the way out. The order saved with
 	 * sale 6 is read first (snapshots load before the journal is replayed)

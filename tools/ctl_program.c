@@ -121,9 +121,12 @@ static int print_pairs(struct ctl *c, struct accrue_setting *settings, uint32_t 
 	return rc;
 }
 
-int ctl_cmd_program_show(struct ctl *c, int argc, char **argv)
+/* A command without arguments that prints what get returns as pairs. */
+static int show_pairs(struct ctl *c, int argc, char **argv,
+		      int (*get)(accrue *, struct accrue_setting **, uint32_t *), const char *key, const char *head,
+		      const char *none)
 {
-	struct accrue_setting *settings = NULL;
+	struct accrue_setting *pairs = NULL;
 	uint32_t n = 0;
 	int rc;
 
@@ -132,10 +135,15 @@ int ctl_cmd_program_show(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_session_open(c)) != 0)
 		return rc;
-	rc = accrue_program_get(c->a, &settings, &n);
+	rc = get(c->a, &pairs, &n);
 	if (rc != 0)
 		return ctl_call_failed(c, rc);
-	return print_pairs(c, settings, n, "settings", "SETTING", "no settings");
+	return print_pairs(c, pairs, n, key, head, none);
+}
+
+int ctl_cmd_program_show(struct ctl *c, int argc, char **argv)
+{
+	return show_pairs(c, argc, argv, accrue_program_get, "settings", "SETTING", "no settings");
 }
 
 const char ctl_help_stats[] =
@@ -160,19 +168,7 @@ const char ctl_help_stats[] =
 
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
 {
-	struct accrue_setting *stats = NULL;
-	uint32_t n = 0;
-	int rc;
-
-	rc = ctl_args_parse(c, argc, argv, NULL, NULL, NULL, 0, 0);
-	if (rc != 0)
-		return rc;
-	if ((rc = ctl_session_open(c)) != 0)
-		return rc;
-	rc = accrue_stats(c->a, &stats, &n);
-	if (rc != 0)
-		return ctl_call_failed(c, rc);
-	return print_pairs(c, stats, n, "stats", "FIGURE", "no figures");
+	return show_pairs(c, argc, argv, accrue_stats, "stats", "FIGURE", "no figures");
 }
 
 int ctl_cmd_program_set(struct ctl *c, int argc, char **argv)
