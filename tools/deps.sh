@@ -5,7 +5,9 @@ set -eu
 
 # clang and libclang-rt-dev (libFuzzer's runtime, only recommended by clang)
 # build the fuzz targets that `make test` runs for a few seconds each.
-PACKAGES="cmake make gcc pkg-config libuv1-dev liblmdb-dev lmdb-utils libxxhash-dev libsodium-dev clang libclang-rt-dev"
+# libcsv reads and writes the CSV of imports and exports; libunistring folds
+# case beyond ASCII (emails) and checks UTF-8.
+PACKAGES="cmake make gcc pkg-config libuv1-dev liblmdb-dev lmdb-utils libxxhash-dev libsodium-dev libcsv-dev libunistring-dev clang libclang-rt-dev"
 [ $# -gt 0 ] && PACKAGES="$PACKAGES $*"
 
 missing=""
