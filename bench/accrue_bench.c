@@ -167,10 +167,21 @@ int main(int argc, char **argv)
 	b->max_body = PROTO_MAX_BODY_DEFAULT;
 	b->max_inflight = UINT32_MAX;
 
+	if (list_load_start(b) != 0) {
+		fprintf(stderr, "accrue-bench: cannot start the --list-load threads\n");
+		return EXIT_NOTHING;
+	}
 	bench_run(b);
+	list_load_stop(b);
 
 	if (b->failed)
 		return b->exit_code;
+	if (b->opt.list_queries) {
+		rc = list_queries_run(b);
+		if (rc != EXIT_CONNECT)
+			report_list_queries(b);
+		return rc;
+	}
 	if (b->opt.enrol_only) {
 		report_enrol_only(b);
 		return b->enrolled ? EXIT_RUN_OK : EXIT_NOTHING;

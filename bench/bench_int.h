@@ -75,6 +75,8 @@ struct options {
 	int json;
 	int enrol_only;
 	int connections_set, pipeline_set;
+	uint32_t list_load;    /* threads sending list queries back to back during the run */
+	uint32_t list_queries; /* 0, or: only send this many list queries, one at a time */
 };
 
 /* ---- latency histogram ----------------------------------------------- */
@@ -235,7 +237,23 @@ struct bench {
 
 	uint8_t *rshared;
 	struct histogram *hist; /* the connections' histograms, merged as they close */
+
+	/* List queries (bench_list.c). */
+	struct histogram list_hist;
+	uint64_t list_done, list_failed;
+	char list_error[160]; /* the first failure's message */
 };
+
+/* ---- bench_list.c ---------------------------------------------------- */
+
+/* Start the --list-load threads (they wait for list_load_go). 0, or -1 out of resources. */
+int list_load_start(struct bench *b);
+/* The warmup began: the list threads start querying. */
+void list_load_go(void);
+/* Stop them and merge their figures into b. */
+void list_load_stop(struct bench *b);
+/* --list-queries: send them one after another; an exit status. */
+int list_queries_run(struct bench *b);
 
 /* ---- bench_options.c ------------------------------------------------- */
 
@@ -291,5 +309,6 @@ int buf_reserve(uint8_t **buf, size_t *cap, size_t used, size_t need);
 
 void report_enrol_only(const struct bench *b);
 void report_run(const struct bench *b, const struct histogram *h);
+void report_list_queries(const struct bench *b);
 
 #endif

@@ -421,6 +421,7 @@ void bench_check_progress(struct bench *b)
 				b->opt.pipeline, b->max_inflight);
 		if (b->opt.warmup_s > 0) {
 			b->phase = PHASE_WARMUP;
+			list_load_go();
 			uv_timer_start(&b->timer, on_warmup_over, (uint64_t)(b->opt.warmup_s * 1000 + 0.5), 0);
 			refill_all(b);
 		} else {

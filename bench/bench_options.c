@@ -39,6 +39,15 @@ static void usage(FILE *f)
 		"  --rate R               send at most R requests per second over all\n"
 		"                         connections (default: each as soon as a slot\n"
 		"                         frees); latency is still from send to reply\n"
+		"  --list-load Q          Q more connections (threads) send customer list\n"
+		"                         and search queries back to back from the warmup\n"
+		"                         on; their count and latency are reported apart,\n"
+		"                         and the sales' figures show what they cost\n"
+		"  --list-queries N       enrol the customers, then send N list queries one\n"
+		"                         after another (a rotation of 100: every sort,\n"
+		"                         both directions, no filter, searches that match\n"
+		"                         a few, all or none, a balance bound; each with\n"
+		"                         its total, 50 rows) and report their latency\n"
 		"  --enrol-only           enrol, report enrolments per second, exit; uses\n"
 		"                         --connections and --pipeline if given, else %d and %d\n"
 		"  --json                 print one JSON object on stdout instead of text\n"
@@ -144,7 +153,7 @@ int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		OPT_SERVER = 256, OPT_KEY_FILE, OPT_CONNECTIONS, OPT_PIPELINE, OPT_BATCH, OPT_DURATION,
-		OPT_REQUESTS, OPT_CUSTOMERS, OPT_ZIPF, OPT_MIX, OPT_WARMUP, OPT_JSON, OPT_ENROL_ONLY, OPT_HELP, OPT_RATE,
+		OPT_REQUESTS, OPT_CUSTOMERS, OPT_ZIPF, OPT_MIX, OPT_WARMUP, OPT_JSON, OPT_ENROL_ONLY, OPT_HELP, OPT_RATE, OPT_LIST_LOAD, OPT_LIST_QUERIES,
 	};
 	static const struct option longopts[] = {
 		{"server", required_argument, NULL, OPT_SERVER},
@@ -161,6 +170,8 @@ int parse_options(int argc, char **argv, struct options *o)
 		{"rate", required_argument, NULL, OPT_RATE},
 		{"json", no_argument, NULL, OPT_JSON},
 		{"enrol-only", no_argument, NULL, OPT_ENROL_ONLY},
+		{"list-load", required_argument, NULL, OPT_LIST_LOAD},
+		{"list-queries", required_argument, NULL, OPT_LIST_QUERIES},
 		{"help", no_argument, NULL, OPT_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -223,6 +234,14 @@ int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_ENROL_ONLY: o->enrol_only = 1; break;
+		case OPT_LIST_LOAD:
+			if (parse_u32(arg, 1, 64, &o->list_load))
+				return usage_error("--list-load wants 1..64 threads, not '%s'", arg);
+			break;
+		case OPT_LIST_QUERIES:
+			if (parse_u32(arg, 1, 1000000, &o->list_queries))
+				return usage_error("--list-queries wants a count, not '%s'", arg);
+			break;
 		case OPT_HELP: usage(stdout); return -1;
 		default:
 			return usage_error("option '%s' is unknown or wants a value", argv[optind - 1]);
@@ -236,6 +255,12 @@ int parse_options(int argc, char **argv, struct options *o)
 		return usage_error("--key-file FILE is required");
 	if (!o->customers)
 		return usage_error("--customers N is required");
+	if (o->list_queries && (o->list_load || o->duration_s || o->requests))
+		return usage_error("--list-queries runs alone: no --list-load, --duration or --requests");
+	if (o->list_queries) {
+		/* Enrol the customers as --enrol-only does, then the queries. */
+		o->enrol_only = 1;
+	}
 	if (!o->enrol_only && !o->duration_s == !o->requests)
 		return usage_error("give one of --duration S and --requests N");
 	if (o->enrol_only) {

@@ -103,10 +103,16 @@ void report_run(const struct bench *b, const struct histogram *h)
 		       ",\"duration_s\":%.3f,\"ops\":%" PRIu64 ",\"sales\":%" PRIu64 ",\"lookups\":%" PRIu64
 		       ",\"customers\":%" PRIu32 ",\"zipf\":%g,\"mix\":\"%s\",\"rate\":%" PRIu64 ",\"warmup_s\":%g"
 		       ",\"warmup_errors\":%" PRIu64 ",\"enrol_s\":%.3f,\"enrolments_per_sec\":%.1f"
-		       ",\"sales_total\":%" PRIu64 ",\"run_id\":\"%s\"}\n",
+		       ",\"sales_total\":%" PRIu64 ",\"run_id\":\"%s\"",
 		       b->opt.connections, b->opt.pipeline, b->opt.batch, secs, b->ops, b->sales_ok, b->lookups_ok,
 		       b->opt.customers, b->opt.zipf, mix, b->opt.rate, b->opt.warmup_s, b->warmup_errors, enrol_s, enrol_rate,
 		       b->sales_ok_total, b->run_id);
+		if (b->opt.list_load)
+			printf(",\"list_load\":%" PRIu32 ",\"list_queries\":%" PRIu64 ",\"list_failed\":%" PRIu64
+			       ",\"list_p50_us\":%.1f,\"list_p99_us\":%.1f",
+			       b->opt.list_load, b->list_done, b->list_failed, hist_quantile(&b->list_hist, 0.50) / 1e3,
+			       hist_quantile(&b->list_hist, 0.99) / 1e3);
+		printf("}\n");
 		return;
 	}
 	printf("accrue-bench %s: %s, %" PRIu32 " connections, pipeline %" PRIu32 ", batch %" PRIu32 ", mix %s\n",
@@ -124,9 +130,39 @@ void report_run(const struct bench *b, const struct histogram *h)
 		printf("lookups       %" PRIu64 ": %.1f lookups/s\n", b->lookups_ok, secs > 0 ? b->lookups_ok / secs : 0);
 	printf("latency (us)  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", p50, p90, p99, p999, pmax);
 	print_errors_text(b);
+	if (b->opt.list_load) {
+		printf("list load     %" PRIu32 " connections: %" PRIu64 " queries from the warmup on, p50 %.1f us, "
+		       "p99 %.1f us",
+		       b->opt.list_load, b->list_done, hist_quantile(&b->list_hist, 0.50) / 1e3,
+		       hist_quantile(&b->list_hist, 0.99) / 1e3);
+		if (b->list_failed)
+			printf(", %" PRIu64 " failed (%s)", b->list_failed, b->list_error);
+		printf("\n");
+	}
 	if (b->warmup_errors)
 		printf("warmup errors %" PRIu64 " (not in the figures above)\n", b->warmup_errors);
 	printf("journal       %" PRIu64 " sales accrued OK in all (warmup and run) + %" PRIu32
 	       " enrolments = %" PRIu64 " new records expected\n",
 	       b->sales_ok_total, b->enrolled, b->sales_ok_total + b->enrolled);
+}
+
+void report_list_queries(const struct bench *b)
+{
+	const struct histogram *h = &b->list_hist;
+	double p50 = hist_quantile(h, 0.50) / 1e3, p90 = hist_quantile(h, 0.90) / 1e3;
+	double p99 = hist_quantile(h, 0.99) / 1e3, pmax = h->max / 1e3;
+
+	if (b->opt.json) {
+		printf("{\"list_queries\":%" PRIu64 ",\"list_failed\":%" PRIu64 ",\"customers\":%" PRIu32
+		       ",\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"error\":",
+		       b->list_done, b->list_failed, b->opt.customers, p50, p90, p99, pmax);
+		out_json_str(b->list_error);
+		printf("}\n");
+		return;
+	}
+	printf("accrue-bench %s: %s, list queries after enrolling %" PRIu32 " customers (run %s)\n", ACCRUE_VERSION,
+	       b->opt.server, b->enrolled, b->run_id);
+	printf("queries       %" PRIu64 " answered, %" PRIu64 " failed%s%s\n", b->list_done, b->list_failed,
+	       b->list_failed ? ": " : "", b->list_error);
+	printf("latency (us)  p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n", p50, p90, p99, pmax);
 }

@@ -694,6 +694,76 @@ int accrue_adjust(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
 int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq, struct accrue_entry *entries,
 		   uint32_t max, uint32_t *count, uint64_t *next_before);
 
+/* ---- the customer book ---------------------------------------------------- */
+
+/* What accrue_customers sorts by (enum proto_sort's numbers). */
+enum accrue_sort {
+	ACCRUE_SORT_ID = 1,
+	ACCRUE_SORT_CREATED = 2,
+	ACCRUE_SORT_LAST_VISIT = 3,
+	ACCRUE_SORT_BALANCE = 4,
+	ACCRUE_SORT_LIFETIME = 5,
+	ACCRUE_SORT_VISITS = 6,
+	ACCRUE_SORT_SPEND = 7,
+	ACCRUE_SORT_AVERAGE_SPEND = 8,
+	ACCRUE_SORT_NAME = 9, /* last name, then first name, ASCII letters without case */
+	ACCRUE_SORT_EMAIL = 10,
+};
+
+/* A sort field's name as people write it ("last-visit"), or NULL; and back (0: none). */
+const char *accrue_sort_name(int sort);
+int accrue_sort_parse(const char *name);
+
+#define ACCRUE_MAX_PAGE 1000   /* customers in one page */
+#define ACCRUE_MAX_CURSOR 600  /* bytes of a page cursor */
+#define ACCRUE_TOTAL_UNKNOWN UINT64_MAX
+
+/*
+ * Which customers, in what order. Zeroed, it means every customer, newest
+ * first is NOT implied: sort 0 means ACCRUE_SORT_CREATED, and descending is
+ * what the caller sets. Strings may be NULL (no filter).
+ */
+struct accrue_customer_query {
+	const char *search; /* any part of first name, last name or email, without case; or a phone's digits */
+	const char *group;  /* in this group */
+	const char *tier;   /* in this tier */
+	int members;        /* 0: anyone; 1: members only; 2: guests only */
+	int opted_out;      /* 0: anyone; 1: opted out of marketing; 2: opted in */
+	int has_min_points, has_max_points;
+	int64_t min_points, max_points; /* balance bounds, inclusive */
+	int sort;           /* enum accrue_sort; 0: created */
+	int descending;
+	uint32_t limit;     /* rows wanted, 1..ACCRUE_MAX_PAGE */
+	const char *after;  /* NULL or "": the first page; else a page's next cursor */
+	int want_total;     /* 1: count every match (a full scan) */
+};
+
+struct accrue_customer_page {
+	uint64_t total; /* customers matching in all; ACCRUE_TOTAL_UNKNOWN unless want_total */
+	char next[ACCRUE_MAX_CURSOR + 1]; /* the cursor of the next page; "" when this is the last */
+	uint32_t count; /* rows written */
+};
+
+/*
+ * One page of the customer book: at most min(q->limit, cap) customers that
+ * match q, in its order, after q->after, into rows[0..page->count). A page
+ * may hold fewer rows than asked while more follow (the server keeps a
+ * reply within its size limit): page until page->next is "". Walking pages
+ * sorted by id or creation time sees every customer who existed throughout
+ * exactly once; sorted by a value sales change (balance, visits, spend, last
+ * visit), a customer whose value moves across the cursor between two pages
+ * may be seen twice or missed. Admin and read-only keys (not terminals).
+ * Refusals: BAD_REQUEST (a cursor of another sort or a damaged one, a
+ * control character in a filter, min above max), FORBIDDEN (a terminal key),
+ * UNSUPPORTED (an opt-out filter, on a server that does not record them),
+ * BUSY (no memory for the page now).
+ * Local: ACCRUE_E_INVALID for NULL arguments, cap or limit 0, limit over
+ * ACCRUE_MAX_PAGE, an unknown sort, filters over their limits (search 100
+ * bytes, group and tier 64, cursor 600).
+ */
+int accrue_customers(accrue *a, const struct accrue_customer_query *q, struct accrue_customer *rows, uint32_t cap,
+		     struct accrue_customer_page *page);
+
 /*
  * Create an API key. role is an enum accrue_role; a terminal key needs a
  * location (at most 64 bytes). The whole key is copied into the caller's

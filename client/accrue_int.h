@@ -8,6 +8,7 @@
  *   accrue_admin.c   the operations on API keys and the loyalty program;
  *   accrue_util.c    the public helpers and the argument checks the
  *                    operations share;
+ *   accrue_book.c    the customer book: pages of customers;
  *   accrue_codes.c   accrue_strerror, and the build-time proof that
  *                    accrue.h's copies of proto.h's codes agree with it.
  *
@@ -90,6 +91,10 @@ struct reply {
 };
 
 /* ---- accrue_conn.c --------------------------------------------------- */
+
+/* A customer of a reply, copied into the caller's struct (accrue_ledger.c). */
+struct proto_customer;
+void accrue__customer_copy(struct accrue_customer *dst, const struct proto_customer *c);
 
 /* Set the handle's message (accrue_message), printf-style. */
 __attribute__((format(printf, 2, 3))) void accrue__message_set(accrue *a, const char *fmt, ...);

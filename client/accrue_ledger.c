@@ -89,6 +89,11 @@ static void customer_copy(struct accrue_customer *dst, const struct proto_custom
 		accrue__str_copy(dst->groups[i], sizeof dst->groups[i], c->groups[i]);
 }
 
+void accrue__customer_copy(struct accrue_customer *dst, const struct proto_customer *c)
+{
+	customer_copy(dst, c);
+}
+
 static void change_copy(struct accrue_result *dst, const struct proto_change_rep *m, uint16_t flags)
 {
 	dst->seq = m->seq;

@@ -47,6 +47,9 @@
 #define PROTO_MAX_SETTING_VALUE 2500 /* a promotion with its group list */
 #define PROTO_MAX_SETTINGS 512
 #define PROTO_MAX_BATCH 8190 /* sales in one ACCRUE_BATCH */
+#define PROTO_MAX_PAGE 1000  /* customers in one CUSTOMERS reply */
+#define PROTO_MAX_SEARCH 100 /* CUSTOMERS search text */
+#define PROTO_MAX_CURSOR 600 /* a CUSTOMERS page cursor */
 
 /*
  * The opcodes, one row each: X(NAME, code). The enum and proto_opcode_name()
@@ -72,7 +75,8 @@
 	X(KEY_REVOKE, 0x22)       \
 	X(PROGRAM_GET, 0x30)      \
 	X(PROGRAM_SET, 0x31)      \
-	X(STATS, 0x40)
+	X(STATS, 0x40)            \
+	X(CUSTOMERS, 0x50)
 
 enum proto_opcode {
 #define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,
@@ -643,6 +647,59 @@ void proto_key_list_rep_put_header(struct proto_wbuf *w, uint32_t count);
 void proto_key_info_put(struct proto_wbuf *w, const struct proto_key_info *k);
 int proto_key_list_rep_begin(struct proto_rbuf *r, uint32_t *count);
 int proto_key_info_next(struct proto_rbuf *r, struct proto_key_info *k);
+
+/* ---- the customer book (proto_list.c) ---------------------------------- */
+
+/* What CUSTOMERS sorts by; each sort is (field, id), so no two rows tie. */
+enum proto_sort {
+	PROTO_SORT_ID = 1,
+	PROTO_SORT_CREATED = 2,
+	PROTO_SORT_LAST_VISIT = 3,
+	PROTO_SORT_BALANCE = 4,
+	PROTO_SORT_LIFETIME = 5,
+	PROTO_SORT_VISITS = 6,
+	PROTO_SORT_SPEND = 7,
+	PROTO_SORT_AVERAGE_SPEND = 8,
+	PROTO_SORT_NAME = 9, /* last name, then first name, case-insensitively */
+	PROTO_SORT_EMAIL = 10,
+	PROTO_SORT_MAX = 10
+};
+
+enum proto_list_flag {
+	PROTO_LIST_TOTAL = 0x01,      /* count every match (the reply's total) */
+	PROTO_LIST_MIN_POINTS = 0x02, /* min_points applies */
+	PROTO_LIST_MAX_POINTS = 0x04, /* max_points applies */
+	PROTO_LIST_FLAGS = 0x07
+};
+
+enum proto_list_member { PROTO_LIST_ANYONE = 0, PROTO_LIST_MEMBERS = 1, PROTO_LIST_GUESTS = 2 };
+enum proto_list_optout { PROTO_LIST_OPTOUT_ANY = 0, PROTO_LIST_OPTED_OUT = 1, PROTO_LIST_OPTED_IN = 2 };
+
+/* CUSTOMERS request: one page of the customers that match, in sort order. */
+struct proto_customers_req {
+	uint8_t sort;  /* enum proto_sort */
+	uint8_t desc;  /* 1: descending */
+	uint8_t flags; /* enum proto_list_flag */
+	uint8_t member; /* enum proto_list_member */
+	uint8_t optout; /* enum proto_list_optout */
+	uint32_t limit; /* 1..PROTO_MAX_PAGE */
+	int64_t min_points, max_points; /* balance bounds, inclusive, where flagged */
+	struct proto_str search; /* empty: no search */
+	struct proto_str group;  /* empty: any */
+	struct proto_str tier;   /* empty: any */
+	struct proto_str after;  /* empty: the first page; else a reply's next cursor */
+};
+
+/* CUSTOMERS reply header; count customers (proto_customer_put) follow. */
+#define PROTO_TOTAL_UNKNOWN UINT64_MAX /* total when PROTO_LIST_TOTAL was not asked */
+int proto_customers_req_encode(struct proto_wbuf *w, const struct proto_customers_req *m);
+int proto_customers_req_decode(const uint8_t *b, size_t n, struct proto_customers_req *m);
+void proto_customers_rep_put_header(struct proto_wbuf *w, uint64_t total, struct proto_str next, uint32_t count);
+int proto_customers_rep_begin(struct proto_rbuf *r, uint64_t *total, struct proto_str *next, uint32_t *count);
+/* The name of a sort field as people write it ("last-visit"), or NULL. */
+const char *proto_sort_name(int sort);
+/* The sort field a name means, or 0. */
+int proto_sort_parse(const char *name);
 
 /*
  * Reply bodies start with a u16 status. For PROTO_OK the message's body

@@ -203,6 +203,28 @@ void dispatch_record_init(struct record *rec, uint8_t type, const uint8_t key[PR
 	rec->body_hash = body_hash;
 }
 
+enum dispatch_action dispatch_continue(struct dispatch *d, struct dispatch_cont *k, struct dispatch_out *out)
+{
+	enum dispatch_action a;
+
+	out->len = 0;
+	out->flags = 0;
+	out->wait_seq = 0;
+	out->cont = NULL;
+	a = k->step(d, k, out);
+	if (a == DISPATCH_CONTINUE)
+		out->cont = k;
+	else
+		k->free(k);
+	return a;
+}
+
+void dispatch_cont_free(struct dispatch_cont *k)
+{
+	if (k)
+		k->free(k);
+}
+
 int dispatch_session_valid(const struct dispatch *d, const struct dispatch_session *sess)
 {
 	const struct model_apikey *k;
@@ -298,6 +320,8 @@ static enum dispatch_action op_ping(struct dispatch *d, struct dispatch_session 
 #define ANY_ROLE (ROLE_BIT(PROTO_ROLE_ADMIN) | ROLE_BIT(PROTO_ROLE_TERMINAL) | ROLE_BIT(PROTO_ROLE_READONLY))
 #define SELLERS (ROLE_BIT(PROTO_ROLE_ADMIN) | ROLE_BIT(PROTO_ROLE_TERMINAL))
 #define ADMIN ROLE_BIT(PROTO_ROLE_ADMIN)
+/* Who may list and export the customer base: not a till. */
+#define BOOK_READERS (ROLE_BIT(PROTO_ROLE_ADMIN) | ROLE_BIT(PROTO_ROLE_READONLY))
 
 enum op_flag {
 	OP_MUTATION = 1,   /* changes the ledger: refused while stopping, waits for room in the batch */
@@ -341,6 +365,7 @@ static const struct op_info op_table[256] = {
 	OP(PROGRAM_GET, ANY_ROLE, OP_EMPTY_BODY, op_program_get, NULL),
 	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty),
 	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL),
+	OP(CUSTOMERS, BOOK_READERS, 0, op_customers, NULL),
 };
 
 static const struct op_info *op_find(uint8_t opcode)
@@ -386,6 +411,7 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 	out->len = 0;
 	out->flags = 0;
 	out->wait_seq = 0;
+	out->cont = NULL;
 	if (h->flags & PROTO_FLAG_REPLY) {
 		dispatch_error(out, PROTO_ST_PROTOCOL, "a client must not send reply frames; closing connection");
 		return DISPATCH_REPLY_CLOSE;

@@ -46,6 +46,7 @@ enum dispatch_action {
 	DISPATCH_REPLY_CLOSE, /* send the reply, then close the connection */
 	DISPATCH_BLOCKED,     /* the open batch is full: keep the frame, retry after a commit */
 	DISPATCH_DEFER,       /* the request must read durable state: run it again once wait_seq is */
+	DISPATCH_CONTINUE,    /* part done: call dispatch_continue(out->cont) on a later loop turn */
 };
 
 struct dispatch_out {
@@ -54,7 +55,26 @@ struct dispatch_out {
 	size_t len;        /* out: reply body length */
 	uint16_t flags;    /* out: PROTO_FLAG_REPLAY or 0 (REPLY is added by net) */
 	uint64_t wait_seq; /* out: 0, or the seq that must be durable before sending */
+	struct dispatch_cont *cont; /* out: DISPATCH_CONTINUE's work in progress */
 };
+
+/*
+ * Work too long for one loop turn (a scan of every customer) is done a
+ * slice per turn, so that no checkout waits behind it: the handler returns
+ * DISPATCH_CONTINUE with out->cont, and the caller calls dispatch_continue
+ * on later turns (other connections' requests run in between) until it
+ * returns a reply, or dispatch_cont_free if the connection goes first.
+ * The continuation holds ids and copies, never pointers into the model.
+ */
+struct dispatch_cont {
+	enum dispatch_action (*step)(struct dispatch *d, struct dispatch_cont *k, struct dispatch_out *out);
+	void (*free)(struct dispatch_cont *k);
+};
+
+/* One more slice of k's work: DISPATCH_CONTINUE (k lives on) or a reply (k is freed). */
+enum dispatch_action dispatch_continue(struct dispatch *d, struct dispatch_cont *k, struct dispatch_out *out);
+/* Drop k unfinished. */
+void dispatch_cont_free(struct dispatch_cont *k);
 
 /*
  * Set d up over a model and a store (both stay the caller's), with the

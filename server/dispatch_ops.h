@@ -10,6 +10,7 @@
  *   op_sales.c      ACCRUE, ACCRUE_BATCH, RETURN, QUOTE, ORDER
  *   op_program.c    GROUP, TIER, PROGRAM_GET, PROGRAM_SET
  *   op_keys.c       HELLO, KEY_CREATE, KEY_LIST, KEY_REVOKE
+ *   op_list.c       CUSTOMERS (the customer book's list, a slice per loop turn)
  *
  * A new opcode is one row in dispatch.c's table plus its handler in the file
  * of its domain, declared here.
@@ -29,7 +30,7 @@ typedef enum dispatch_action op_handler(struct dispatch *d, struct dispatch_sess
 					size_t len, struct dispatch_out *out);
 
 op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_accrue_batch, op_return, op_quote,
-	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats;
+	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats, op_customers;
 
 /*
  * The large working structures of the handlers, in one place instead of

@@ -113,6 +113,14 @@ struct deferred {
 	uint8_t body[];
 };
 
+/* A request done a slice per loop turn (DISPATCH_CONTINUE). */
+struct continuing {
+	struct conn *conn;
+	struct proto_header h;
+	struct dispatch_cont *cont;
+	struct continuing *next;
+};
+
 struct net {
 	uv_loop_t *loop;
 	uv_tcp_t listener;
@@ -125,6 +133,9 @@ struct net {
 	struct conn *flush_head;
 	struct conn *resume_head;
 	struct deferred *ready_head, **ready_tail;
+	struct continuing *cont_head, **cont_tail;
+	uv_idle_t idle; /* runs the continuing requests, a slice each per turn */
+	int idling, idle_open;
 	int stopping;
 	int closing;
 	uint8_t *scratch; /* one reply frame: header + max body */
@@ -340,7 +351,7 @@ static size_t frame_reply(struct net *n, uint8_t opcode, uint16_t flags, uint32_
 static void send_storage_error(struct conn *c, uint8_t opcode, uint32_t request_id, int status)
 {
 	struct net *n = c->net;
-	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 
 	dispatch_error(&out, PROTO_ST_STORAGE, "the change could not be made durable (%s); nothing was applied",
 		       store_strerror(status));
@@ -413,6 +424,68 @@ static void defer(struct conn *c, const struct proto_header *h, const uint8_t *b
 	c->parked++;
 	c->refs++;
 	store_wait(c->net->store, seq, &q->w);
+}
+
+static void on_idle(uv_idle_t *h);
+
+static void cont_append(struct net *n, struct continuing *k)
+{
+	k->next = NULL;
+	*n->cont_tail = k;
+	n->cont_tail = &k->next;
+	if (!n->idling) {
+		n->idling = 1;
+		uv_idle_start(&n->idle, on_idle);
+	}
+}
+
+static void continue_later(struct conn *c, const struct proto_header *h, struct dispatch_cont *cont)
+{
+	struct continuing *k = xrealloc(NULL, sizeof *k);
+
+	k->conn = c;
+	k->h = *h;
+	k->cont = cont;
+	c->parked++;
+	c->refs++;
+	cont_append(c->net, k);
+}
+
+/* One slice of each continuing request; those done reply, the rest go round again. */
+static void on_idle(uv_idle_t *handle)
+{
+	struct net *n = handle->data;
+	struct continuing *list = n->cont_head, *k;
+
+	n->cont_head = NULL;
+	n->cont_tail = &n->cont_head;
+	while ((k = list)) {
+		struct conn *c = k->conn;
+
+		list = k->next;
+		if (c->state != CONN_CLOSED) {
+			struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE,
+						   0, 0, 0, NULL};
+
+			if (dispatch_continue(n->d, k->cont, &out) == DISPATCH_CONTINUE) {
+				k->cont = out.cont;
+				cont_append(n, k);
+				continue;
+			}
+			c->parked--;
+			emit(c, &k->h, &out);
+			mark_resume(c);
+		} else {
+			dispatch_cont_free(k->cont);
+			c->parked--;
+		}
+		conn_unref(c);
+		free(k);
+	}
+	if (!n->cont_head && n->idling) {
+		n->idling = 0;
+		uv_idle_stop(&n->idle);
+	}
 }
 
 /* ---- reading -------------------------------------------------------------------------- */
@@ -527,7 +600,7 @@ static struct hello_fail *fail_slot(struct net *n, const struct conn *c, uint64_
 static void hello_refuse_busy(struct conn *c, const struct proto_header *h, const char *why)
 {
 	struct net *n = c->net;
-	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 
 	dispatch_error(&out, PROTO_ST_BUSY, "%s; try again later", why);
 	emit(c, h, &out);
@@ -609,7 +682,7 @@ static void hello_refused(struct conn *c, const struct proto_header *h, const st
 static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t *body)
 {
 	struct net *n = c->net;
-	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 
 	switch (dispatch_request(n->d, &c->sess, h, body, &out)) {
 	case DISPATCH_BLOCKED:
@@ -618,6 +691,9 @@ static int run_frame(struct conn *c, const struct proto_header *h, const uint8_t
 		return 1;
 	case DISPATCH_DEFER:
 		defer(c, h, body, out.wait_seq);
+		return 0;
+	case DISPATCH_CONTINUE:
+		continue_later(c, h, out.cont);
 		return 0;
 	case DISPATCH_REPLY_CLOSE:
 		if (h->opcode == PROTO_OP_HELLO && reply_status(&out) == PROTO_ST_AUTH) {
@@ -658,7 +734,7 @@ static void conn_process(struct conn *c)
 			break;
 		if (rc < 0) {
 			/* h is the bad header where it could be read, zeros otherwise. */
-			struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+			struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 			dispatch_frame_error(rc, &out);
 			emit(c, &h, &out);
 			c->state = CONN_DRAINING;
@@ -753,7 +829,7 @@ static void run_resumes(struct net *n, int after_commit)
 static void timeout_close(struct conn *c, const char *what, uint32_t secs)
 {
 	struct net *n = c->net;
-	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+	struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 	struct proto_header none = {0};
 
 	dispatch_error(&out, PROTO_ST_PROTOCOL, "%s within %u s (frame timeout): closing", what, secs);
@@ -845,7 +921,7 @@ static void on_connection(uv_stream_t *server, int status)
 		}
 	}
 	if (n->stopping || n->nconns > n->cfg.max_connections) {
-		struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0};
+		struct dispatch_out out = {n->scratch + PROTO_HEADER_SIZE, n->scratch_cap - PROTO_HEADER_SIZE, 0, 0, 0, NULL};
 		struct proto_header none = {0};
 		if (n->stopping)
 			dispatch_error(&out, PROTO_ST_SHUTTING_DOWN, "the server is stopping");
@@ -906,6 +982,7 @@ int net_start(struct net **out, uv_loop_t *loop, struct dispatch *d, struct stor
 	n->store = s;
 	n->cfg = *cfg;
 	n->ready_tail = &n->ready_head;
+	n->cont_tail = &n->cont_head;
 	n->scratch_cap = PROTO_HEADER_SIZE + (size_t)d->max_body;
 	n->scratch = malloc(n->scratch_cap);
 	uv_tcp_init(loop, &n->listener);
@@ -932,6 +1009,9 @@ int net_start(struct net **out, uv_loop_t *loop, struct dispatch *d, struct stor
 	n->sweep.data = n;
 	uv_timer_start(&n->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 	n->sweeping = 1;
+	uv_idle_init(loop, &n->idle);
+	n->idle.data = n;
+	n->idle_open = 1;
 	*out = n;
 	return 0;
 fail:
@@ -985,6 +1065,20 @@ void net_close(struct net *n)
 		free(q);
 	}
 	n->ready_tail = &n->ready_head;
+	while (n->cont_head) {
+		struct continuing *k = n->cont_head;
+		n->cont_head = k->next;
+		dispatch_cont_free(k->cont);
+		k->conn->parked--;
+		conn_unref(k->conn);
+		free(k);
+	}
+	n->cont_tail = &n->cont_head;
+	n->idling = 0;
+	if (n->idle_open) {
+		n->idle_open = 0;
+		uv_close((uv_handle_t *)&n->idle, NULL);
+	}
 	/* n->held is empty now: closing each connection dropped its held reply. */
 	if (n->sweeping) {
 		n->sweeping = 0;

@@ -14,6 +14,7 @@
  *   ctl_points.c      add, use
  *   ctl_program.c     program show, program set
  *   ctl_keys.c        key create, key list, key revoke
+ *   ctl_list.c        customers, export customers: the customer book's pages
  * Printing goes through output.h (accrue_output), shared with accrue-check.
  *
  * To add a command: one row in ctl_commands.def, and its handler and help
@@ -138,12 +139,26 @@ int ctl_args_parse_lists(struct ctl *c, int argc, char **argv, const struct ctl_
 			 struct ctl_option_list *lists, const char **pos, const char *const *pos_names, int pos_min,
 			 int pos_max);
 
+/* An option that takes no value (--all): *set becomes 1 when it is given. */
+struct ctl_flag {
+	const char *name;
+	int *set;
+};
+
+/* ctl_args_parse_lists with flags too (may be NULL). */
+int ctl_args_parse_all(struct ctl *c, int argc, char **argv, const struct ctl_option *opts,
+		       struct ctl_option_list *lists, const struct ctl_flag *flags, const char **pos,
+		       const char *const *pos_names, int pos_min, int pos_max);
+
 /* ctl_args_parse_lists without repeatable options. */
 int ctl_args_parse(struct ctl *c, int argc, char **argv, const struct ctl_option *opts, const char **pos,
 		   const char *const *pos_names, int pos_min, int pos_max);
 
 /* Digits only, 1..max. Returns 0 or -1. */
 int ctl_uint_parse(const char *s, uint64_t max, uint64_t *out);
+
+/* A signed whole number ("-5", "+12", "0") within int64_t. Returns 0 or -1. */
+int ctl_int_parse(const char *s, int64_t *out);
 
 /*
  * "12.34" -> 1234 minor units; "12" -> 1200; "12.3" -> 1230. No sign, at

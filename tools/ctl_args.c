@@ -89,6 +89,13 @@ int ctl_args_parse_lists(struct ctl *c, int argc, char **argv, const struct ctl_
 			 struct ctl_option_list *lists, const char **pos, const char *const *pos_names, int pos_min,
 			 int pos_max)
 {
+	return ctl_args_parse_all(c, argc, argv, opts, lists, NULL, pos, pos_names, pos_min, pos_max);
+}
+
+int ctl_args_parse_all(struct ctl *c, int argc, char **argv, const struct ctl_option *opts,
+		       struct ctl_option_list *lists, const struct ctl_flag *flags, const char **pos,
+		       const char *const *pos_names, int pos_min, int pos_max)
+{
 	int npos = 0, options_done = 0, rc;
 
 	for (int i = 0; i < argc; i++) {
@@ -119,6 +126,18 @@ int ctl_args_parse_lists(struct ctl *c, int argc, char **argv, const struct ctl_
 		name = arg + 2;
 		eq = strchr(name, '=');
 		nlen = eq ? (size_t)(eq - name) : strlen(name);
+		{
+			const struct ctl_flag *f = flags;
+
+			while (f && f->name && !(strlen(f->name) == nlen && strncmp(f->name, name, nlen) == 0))
+				f++;
+			if (f && f->name) {
+				if (eq)
+					return ctl_usage_error(c, "option '--%s' takes no value", f->name);
+				*f->set = 1;
+				continue;
+			}
+		}
 		for (const struct ctl_option *o = opts; o && o->name; o++)
 			if (strlen(o->name) == nlen && strncmp(o->name, name, nlen) == 0)
 				dest = o->value;
@@ -171,6 +190,26 @@ int ctl_uint_parse(const char *s, uint64_t max, uint64_t *out)
 	if (v == 0)
 		return -1;
 	*out = v;
+	return 0;
+}
+
+int ctl_int_parse(const char *s, int64_t *out)
+{
+	uint64_t mag = 0;
+	int neg = *s == '-';
+
+	if (*s == '-' || *s == '+')
+		s++;
+	if (*s == '\0')
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || mag > (UINT64_MAX - 9) / 10)
+			return -1;
+		mag = mag * 10 + (uint64_t)(*s - '0');
+	}
+	if (mag > (uint64_t)INT64_MAX + (uint64_t)neg)
+		return -1;
+	*out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
 	return 0;
 }
 

@@ -3,6 +3,8 @@
  */
 #include "output.h"
 
+#include <csv.h>
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,3 +232,52 @@ void out_json_time(int64_t us)
 /* ---- CSV (wave 2) ------------------------------------------------------------ */
 
 /* Reserved: out_csv_* go here (see output.h). */
+
+/* ---- CSV ------------------------------------------------------------------- */
+
+void out_csv_text(FILE *f, const char *s, int first)
+{
+	size_t n = strlen(s);
+	int formula = n && strchr("=+-@\t\r", s[0]) != NULL;
+	int quote = formula || (n && (s[0] == ' ' || s[n - 1] == ' ')) || strpbrk(s, ",\"\r\n") != NULL;
+
+	if (!first)
+		putc(',', f);
+	if (!quote) {
+		fwrite(s, 1, n, f);
+		return;
+	}
+	if (formula) {
+		/* libcsv quotes what it is given; the ' goes inside the quotes. */
+		char *t = malloc(n + 2);
+
+		if (t) {
+			t[0] = '\'';
+			memcpy(t + 1, s, n + 1);
+			csv_fwrite(f, t, n + 1);
+			free(t);
+			return;
+		}
+		fputs("\"'", f);
+		for (const char *p = s; *p; p++) {
+			if (*p == '"')
+				putc('"', f);
+			putc(*p, f);
+		}
+		putc('"', f);
+		return;
+	}
+	csv_fwrite(f, s, n);
+}
+
+void out_csv_plain(FILE *f, const char *s, int first)
+{
+	if (!first)
+		putc(',', f);
+	fputs(s, f);
+}
+
+void out_csv_end(FILE *f)
+{
+	fputs("\r\n", f);
+}

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* ---- values as text ------------------------------------------------------ */
 
@@ -85,13 +86,20 @@ void out_json_str(const char *str);
 /* A time as out_time_format writes it, as a JSON string; null for 0 (never). */
 void out_json_time(int64_t us);
 
-/* ---- CSV (wave 2) ------------------------------------------------------------ */
+/* ---- CSV ------------------------------------------------------------------- */
 
 /*
- * Reserved for CSV: accruectl's export and import (wave 2) will write it
- * here, beside the table and JSON writers, as out_csv_* functions, so that
- * a command's rows go out through one module whichever form is asked for.
- * A CSV header row should come from the same heads as the text table.
+ * RFC 4180 CSV into f: fields separated by commas, records ended by CRLF.
+ * out_csv_text quotes a field that needs it (a comma, a quote, a line
+ * break, a leading or trailing space) through libcsv, and neutralises a
+ * text that a spreadsheet would run as a formula (one starting with =, +,
+ * -, @, a tab or a carriage return) by putting a ' before it, as OWASP
+ * advises; an importer takes that ' off again. out_csv_plain writes a value
+ * the caller made (a number, a time) as it is. first: 1 for a record's
+ * first field.
  */
+void out_csv_text(FILE *f, const char *s, int first);
+void out_csv_plain(FILE *f, const char *s, int first);
+void out_csv_end(FILE *f);
 
 #endif

@@ -94,6 +94,7 @@ union fuzz_msg {
 	struct proto_history_req history;
 	struct proto_key_create_req key_create;
 	struct proto_key_revoke_req key_revoke;
+	struct proto_customers_req customers;
 	struct proto_hello_rep hello_rep;
 	struct proto_customer customer;
 	struct proto_change_rep change_rep;
@@ -266,6 +267,19 @@ static void history_promises(const union fuzz_msg *m, const uint8_t *b, size_t n
 	FUZZ_ASSERT(m->history.limit >= 1 && m->history.limit <= PROTO_MAX_HISTORY);
 }
 
+static void customers_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	const struct proto_customers_req *q = &m->customers;
+
+	FUZZ_ASSERT(q->sort >= 1 && q->sort <= PROTO_SORT_MAX && q->desc <= 1);
+	FUZZ_ASSERT(!(q->flags & ~PROTO_LIST_FLAGS) && q->member <= PROTO_LIST_GUESTS && q->optout <= PROTO_LIST_OPTED_IN);
+	FUZZ_ASSERT(q->limit >= 1 && q->limit <= PROTO_MAX_PAGE);
+	STR_OK(q->search, PROTO_MAX_SEARCH);
+	STR_OK(q->group, PROTO_MAX_GROUP);
+	STR_OK(q->tier, PROTO_MAX_TIER);
+	STR_OK(q->after, PROTO_MAX_CURSOR);
+}
+
 static void key_create_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
 {
 	FUZZ_ASSERT(m->key_create.role >= PROTO_ROLE_ADMIN && m->key_create.role <= PROTO_ROLE_READONLY);
@@ -351,6 +365,7 @@ CODEC_WRAPPERS(adjust_req, adjust)
 CODEC_WRAPPERS(history_req, history)
 CODEC_WRAPPERS(key_create_req, key_create)
 CODEC_WRAPPERS(key_revoke_req, key_revoke)
+CODEC_WRAPPERS(customers_req, customers)
 CODEC_WRAPPERS(hello_rep, hello_rep)
 CODEC_WRAPPERS(customer_rep, customer)
 CODEC_WRAPPERS(change_rep, change_rep)
@@ -375,6 +390,7 @@ static const struct codec adjust_req = CODEC(adjust_req, adjust_promises);
 static const struct codec history_req = CODEC(history_req, history_promises);
 static const struct codec key_create_req = CODEC(key_create_req, key_create_promises);
 static const struct codec key_revoke_req = CODEC(key_revoke_req, key_revoke_promises);
+static const struct codec customers_req = CODEC(customers_req, customers_promises);
 static const struct codec hello_rep = CODEC(hello_rep, hello_rep_promises);
 static const struct codec customer_rep = CODEC(customer_rep, customer_rep_promises);
 static const struct codec change_rep = CODEC(change_rep, change_rep_promises);
@@ -505,6 +521,36 @@ static void check_history_rep(const uint8_t *b, size_t n)
 	list_end(&re, rc, &r, b, n);
 }
 
+static void check_customers_rep(const uint8_t *b, size_t n)
+{
+	struct proto_rbuf r;
+	struct reencode re;
+	struct proto_customer c;
+	struct proto_str next;
+	uint64_t total;
+	uint32_t count;
+	int rc;
+
+	proto_rbuf_init(&r, b, n);
+	rc = proto_customers_rep_begin(&r, &total, &next, &count);
+	assert_decode_code(rc);
+	if (rc != 0)
+		return;
+	FUZZ_ASSERT(count <= PROTO_MAX_PAGE);
+	STR_OK(next, PROTO_MAX_CURSOR);
+	reencode_begin(&re, n);
+	proto_customers_rep_put_header(&re.w, total, next, count);
+	for (uint32_t i = 0; i < count; i++) {
+		proto_customer_get(&r, &c);
+		rc = r.error;
+		assert_decode_code(rc);
+		if (rc != 0)
+			break;
+		proto_customer_put(&re.w, &c);
+	}
+	list_end(&re, rc, &r, b, n);
+}
+
 static void check_key_list_rep(const uint8_t *b, size_t n)
 {
 	struct proto_rbuf r;
@@ -606,6 +652,7 @@ void fuzz_check_reply(uint8_t opcode, const uint8_t *b, size_t n)
 	case PROTO_OP_HISTORY: check_history_rep(b, n); break;
 	case PROTO_OP_KEY_LIST: check_key_list_rep(b, n); break;
 	case PROTO_OP_PROGRAM_GET: check_program_rep(b, n); break;
+	case PROTO_OP_CUSTOMERS: check_customers_rep(b, n); break;
 	default: break; /* PING, KEY_REVOKE, PROGRAM_SET: an empty reply, no decoder */
 	}
 }
@@ -632,6 +679,7 @@ REQUEST_CHECK(adjust_req)
 REQUEST_CHECK(history_req)
 REQUEST_CHECK(key_create_req)
 REQUEST_CHECK(key_revoke_req)
+REQUEST_CHECK(customers_req)
 
 /* Names are the fuzz targets' (body_<name>); tests/fuzz/CMakeLists.txt lists the same. */
 const struct fuzz_body fuzz_requests[] = {
@@ -650,6 +698,7 @@ const struct fuzz_body fuzz_requests[] = {
 	{"key_create", PROTO_OP_KEY_CREATE, check_key_create_req},
 	{"key_revoke", PROTO_OP_KEY_REVOKE, check_key_revoke_req},
 	{"batch", PROTO_OP_ACCRUE_BATCH, check_batch_req},
+	{"customers", PROTO_OP_CUSTOMERS, check_customers_req},
 };
 const size_t fuzz_nrequests = sizeof fuzz_requests / sizeof fuzz_requests[0];
 

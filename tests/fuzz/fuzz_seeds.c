@@ -534,6 +534,49 @@ static void seeds_adjust(void)
 	emit_request("adjust", PROTO_OP_ADJUST, "max", 0);
 }
 
+static void seeds_customers(void)
+{
+	struct proto_customers_req m;
+
+	memset(&m, 0, sizeof m);
+	m.sort = PROTO_SORT_CREATED;
+	m.desc = 1;
+	m.flags = PROTO_LIST_TOTAL;
+	m.limit = 50;
+	m.search = m.group = m.tier = m.after = C("");
+	body_begin();
+	proto_customers_req_encode(&w, &m);
+	emit_request("customers", PROTO_OP_CUSTOMERS, "typical", 1);
+	m.sort = PROTO_SORT_NAME;
+	m.desc = 0;
+	m.flags = PROTO_LIST_FLAGS;
+	m.member = PROTO_LIST_MEMBERS;
+	m.min_points = -5;
+	m.max_points = INT64_MAX;
+	m.limit = PROTO_MAX_PAGE;
+	m.search = C("(555) 010-0002");
+	m.group = C("vip");
+	m.tier = C("gold");
+	m.after = C("name:asc:6c696d6100616e61:42");
+	body_begin();
+	proto_customers_req_encode(&w, &m);
+	emit_request("customers", PROTO_OP_CUSTOMERS, "every-filter", 0);
+	m.search = S(PROTO_MAX_SEARCH);
+	m.after = S(PROTO_MAX_CURSOR);
+	body_begin();
+	proto_customers_req_encode(&w, &m);
+	emit_request("customers", PROTO_OP_CUSTOMERS, "max", 0);
+	m.sort = PROTO_SORT_MAX + 1;
+	body_begin();
+	proto_customers_req_encode(&w, &m);
+	emit_request("customers", PROTO_OP_CUSTOMERS, "bad-sort", 0);
+	m.sort = PROTO_SORT_ID;
+	m.limit = PROTO_MAX_PAGE + 1;
+	body_begin();
+	proto_customers_req_encode(&w, &m);
+	emit_request("customers", PROTO_OP_CUSTOMERS, "over-limit", 0);
+}
+
 static void seeds_history(void)
 {
 	struct proto_history_req m;
@@ -866,6 +909,29 @@ static void seeds_replies(void)
 	proto_reply_put_status(&w, PROTO_OK);
 	proto_history_rep_put_header(&w, 0, 0);
 	emit_reply(PROTO_OP_HISTORY, "history-empty", 0);
+
+	{
+		struct proto_customer cu;
+
+		memset(&cu, 0, sizeof cu);
+		cu.id = 7;
+		cu.email = C("ana.lima@example.com");
+		cu.phone = C("+15550100002");
+		cu.first_name = C("Ana");
+		cu.last_name = C("Lima");
+		cu.balance = 120;
+		cu.member = 1;
+		cu.tier = C("");
+		body_begin();
+		proto_reply_put_status(&w, PROTO_OK);
+		proto_customers_rep_put_header(&w, 2, C("created:desc:1700000000000000:7"), 1);
+		proto_customer_put(&w, &cu);
+		emit_reply(PROTO_OP_CUSTOMERS, "customers", 1);
+		body_begin();
+		proto_reply_put_status(&w, PROTO_OK);
+		proto_customers_rep_put_header(&w, PROTO_TOTAL_UNKNOWN, C(""), 0);
+		emit_reply(PROTO_OP_CUSTOMERS, "customers-empty", 0);
+	}
 
 	body_begin();
 	proto_reply_put_status(&w, PROTO_OK);
@@ -1204,6 +1270,7 @@ int main(int argc, char **argv)
 	seeds_program_set();
 	seeds_adjust();
 	seeds_history();
+	seeds_customers();
 	seeds_key_create();
 	seeds_key_revoke();
 	seeds_batch();
