@@ -346,21 +346,44 @@ static void set_text(char **dst, uint32_t *len, struct proto_str s)
 	*len = s.len;
 }
 
-/* Emails and phones are stored as the daemon normalises them. */
+/*
+ * An email as an earlier version stored it: only ASCII was lower-cased, so
+ * "Änna@x" was kept as typed. Journals written then keep their meaning;
+ * such an address is well-formed, not damage.
+ */
+static int email_legacy_ok(struct proto_str e)
+{
+	uint32_t ats = 0, at = 0;
+
+	for (uint32_t i = 0; i < e.len; i++) {
+		unsigned char ch = (unsigned char)e.ptr[i];
+		if (ch <= ' ' || ch == 0x7f || (ch >= 'A' && ch <= 'Z'))
+			return 0;
+		if (ch == '@') {
+			ats++;
+			at = i;
+		}
+	}
+	return ats == 1 && at > 0 && at < e.len - 1;
+}
+
+/*
+ * Emails and phones are stored as the daemon normalises them. A phone is
+ * stored in E.164 ('+' and 6 to 15 digits) whatever the program's
+ * phone.country was, so it is checked as an international number.
+ */
 static void p1_check_contact(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, const struct record *rec)
 {
 	char buf[PROTO_MAX_EMAIL + 1];
-	struct proto_str norm;
+	struct proto_str norm, e = rec->u.enrol.email, ph = rec->u.enrol.phone;
 
-	if (rec->u.enrol.email.len &&
-	    (model_email_normalise(rec->u.enrol.email, buf, &norm) || norm.len != rec->u.enrol.email.len ||
-	     memcmp(norm.ptr, rec->u.enrol.email.ptr, norm.len)))
-		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(rec->u.enrol.email));
-	if (rec->u.enrol.phone.len &&
-	    (model_phone_normalise(rec->u.enrol.phone, buf, &norm) || norm.len != rec->u.enrol.phone.len ||
-	     memcmp(norm.ptr, rec->u.enrol.phone.ptr, norm.len)))
-		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(rec->u.enrol.phone));
-	if (!rec->u.enrol.email.len && !rec->u.enrol.phone.len)
+	if (e.len && (model_email_normalise(e, buf, &norm) || norm.len != e.len || memcmp(norm.ptr, e.ptr, norm.len)) &&
+	    !email_legacy_ok(e))
+		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(e));
+	if (ph.len && (ph.ptr[0] != '+' || model_phone_normalise(ph, 0, buf, &norm) || norm.len != ph.len ||
+		       memcmp(norm.ptr, ph.ptr, norm.len)))
+		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(ph));
+	if (!e.len && !ph.len)
 		p1_problem(ck, pc, seq, cid, "an %s with neither email nor phone", proto_entry_type_name(rec->type));
 }
 
