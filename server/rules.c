@@ -472,8 +472,8 @@ static const struct setting settings[] = {
 	{"returns.below_zero", SETTING_CHOICE, offsetof(struct rules, below_zero), 0, 1, RULES_BELOW_ZERO_ALLOW,
 	 {"allow", "stop", NULL}},
 	{"guests", SETTING_CHOICE, offsetof(struct rules, guests), 0, 1, RULES_GUESTS_REFUSE, {"refuse", "record", NULL}},
-	{"sale.max_amount", SETTING_MONEY, offsetof(struct rules, sale_max_amount), 1, INT64_MAX, RULES_SALE_MAX_DEFAULT,
-	 {NULL}},
+	{"sale.max_amount", SETTING_MONEY, offsetof(struct rules, sale_max_amount), 1, RULES_SALE_MAX_LIMIT,
+	 RULES_SALE_MAX_DEFAULT, {NULL}},
 	{"phone.country", SETTING_CODE, offsetof(struct rules, phone_country), 1, 999, 0, {NULL}},
 };
 
@@ -538,10 +538,11 @@ static int setting_set(struct rules *r, const struct setting *s, const char *v, 
 	case SETTING_MONEY:
 		if (!len)
 			n = s->def;
-		else if (rules_money_parse(v, len, &n) || n < s->min)
+		else if (rules_money_parse(v, len, &n) || n < s->min || n > s->max)
 			return fail(err, errlen, RULES_E_VALUE,
-				    "%s must be an amount of money%s with up to two decimals (like 12.34), not \"%.*s\"",
-				    s->key, s->min > 0 ? " above zero" : "", SHOWN(len), v);
+				    "%s must be an amount of money%s%s with up to two decimals (like 12.34), not \"%.*s\"",
+				    s->key, s->min > 0 ? " above zero" : "",
+				    s->max == RULES_SALE_MAX_LIMIT ? " up to 1000000000.00" : "", SHOWN(len), v);
 		memcpy(field(r, s), &n, sizeof n);
 		return RULES_OK;
 	case SETTING_CODE:

@@ -1471,7 +1471,11 @@ static void test_set_sale_and_phone(void)
 	SET_VALUE(&r, "sale.max_amount", "0");
 	SET_VALUE(&r, "sale.max_amount", "-5");
 	SET_VALUE(&r, "sale.max_amount", "1e6");
+	SET_VALUE(&r, "sale.max_amount", "92233720368547758.07");
+	SET_VALUE(&r, "sale.max_amount", "1000000000.01");
 	CHECK_INT(r.sale_max_amount, 25050);
+	SET_OK(&r, "sale.max_amount", "1000000000.00");
+	CHECK_INT(r.sale_max_amount, 100000000000LL);
 	SET_OK(&r, "sale.max_amount", "");
 	CHECK_INT(r.sale_max_amount, 100000000);
 
