@@ -266,9 +266,21 @@ for loc in "default" "DEFAULT" " default "; do
 	expect_rc 1 "O1 again at \"$loc\""
 	expect_err "duplicate_order" "O1 at \"$loc\" is the default location's"
 done
+# The same in a batch: one sale per line, each on its own.
+printf '%s\n' "#$ONE,B1,1.00,store-1" "#$ONE,B1,1.00,STORE-1" "#$ONE,B1 ,1.00, store-1" "#$ONE,B2,1.00,Store-1" \
+	>"$TMP/batch.csv"
+run --json batch "$TMP/batch.csv"
+expect_rc 1 "a batch with B1 three times at store-1"
+checks=$((checks + 1))
+[ "$(grep -o '"duplicate_order"' <<<"$OUT" | wc -l)" -eq 2 ] || fail "two of the batch's B1 are duplicates: [$OUT]"
 run --json show "#$ONE"
-expect_json visits 2 "O1 accrued twice in all, not five times"
-expect_json total_spend 2000 "the spend of two sales"
+expect_json visits 4 "O1 twice and B1, B2 once each"
+expect_json total_spend 2200 "the spend of those four sales"
+run accrue "#$ONE" --order O1 --amount 10.00 --location store-9
+expect_rc 0 "O1 at another store is another order"
+run --json show "#$ONE"
+expect_json visits 5 "O1 accrued at three stores in all (store-1, default, store-9), not five times"
+expect_json total_spend 3200 "the spend of those sales"
 run order O1 --location "STORE-1 "
 expect_rc 0 "order O1 found with the location written otherwise"
 expect_out "store-1" "the order is at store-1"
@@ -335,8 +347,8 @@ grep -qE "[1-9][0-9]* records replayed" "$LOG" || fail "the restart after a cras
 
 run --json show "#$ONE"
 expect_rc 0 "show after the last restart"
-expect_json total_spend 100003234 "spend: two O1 sales, the cap and 12.34"
-expect_json visits 4 "visits after a restart"
+expect_json total_spend 100004434 "spend: three O1 sales, B1, B2, the cap and 12.34"
+expect_json visits 7 "visits after a restart"
 run --json show "#$NINE"
 expect_json last_visit "\"$TODAY\"" "the last visit is still today after a restart"
 run --json show "ÄNNA@exämple.com"
