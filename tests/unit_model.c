@@ -382,6 +382,33 @@ static void test_text(void)
 	CHECK_INT(model_location_normalise(S("store\x01"), buf, &out), -1);
 }
 
+/* Last visit is the latest sale: a sale dated back, live or replayed, leaves it. */
+static void test_last_visit(void)
+{
+	struct model m;
+	struct record r;
+	struct model_customer *c;
+
+	REQUIRE(model_init(&m) == 0);
+	r = enrol(1, "lv@example.com", "");
+	CHECK_INT(model_apply(&m, 1, &r), 0);
+	r = accrue(1, 1, "today", 500, 5, 5);
+	r.time_us = 1764900000000000LL; /* 2025-12-05 */
+	CHECK_INT(model_apply(&m, 2, &r), 0);
+	r = accrue(1, 2, "1970", 500, 5, 10);
+	r.time_us = 86400000000LL; /* 1970-01-02 */
+	CHECK_INT(model_apply(&m, 3, &r), 0);
+	c = model_customer_by_id(&m, 1);
+	REQUIRE(c != NULL);
+	CHECK_INT(c->visits, 2);
+	CHECK_INT(c->last_visit_us, 1764900000000000LL);
+	r = accrue(1, 3, "later", 500, 5, 15);
+	r.time_us = 1764900000000001LL;
+	CHECK_INT(model_apply(&m, 4, &r), 0);
+	CHECK_INT(model_customer_by_id(&m, 1)->last_visit_us, 1764900000000001LL);
+	model_free(&m);
+}
+
 int main(void)
 {
 	check_email("", 0, "");
@@ -404,6 +431,7 @@ int main(void)
 	check_phone("--", 0, -1, NULL);
 
 	test_text();
+	test_last_visit();
 	test_model();
 	test_saved_with_record();
 	test_store();
