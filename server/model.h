@@ -188,7 +188,7 @@ void model_customer_view(const struct model_customer *c, struct proto_customer *
  * A phone: E.164, '+' then 6 to 15 digits. Spaces, tabs, dots, dashes and
  * parentheses are dropped; anything else is refused. Written with a leading
  * '+', the digits are taken as they are (a calling code never starts with
- * 0). Written without, it is a national number of country (a calling code,
+ * 0), but for a trunk 0 in brackets after the calling code ("+44 (0)20"). Written without, it is a national number of country (a calling code,
  * the program's phone.country): its trunk prefix is dropped (the leading 0
  * of most countries, Italy's kept; 1 before a ten-digit North American
  * number; 8 before a ten-digit Russian one; model_text.c lists them) and

@@ -184,6 +184,9 @@ int model_phone_normalise(struct proto_str in, int64_t country, char buf[PROTO_M
 				return -1;
 			digits[ndigits++] = ch;
 			plus_allowed = 0;
+		} else if (ch == '(' && plus && ndigits && i + 2 < in.len && in.ptr[i + 1] == '0' && in.ptr[i + 2] == ')') {
+			/* "+44 (0)20 ...": the trunk 0 in brackets is not dialled from abroad. */
+			i += 2;
 		} else if (ch == '+' && plus_allowed) {
 			plus = 1;
 			plus_allowed = 0;

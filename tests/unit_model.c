@@ -355,6 +355,9 @@ static void test_text(void)
 	check_phone("0044 20 7946 0000", 44, -1, NULL);
 	check_phone("+044 20 7946 0000", 44, -1, NULL);
 	check_phone("+44 (0)20", 0, -1, NULL);
+	check_phone("+44 (0)20 7946 0000", 0, 0, "+442079460000");
+	check_phone("+49 (0) 30 901820", 49, 0, "+4930901820");
+	check_phone("(0)20 7946 0000", 44, 0, "+442079460000");
 	check_phone("12", 1, -1, NULL);
 	check_phone("1234567890123456", 44, -1, NULL);
 
