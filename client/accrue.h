@@ -215,8 +215,9 @@ struct accrue_line {
 
 /*
  * A sale as a terminal reports it. location NULL or "": the key's location
- * ("default" for a key without one); order_id is required for a sale and
- * ignored by accrue_quote; time_us 0: now. amount is the total paid, > 0;
+ * ("default" for a key without one); the server trims it and lower-cases
+ * A-Z ("STORE-1 " is store-1). order_id is required for a sale (trimmed of
+ * blanks) and ignored by accrue_quote; time_us 0: now. amount is the total paid, > 0;
  * with lines it must equal the sum of their amounts (the server refuses it
  * otherwise) and the earning rules look at each line (excluded SKUs and
  * categories, stamps per item); nlines 0 and lines NULL: a sale without
@@ -435,7 +436,9 @@ int accrue_key_file_read(const char *path, char *key, size_t cap, char *msg, siz
  * email, anything else a phone number. Returns 0 with *ref filled, or
  * ACCRUE_E_INVALID for a NULL argument, "#" not followed by a decimal id
  * of 1 up to 2^64 - 1, an email over 254 bytes, or a phone number without
- * a digit or over 32 bytes. The server checks the email or phone itself.
+ * a digit or over 32 bytes. The server checks the email or phone itself
+ * and normalises it as ENROL does (a phone without '+' is read in the
+ * program's phone.country, and refused while it has none).
  */
 int accrue_ref_parse(const char *text, struct accrue_ref *ref);
 
@@ -449,13 +452,18 @@ int accrue_ref_parse(const char *text, struct accrue_ref *ref);
 
 /*
  * Enrol a customer. At least one of email and phone is required; NULL or ""
- * means absent. The server lower-cases the email and reduces the phone to
- * '+' and digits. An email or phone that belongs to a guest (recorded by a
+ * means absent. The server lower-cases the email (beyond ASCII: Unicode
+ * case mapping and NFC) and reduces the phone to E.164, '+' and digits; a
+ * phone without '+' is a national number of the program's phone.country
+ * (its trunk prefix dropped, the calling code put in front). Names are
+ * trimmed of blanks. An email or phone that belongs to a guest (recorded by a
  * sale) makes that guest a member: the same customer, not a new one.
  * Fills *out with the customer (or, on a replay, the customer the first
  * request enrolled) and sets *replay if not NULL. Admin and terminal keys.
  * Refusals: BAD_REQUEST (neither given, an email or phone that is not
- * valid, control characters in a name), CONFLICT (the email or phone
+ * valid, a phone without '+' while the program has no phone.country, a
+ * name that is not UTF-8 or holds control or bidirectional control
+ * characters; the message names the field), CONFLICT (the email or phone
  * belongs to another member, or to two different guests; the message names
  * the field and the customer), NOT_FOUND (a replay whose customer no
  * longer exists), FORBIDDEN (a read-only key).
@@ -467,7 +475,9 @@ int accrue_enrol(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *emai
 
 /*
  * Look a customer up into *out. Any role. Refusals: NOT_FOUND (nobody by
- * that reference). Local: ACCRUE_E_INVALID for a NULL ref or out, an
+ * that reference; the message names the normalised email or phone
+ * searched), BAD_REQUEST (an email or phone that is not valid, a phone
+ * without '+' while the program has no phone.country). Local: ACCRUE_E_INVALID for a NULL ref or out, an
  * unknown reference kind, id 0, or an empty or over-long email or phone.
  */
 int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_customer *out);
@@ -494,10 +504,11 @@ int accrue_accrue(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
  * guests; nothing is recorded), DUPLICATE_ORDER (this order id was already
  * accrued at this location), BAD_REQUEST (no order id, lines that do not
  * add up to amount, a line without a SKU, control characters in the order
- * id, location, SKU or category, a guest's malformed email or phone),
- * RANGE (amount <= 0, a line with qty < 1 or a negative amount, a time
- * before 1970 or more than 5 minutes ahead of the server's clock, totals
- * that would overflow), FORBIDDEN (a read-only key, or a terminal key
+ * id, location, SKU or category, an email or phone that is not valid or
+ * a phone without '+' while the program has no phone.country),
+ * RANGE (amount <= 0 or over the program's sale.max_amount, a line with
+ * qty < 1 or a negative amount, a time before 1970 or more than 5 minutes
+ * ahead of the server's clock, totals that would overflow), FORBIDDEN (a read-only key, or a terminal key
  * naming another location). INTERNAL also when a new guest could not be
  * journalled.
  * Local: ACCRUE_E_INVALID for a NULL ref, sale or out, a bad reference (as
@@ -515,7 +526,7 @@ int accrue_sale(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accr
  * their sum (or 0: the server adds them up). Returns are cumulative: after
  * each, the sale (or line) has given back ceil(earned * refunded / amount),
  * and all returns of a sale together never take back more than it earned.
- * time_us 0: now. out->points is the change to the balance (<= 0);
+ * time_us 0: now (never before the sale). out->points is the change to the balance (<= 0);
  * out->shortfall what could not be taken because the program stops the
  * balance at zero (returns.below_zero = stop). Admin and terminal keys.
  * Refusals: NOT_FOUND (no such order at that location, the order's
@@ -525,7 +536,8 @@ int accrue_sale(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accr
  * it), BAD_REQUEST (a SKU the order does not have, lines that do not add
  * up to a non-zero amount, control characters in the location), RANGE
  * (amount <= 0 without lines, a line with qty < 1 or a negative amount, a
- * time before 1970 or more than 5 minutes ahead, a refund out of range),
+ * time before 1970, before the sale's or more than 5 minutes ahead, a
+ * refund out of range),
  * FORBIDDEN (a read-only key, or a terminal key naming another location),
  * STORAGE (the sale's lines, or the original return for a replay, could
  * not be read back from the journal).

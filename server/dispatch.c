@@ -134,6 +134,16 @@ const char *dispatch_money_text(int64_t minor, char *buf, size_t cap)
 	return buf;
 }
 
+const char *dispatch_time_text(int64_t us, char *buf, size_t cap)
+{
+	time_t secs = (time_t)(us / 1000000);
+	struct tm tm;
+
+	if (!gmtime_r(&secs, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, cap, "%lld us", (long long)us);
+	return buf;
+}
+
 const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap)
 {
 	if (ref->kind == PROTO_REF_ID)
@@ -145,12 +155,55 @@ const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap
 
 struct model_customer *dispatch_find_customer(struct dispatch *d, const struct proto_ref *ref, struct dispatch_out *out)
 {
-	struct model_customer *c = model_customer_find(d->model, ref);
-	char buf[300];
+	char norm_buf[PROTO_MAX_EMAIL + 1], msg[PROTO_MAX_MESSAGE + 1];
+	struct proto_str norm;
+	struct model_customer *c;
 
-	if (!c)
-		dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer %s", dispatch_ref_text(ref, buf, sizeof buf));
+	if (dispatch_ref_check(d, ref, norm_buf, &norm, msg, sizeof msg)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "%s", msg);
+		return NULL;
+	}
+	if (ref->kind == PROTO_REF_ID)
+		c = model_customer_by_id(d->model, ref->id);
+	else if (ref->kind == PROTO_REF_EMAIL)
+		c = model_customer_by_email(d->model, norm);
+	else
+		c = model_customer_by_phone(d->model, norm);
+	if (!c) {
+		/* The form searched for, so that "555 010 0001" read in the wrong
+		 * country is seen to have been. */
+		if (ref->kind == PROTO_REF_ID)
+			dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer #%llu", (unsigned long long)ref->id);
+		else
+			dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer with %s %.*s",
+				       ref->kind == PROTO_REF_EMAIL ? "email" : "phone", (int)norm.len, norm.ptr);
+	}
 	return c;
+}
+
+int dispatch_ref_check(const struct dispatch *d, const struct proto_ref *ref, char buf[PROTO_MAX_EMAIL + 1],
+		       struct proto_str *norm, char *msg, size_t cap)
+{
+	int rc = model_ref_normalise(d->model, ref, buf, norm);
+
+	if (rc == 0)
+		return 0;
+	if (rc == MODEL_PHONE_NO_COUNTRY)
+		dispatch_phone_no_country(ref->text, msg, cap);
+	else if (ref->kind == PROTO_REF_EMAIL)
+		snprintf(msg, cap, "\"%.*s\" is not a valid email address", (int)ref->text.len, ref->text.ptr);
+	else
+		snprintf(msg, cap, "\"%.*s\" is not a valid phone number (6 to 15 digits)", (int)ref->text.len,
+			 ref->text.ptr);
+	return -1;
+}
+
+void dispatch_phone_no_country(struct proto_str phone, char *msg, size_t cap)
+{
+	snprintf(msg, cap,
+		 "phone \"%.*s\" has no country code: write it with + and the country code (like +44 20 7946 0000), "
+		 "or set the program's phone.country",
+		 (int)phone.len, phone.ptr);
 }
 
 uint16_t dispatch_request_key_lookup(const struct dispatch *d, uint8_t opcode, const uint8_t key[PROTO_KEY_SIZE],

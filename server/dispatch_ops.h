@@ -90,11 +90,26 @@ int dispatch_has_control(struct proto_str s);
 /* Minor units as people write money (12.34, -0.05), into buf. Returns buf. */
 const char *dispatch_money_text(int64_t minor, char *buf, size_t cap);
 
+/* A time as 2026-11-23T12:19:41Z (UTC), into buf. Returns buf. */
+const char *dispatch_time_text(int64_t us, char *buf, size_t cap);
+
 /* How a request named a customer (#12, an email, a phone), into buf. Returns buf. */
 const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap);
 
-/* The customer ref names, or NULL after writing NOT_FOUND into out. */
+/*
+ * The customer ref names, or NULL after writing into out BAD_REQUEST (an
+ * email or phone that is not valid, or a phone without '+' and no
+ * phone.country) or NOT_FOUND (naming the normalised form searched).
+ */
 struct model_customer *dispatch_find_customer(struct dispatch *d, const struct proto_ref *ref, struct dispatch_out *out);
+/*
+ * ref's email or phone normalised (model_ref_normalise) into buf and *norm:
+ * 0, or -1 with a sentence for BAD_REQUEST in msg. An id ref gives 0.
+ */
+int dispatch_ref_check(const struct dispatch *d, const struct proto_ref *ref, char buf[PROTO_MAX_EMAIL + 1],
+		       struct proto_str *norm, char *msg, size_t cap);
+/* The refusal of a phone written without '+' while the program has no phone.country. */
+void dispatch_phone_no_country(struct proto_str phone, char *msg, size_t cap);
 
 /* ---- request keys and records ---------------------------------------------- */
 

@@ -4,7 +4,6 @@
 #include "model.h"
 #include "model_int.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -257,88 +256,6 @@ struct model_customer *model_customer_by_phone(const struct model *m, struct pro
 		return NULL;
 	slot = hidx_find(&m->by_phone, model__hash_bytes(phone.ptr, phone.len), match_phone, &mc);
 	return slot == HIDX_NONE ? NULL : &m->customers[slot];
-}
-
-struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref)
-{
-	char buf[PROTO_MAX_EMAIL + 1];
-	struct proto_str norm;
-
-	switch (ref->kind) {
-	case PROTO_REF_ID:
-		return model_customer_by_id(m, ref->id);
-	case PROTO_REF_EMAIL:
-		if (model_email_normalise(ref->text, buf, &norm) != 0)
-			return NULL;
-		return model_customer_by_email(m, norm);
-	case PROTO_REF_PHONE:
-		if (model_phone_normalise(ref->text, buf, &norm) != 0)
-			return NULL;
-		return model_customer_by_phone(m, norm);
-	}
-	return NULL;
-}
-
-int model_email_normalise(struct proto_str in, char buf[PROTO_MAX_EMAIL + 1], struct proto_str *out)
-{
-	const char *p = in.ptr, *end = in.ptr + in.len;
-	uint32_t n = 0, at = 0, ats = 0;
-
-	while (p < end && (*p == ' ' || *p == '\t'))
-		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	for (; p < end; p++) {
-		unsigned char ch = (unsigned char)*p;
-		if (ch <= ' ' || ch == 0x7f || n >= PROTO_MAX_EMAIL)
-			return -1;
-		if (ch == '@') {
-			ats++;
-			at = n;
-		}
-		buf[n++] = (char)tolower(ch);
-	}
-	buf[n] = 0;
-	out->ptr = buf;
-	out->len = n;
-	if (n == 0)
-		return 0;
-	/* One '@', with something on both sides. */
-	if (ats != 1 || at == 0 || at == n - 1)
-		return -1;
-	return 0;
-}
-
-int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], struct proto_str *out)
-{
-	uint32_t n = 0, digits = 0;
-	int plus_allowed = 1;
-
-	buf[n++] = '+';
-	for (uint32_t i = 0; i < in.len; i++) {
-		char ch = in.ptr[i];
-		if (ch >= '0' && ch <= '9') {
-			if (n >= PROTO_MAX_PHONE)
-				return -1;
-			buf[n++] = ch;
-			digits++;
-			plus_allowed = 0;
-		} else if (ch == '+' && plus_allowed) {
-			plus_allowed = 0;
-		} else if (ch != ' ' && ch != '-' && ch != '.' && ch != '(' && ch != ')') {
-			return -1;
-		}
-	}
-	buf[n] = 0;
-	out->ptr = buf;
-	out->len = n;
-	if (digits == 0) {
-		/* Only separators, or nothing at all: no phone. */
-		out->len = 0;
-		buf[0] = 0;
-		return in.len == 0 ? 0 : -1;
-	}
-	return digits >= 6 && digits <= 15 ? 0 : -1;
 }
 
 void model__mark_dirty(struct model *m, uint32_t slot)

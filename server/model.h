@@ -151,7 +151,7 @@ struct model_customer *model_customer_by_id(const struct model *m, uint64_t id);
 /* email and phone must already be normalised. */
 struct model_customer *model_customer_by_email(const struct model *m, struct proto_str email);
 struct model_customer *model_customer_by_phone(const struct model *m, struct proto_str phone);
-/* Normalises a ref's email or phone before looking it up. */
+/* Normalises a ref's email or phone (model_ref_normalise) before looking it up; NULL if it is not valid. */
 struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
 
 /* The order of (location, order id), byte for byte; NULL when absent. */
@@ -178,14 +178,48 @@ struct proto_str model_customer_phone(const struct model_customer *c);
 void model_customer_view(const struct model_customer *c, struct proto_customer *out);
 
 /*
- * Normalise an email (trimmed, lower-cased, one '@' with text on both sides,
- * no spaces or control bytes) or a phone ('+' then 6 to 15 digits; spaces,
- * dots, dashes and parentheses are dropped; anything else is refused) into
- * buf, and point *out at it. An empty input gives an empty result. Return 0,
- * or -1 if the input is not a valid email or phone.
+ * What people type, made canonical (model_text.c). An empty input gives an
+ * empty result and 0.
+ *
+ * An email: trimmed, valid UTF-8 without controls or bidirectional
+ * controls, lower-cased beyond ASCII (Unicode case mapping, then NFC), one
+ * '@' with text on both sides, no blanks inside. Returns 0 or -1.
+ *
+ * A phone: E.164, '+' then 6 to 15 digits. Spaces, tabs, dots, dashes and
+ * parentheses are dropped; anything else is refused. Written with a leading
+ * '+', the digits are taken as they are (a calling code never starts with
+ * 0), but for a trunk 0 in brackets after the calling code ("+44 (0)20"). Written without, it is a national number of country (a calling code,
+ * the program's phone.country): its trunk prefix is dropped (the leading 0
+ * of most countries, Italy's kept; 1 before a ten-digit North American
+ * number; 8 before a ten-digit Russian one; model_text.c lists them) and
+ * the calling code put in front; a national number starting 00 is refused.
+ * Returns 0, -1, or MODEL_PHONE_NO_COUNTRY for a number without '+' when
+ * country is 0 (none set).
  */
+#define MODEL_PHONE_NO_COUNTRY -2
 int model_email_normalise(struct proto_str in, char buf[PROTO_MAX_EMAIL + 1], struct proto_str *out);
-int model_phone_normalise(struct proto_str in, char buf[PROTO_MAX_PHONE + 1], struct proto_str *out);
+int model_phone_normalise(struct proto_str in, int64_t country, char buf[PROTO_MAX_PHONE + 1], struct proto_str *out);
+/*
+ * A ref's email or phone normalised as enrol stores it, phones read with
+ * m's phone.country: 0 (an id ref: an empty *out), -1 (empty, or not a
+ * valid email or phone) or MODEL_PHONE_NO_COUNTRY.
+ */
+int model_ref_normalise(const struct model *m, const struct proto_ref *ref, char buf[PROTO_MAX_EMAIL + 1],
+			struct proto_str *out);
+/*
+ * A person's name or other free text a person reads: *out is in trimmed of
+ * blanks (a view into in). Returns 0, or -1 if it is not valid UTF-8 or holds
+ * a control character (C0, DEL, C1) or a bidirectional control (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069).
+ */
+int model_name_normalise(struct proto_str in, struct proto_str *out);
+/*
+ * A store location: trimmed of blanks, A-Z lower-cased (location codes are
+ * compared case-insensitively; ASCII is enough for codes), into buf. An
+ * empty input gives an empty result. Returns 0, or -1 if it is longer than
+ * PROTO_MAX_LOCATION or not text (model_name_normalise's rules).
+ */
+int model_location_normalise(struct proto_str in, char buf[PROTO_MAX_LOCATION + 1], struct proto_str *out);
 
 /* ---- change ----------------------------------------------------------- */
 

@@ -190,7 +190,10 @@ static int apply_accrue(struct apply *a)
 	if (rc && rc != MODEL_EXISTED)
 		return rc;
 	c->visits++;
-	c->last_visit_us = rec->time_us;
+	/* The latest sale, not the last one booked: a sale dated back (a till
+	 * that was offline) never moves the last visit earlier. */
+	if (rec->time_us > c->last_visit_us)
+		c->last_visit_us = rec->time_us;
 	a->req->value = rec->u.accrue.points;
 	return 0;
 }

@@ -17,10 +17,11 @@ enum dispatch_action op_enrol(struct dispatch *d, struct dispatch_session *sess,
 {
 	struct proto_enrol_req req;
 	char email[PROTO_MAX_EMAIL + 1], phone[PROTO_MAX_PHONE + 1];
-	struct proto_str ne, np;
+	struct proto_str ne, np, first, last;
 	struct model_customer *c, *ce, *cp, *guest;
 	struct record *rec = &d->scratch->rec;
 	uint64_t seq;
+	int rc;
 
 	if (proto_enrol_req_decode(body, len, &req)) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ENROL body");
@@ -33,9 +34,17 @@ enum dispatch_action op_enrol(struct dispatch *d, struct dispatch_session *sess,
 			       req.email.ptr);
 		return DISPATCH_REPLY;
 	}
-	if (model_phone_normalise(req.phone, phone, &np)) {
+	rc = model_phone_normalise(req.phone, d->model->rules.phone_country, phone, &np);
+	if (rc == MODEL_PHONE_NO_COUNTRY) {
+		char msg[PROTO_MAX_MESSAGE + 1];
+		dispatch_phone_no_country(req.phone, msg, sizeof msg);
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "%s", msg);
+		return DISPATCH_REPLY;
+	}
+	if (rc) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST,
-			       "phone \"%.*s\" is not a valid number (6 to 15 digits, optional leading +)",
+			       "phone \"%.*s\" is not a valid number (6 to 15 digits with the country code, optional "
+			       "leading +)",
 			       (int)req.phone.len, req.phone.ptr);
 		return DISPATCH_REPLY;
 	}
@@ -43,8 +52,10 @@ enum dispatch_action op_enrol(struct dispatch *d, struct dispatch_session *sess,
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "an email or a phone number is required");
 		return DISPATCH_REPLY;
 	}
-	if (dispatch_has_control(req.first_name) || dispatch_has_control(req.last_name)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "names must not contain control characters");
+	if (model_name_normalise(req.first_name, &first) || model_name_normalise(req.last_name, &last)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST,
+			       "%s name must be UTF-8 text without control or bidirectional control characters",
+			       model_name_normalise(req.first_name, &first) ? "first" : "last");
 		return DISPATCH_REPLY;
 	}
 	/* A guest that a sale recorded joins: same customer, now a member. */
@@ -64,8 +75,8 @@ enum dispatch_action op_enrol(struct dispatch *d, struct dispatch_session *sess,
 	rec->prev_seq = guest ? guest->last_seq : 0;
 	rec->u.enrol.email = ne.len || !guest ? ne : model_customer_email(guest);
 	rec->u.enrol.phone = np.len || !guest ? np : model_customer_phone(guest);
-	rec->u.enrol.first_name = req.first_name;
-	rec->u.enrol.last_name = req.last_name;
+	rec->u.enrol.first_name = first;
+	rec->u.enrol.last_name = last;
 	rec->u.enrol.member = 1;
 	if (!(seq = dispatch_commit_record(d, rec, out)))
 		return DISPATCH_REPLY;

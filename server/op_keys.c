@@ -59,7 +59,7 @@ enum dispatch_action op_key_create(struct dispatch *d, struct dispatch_session *
 	struct proto_key_create_rep rep;
 	struct proto_wbuf w;
 	struct record *rec = &d->scratch->rec;
-	char text[AUTH_KEY_TEXT_MAX];
+	char text[AUTH_KEY_TEXT_MAX], loc_buf[PROTO_MAX_LOCATION + 1];
 	uint64_t seq, hash = XXH3_64bits(body, len);
 
 	if (proto_key_create_req_decode(body, len, &req)) {
@@ -68,12 +68,14 @@ enum dispatch_action op_key_create(struct dispatch *d, struct dispatch_session *
 	}
 	if (dispatch_check_request_key(d, PROTO_OP_KEY_CREATE, req.key, hash, out))
 		return DISPATCH_REPLY;
-	if (req.role == PROTO_ROLE_TERMINAL && !req.location.len) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a terminal key needs a location");
+	/* Stored as sales name it (trimmed, A-Z lower-cased), so "Store-1 " is store-1. */
+	if (model_location_normalise(req.location, loc_buf, &req.location)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "location must be text of at most %d bytes without control characters",
+			       PROTO_MAX_LOCATION);
 		return DISPATCH_REPLY;
 	}
-	if (dispatch_has_control(req.location)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "location must not contain control characters");
+	if (req.role == PROTO_ROLE_TERMINAL && !req.location.len) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a terminal key needs a location");
 		return DISPATCH_REPLY;
 	}
 	dispatch_record_init(rec, PROTO_ENTRY_KEY_CREATE, req.key, hash);

@@ -38,29 +38,53 @@ static void fail(struct outcome *o, uint16_t status, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The location a sale is booked at: the request's, else the key's, else the default. */
-static int sale_location(const struct dispatch_session *sess, struct proto_str asked, struct proto_str *loc,
-			 struct outcome *o)
+/*
+ * The location a sale is booked at: the request's, else the key's, else the
+ * default, normalised into buf (trimmed, A-Z lower-cased:
+ * model_location_normalise) before any order key is made of it, so that
+ * "store-1", "STORE-1" and "store-1 " are one store.
+ */
+static int sale_location(const struct dispatch_session *sess, struct proto_str asked,
+			 char buf[PROTO_MAX_LOCATION + 1], struct proto_str *loc, struct outcome *o)
 {
-	struct proto_str own = proto_str_c(sess->location);
+	char own_buf[PROTO_MAX_LOCATION + 1];
+	struct proto_str own;
 
-	if (sess->role == PROTO_ROLE_TERMINAL && asked.len &&
-	    (asked.len != own.len || memcmp(asked.ptr, own.ptr, own.len) != 0)) {
+	if (model_location_normalise(asked, buf, loc)) {
+		fail(o, PROTO_ST_BAD_REQUEST, "location must be text of at most %d bytes without control characters",
+		     PROTO_MAX_LOCATION);
+		return -1;
+	}
+	/* A key made before locations were normalised may hold capitals. */
+	if (model_location_normalise(proto_str_c(sess->location), own_buf, &own))
+		own = proto_str_c(sess->location);
+	if (sess->role == PROTO_ROLE_TERMINAL && loc->len &&
+	    (loc->len != own.len || memcmp(loc->ptr, own.ptr, own.len) != 0)) {
 		fail(o, PROTO_ST_FORBIDDEN, "this terminal key is bound to location \"%s\", not \"%.*s\"", sess->location,
 		     (int)asked.len, asked.ptr);
 		return -1;
 	}
-	if (asked.len)
-		*loc = asked;
-	else if (own.len)
-		*loc = own;
-	else
-		*loc = proto_str_c(MODEL_DEFAULT_LOCATION);
-	if (dispatch_has_control(*loc)) {
-		fail(o, PROTO_ST_BAD_REQUEST, "location must not contain control characters");
-		return -1;
+	if (!loc->len) {
+		if (!own.len)
+			own = proto_str_c(MODEL_DEFAULT_LOCATION);
+		memcpy(buf, own.ptr, own.len);
+		buf[own.len] = 0;
+		loc->ptr = buf;
+		loc->len = own.len;
 	}
 	return 0;
+}
+
+/* An order id as typed, trimmed of blanks (a view into id). */
+static struct proto_str order_id_trim(struct proto_str id)
+{
+	while (id.len && (id.ptr[0] == ' ' || id.ptr[0] == '\t')) {
+		id.ptr++;
+		id.len--;
+	}
+	while (id.len && (id.ptr[id.len - 1] == ' ' || id.ptr[id.len - 1] == '\t'))
+		id.len--;
+	return id;
 }
 
 /* A sale may be dated up to this far ahead of the server's clock. */
@@ -125,8 +149,8 @@ static int sale_check(const struct proto_sale *sale, int for_quote, struct rules
  */
 static struct model_customer *guest_for(struct dispatch *d, const struct proto_ref *ref, struct outcome *o)
 {
-	char email[PROTO_MAX_EMAIL + 1], phone[PROTO_MAX_PHONE + 1], buf[300];
-	struct proto_str ne = {"", 0}, np = {"", 0};
+	char norm_buf[PROTO_MAX_EMAIL + 1], buf[300];
+	struct proto_str norm, none = {"", 0};
 	struct record *rec = &d->scratch->guest_rec;
 
 	if (ref->kind == PROTO_REF_ID || d->model->rules.guests != RULES_GUESTS_RECORD) {
@@ -134,16 +158,14 @@ static struct model_customer *guest_for(struct dispatch *d, const struct proto_r
 		     ref->kind == PROTO_REF_ID ? "" : " (the program does not record guests)");
 		return NULL;
 	}
-	if ((ref->kind == PROTO_REF_EMAIL && model_email_normalise(ref->text, email, &ne)) ||
-	    (ref->kind == PROTO_REF_PHONE && model_phone_normalise(ref->text, phone, &np)) || (!ne.len && !np.len)) {
-		fail(o, PROTO_ST_BAD_REQUEST, "\"%s\" is not a valid %s", dispatch_ref_text(ref, buf, sizeof buf),
-		     ref->kind == PROTO_REF_EMAIL ? "email" : "phone number");
+	if (dispatch_ref_check(d, ref, norm_buf, &norm, o->msg, sizeof o->msg)) {
+		o->status = PROTO_ST_BAD_REQUEST;
 		return NULL;
 	}
 	dispatch_record_init(rec, PROTO_ENTRY_ENROL, no_key, 0);
 	rec->customer_id = d->model->next_customer_id;
-	rec->u.enrol.email = ne;
-	rec->u.enrol.phone = np;
+	rec->u.enrol.email = ref->kind == PROTO_REF_EMAIL ? norm : none;
+	rec->u.enrol.phone = ref->kind == PROTO_REF_PHONE ? norm : none;
 	rec->u.enrol.first_name = rec->u.enrol.last_name = proto_str_c("");
 	rec->u.enrol.member = 0;
 	if (!dispatch_commit_record(d, rec, NULL)) {
@@ -165,7 +187,8 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 	const struct model_request *q;
 	const struct model_order *ord;
 	struct model_customer *c;
-	struct proto_str loc;
+	struct proto_str loc, norm;
+	char loc_buf[PROTO_MAX_LOCATION + 1], norm_buf[PROTO_MAX_EMAIL + 1], a[32], b[32];
 	int64_t when, balance, total;
 
 	memset(o, 0, sizeof *o);
@@ -181,12 +204,23 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 		o->points = q->value;
 		return;
 	}
-	if (sale_location(sess, req->sale.location, &loc, o) || sale_check(&req->sale, 0, lines, &when, o))
+	if (sale_location(sess, req->sale.location, loc_buf, &loc, o) || sale_check(&req->sale, 0, lines, &when, o))
 		return;
+	if (req->sale.amount > d->model->rules.sale_max_amount) {
+		fail(o, PROTO_ST_RANGE, "sale amount %s is over the program's limit of %s a sale (sale.max_amount)",
+		     dispatch_money_text(req->sale.amount, a, sizeof a),
+		     dispatch_money_text(d->model->rules.sale_max_amount, b, sizeof b));
+		return;
+	}
 	if ((ord = model_order_find(d->model, loc, req->sale.order_id))) {
 		o->wait_seq = ord->seq;
 		fail(o, PROTO_ST_DUPLICATE_ORDER, "order \"%.*s\" at location \"%.*s\" was already accrued (journal entry %llu)",
 		     (int)req->sale.order_id.len, req->sale.order_id.ptr, (int)loc.len, loc.ptr, (unsigned long long)ord->seq);
+		return;
+	}
+	/* An email or phone as enrol would store it, or refused as enrol would refuse it. */
+	if (dispatch_ref_check(d, &req->ref, norm_buf, &norm, o->msg, sizeof o->msg)) {
+		o->status = PROTO_ST_BAD_REQUEST;
 		return;
 	}
 	c = model_customer_find(d->model, &req->ref);
@@ -214,7 +248,8 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 		return;
 	if (rules_add(c->balance, earning->earned, &balance) || rules_add(c->lifetime_points, earning->earned, &total) ||
 	    rules_add(c->total_spend, req->sale.amount, &total)) {
-		fail(o, PROTO_ST_RANGE, "sale amount %lld is out of range for this customer", (long long)req->sale.amount);
+		fail(o, PROTO_ST_RANGE, "a sale of %s would take customer #%llu's totals past what the ledger can hold",
+		     dispatch_money_text(req->sale.amount, a, sizeof a), (unsigned long long)c->id);
 		return;
 	}
 	dispatch_record_init(rec, PROTO_ENTRY_ACCRUE, req->key, hash);
@@ -255,6 +290,7 @@ enum dispatch_action op_accrue(struct dispatch *d, struct dispatch_session *sess
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ACCRUE body");
 		return DISPATCH_REPLY;
 	}
+	req->sale.order_id = order_id_trim(req->sale.order_id);
 	accrue_one(d, sess, req, XXH3_64bits(body, len), &o);
 	dispatch_depend(out, o.wait_seq);
 	if (o.status) {
@@ -289,11 +325,12 @@ static void batch_prefetch_next(struct dispatch *d, const struct dispatch_sessio
 	size_t item_len;
 	struct proto_str loc;
 	struct outcome o;
+	char loc_buf[PROTO_MAX_LOCATION + 1];
 
 	if (proto_batch_req_next(ahead, &item, &item_len) || proto_accrue_req_decode(item, item_len, req) ||
-	    sale_location(sess, req->sale.location, &loc, &o))
+	    sale_location(sess, req->sale.location, loc_buf, &loc, &o))
 		return;
-	model_prefetch_sale(d->model, req->key, loc, req->sale.order_id, &req->ref);
+	model_prefetch_sale(d->model, req->key, loc, order_id_trim(req->sale.order_id), &req->ref);
 }
 
 enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
@@ -356,6 +393,7 @@ enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_session
 		} else if (proto_accrue_req_decode(item, item_len, req)) {
 			fail(&o, PROTO_ST_BAD_REQUEST, "malformed sale");
 		} else {
+			req->sale.order_id = order_id_trim(req->sale.order_id);
 			accrue_one(d, sess, req, XXH3_64bits(item, item_len), &o);
 		}
 		dispatch_depend(out, o.wait_seq);
@@ -391,8 +429,10 @@ static const struct model_order *find_order(struct dispatch *d, const struct dis
 	const struct model_order *o;
 	struct proto_str loc;
 	struct outcome oc;
+	char loc_buf[PROTO_MAX_LOCATION + 1];
 
-	if (sale_location(sess, location, &loc, &oc)) {
+	order_id = order_id_trim(order_id);
+	if (sale_location(sess, location, loc_buf, &loc, &oc)) {
 		dispatch_error(out, oc.status, "%s", oc.msg);
 		return NULL;
 	}
@@ -457,7 +497,7 @@ enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess
 	const struct model_order *o;
 	struct model_customer *c;
 	uint64_t hash = XXH3_64bits(body, len), seq;
-	int64_t refund = 0, take = 0, applied, balance, when, now = dispatch_now_us();
+	int64_t refund = 0, take = 0, applied, balance, when, sale_us, now = dispatch_now_us();
 
 	if (proto_return_req_decode(body, len, req)) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed RETURN body");
@@ -505,7 +545,24 @@ enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess
 		dispatch_error(out, PROTO_ST_RANGE, "return time is in the future or negative");
 		return DISPATCH_REPLY;
 	}
-	when = req->time_us ? req->time_us : now;
+	/* A return is never before its sale: the sale's time is in the journal. */
+	if (o->seq > store_durable_seq(d->store)) {
+		out->wait_seq = o->seq;
+		return DISPATCH_DEFER;
+	}
+	if (orders_sale_time(d->store, o, &sale_us)) {
+		dispatch_error(out, PROTO_ST_STORAGE, "cannot read the sale of order \"%.*s\" from the journal",
+			       (int)req->order_id.len, req->order_id.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (req->time_us && req->time_us < sale_us) {
+		char rt[32], st[32];
+		dispatch_error(out, PROTO_ST_RANGE, "a return dated %s cannot be before its sale (%s)",
+			       dispatch_time_text(req->time_us, rt, sizeof rt), dispatch_time_text(sale_us, st, sizeof st));
+		return DISPATCH_REPLY;
+	}
+	/* A sale dated a little ahead of this clock: its return is not earlier. */
+	when = req->time_us ? req->time_us : now > sale_us ? now : sale_us;
 
 	rec->u.ret.nlines = 0; /* rec is reused: an amount return names no lines */
 	if (req->nlines == 0) {
@@ -640,6 +697,13 @@ enum dispatch_action op_quote(struct dispatch *d, struct dispatch_session *sess,
 	memset(&o, 0, sizeof o);
 	if (sale_check(&req->sale, 1, lines, &when, &o)) {
 		dispatch_error(out, o.status, "%s", o.msg);
+		return DISPATCH_REPLY;
+	}
+	if (req->sale.amount > d->model->rules.sale_max_amount) {
+		char a[32], b[32];
+		dispatch_error(out, PROTO_ST_RANGE, "sale amount %s is over the program's limit of %s a sale (sale.max_amount)",
+			       dispatch_money_text(req->sale.amount, a, sizeof a),
+			       dispatch_money_text(d->model->rules.sale_max_amount, b, sizeof b));
 		return DISPATCH_REPLY;
 	}
 	if (rules_earn(&d->model->rules, &who, when, req->sale.amount, req->sale.nlines ? lines : NULL, req->sale.nlines,

@@ -108,3 +108,31 @@ int orders_load(struct store *s, const struct model_order *o, struct orders_view
 			return -1;
 	return 0;
 }
+
+/* What orders_sale_time reads: only the sale's time. */
+struct sale_time {
+	int ok;
+	int64_t time_us;
+};
+
+static int read_sale_time(void *ctx, uint64_t seq, const struct record *rec)
+{
+	struct sale_time *t = ctx;
+
+	(void)seq;
+	if (rec->type == PROTO_ENTRY_ACCRUE) {
+		t->ok = 1;
+		t->time_us = rec->time_us;
+	}
+	return 1;
+}
+
+int orders_sale_time(struct store *s, const struct model_order *o, int64_t *time_us)
+{
+	struct sale_time t = {0, 0};
+
+	if (store_walk_chain(s, o->seq, read_sale_time, &t) || !t.ok)
+		return -1;
+	*time_us = t.time_us;
+	return 0;
+}

@@ -52,6 +52,12 @@ uint64_t orders_last_seq(const struct model_order *o);
  */
 int orders_load(struct store *s, const struct model_order *o, struct orders_view *v);
 
+/*
+ * The time of order o's sale, read from the journal (o->seq must be
+ * durable). Returns 0, or -1 if the sale cannot be read.
+ */
+int orders_sale_time(struct store *s, const struct model_order *o, int64_t *time_us);
+
 /* The line of the sale a returned SKU belongs to: the first with qty left to return, or -1. */
 int orders_line_for_sku(const struct orders_view *v, struct proto_str sku, int64_t qty);
 

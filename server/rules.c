@@ -439,6 +439,8 @@ enum setting_kind {
 	SETTING_COUNT,  /* an int64_t field: a whole number min..max */
 	SETTING_MONEY,  /* an int64_t field: money, min..max minor units */
 	SETTING_LIST,   /* a struct rules_list field */
+	SETTING_CODE,   /* an int64_t field: a whole number min..max with an optional
+			 * leading '+', or empty (def, written as "") */
 };
 
 /*
@@ -470,6 +472,9 @@ static const struct setting settings[] = {
 	{"returns.below_zero", SETTING_CHOICE, offsetof(struct rules, below_zero), 0, 1, RULES_BELOW_ZERO_ALLOW,
 	 {"allow", "stop", NULL}},
 	{"guests", SETTING_CHOICE, offsetof(struct rules, guests), 0, 1, RULES_GUESTS_REFUSE, {"refuse", "record", NULL}},
+	{"sale.max_amount", SETTING_MONEY, offsetof(struct rules, sale_max_amount), 1, RULES_SALE_MAX_LIMIT,
+	 RULES_SALE_MAX_DEFAULT, {NULL}},
+	{"phone.country", SETTING_CODE, offsetof(struct rules, phone_country), 1, 999, 0, {NULL}},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -533,10 +538,23 @@ static int setting_set(struct rules *r, const struct setting *s, const char *v, 
 	case SETTING_MONEY:
 		if (!len)
 			n = s->def;
-		else if (rules_money_parse(v, len, &n) || n < s->min)
+		else if (rules_money_parse(v, len, &n) || n < s->min || n > s->max)
 			return fail(err, errlen, RULES_E_VALUE,
-				    "%s must be an amount of money%s with up to two decimals (like 12.34), not \"%.*s\"",
-				    s->key, s->min > 0 ? " above zero" : "", SHOWN(len), v);
+				    "%s must be an amount of money%s%s with up to two decimals (like 12.34), not \"%.*s\"",
+				    s->key, s->min > 0 ? " above zero" : "",
+				    s->max == RULES_SALE_MAX_LIMIT ? " up to 1000000000.00" : "", SHOWN(len), v);
+		memcpy(field(r, s), &n, sizeof n);
+		return RULES_OK;
+	case SETTING_CODE:
+		if (!len) {
+			n = s->def;
+		} else if (count_parse(v[0] == '+' ? v + 1 : v, v[0] == '+' ? len - 1 : len, s->max, &n) || n < s->min ||
+			   (v[0] == '+' ? v[1] : v[0]) == '0') {
+			return fail(err, errlen, RULES_E_VALUE,
+				    "%s must be a country calling code from %lld to %lld (like 44 or +44), or empty for "
+				    "none, not \"%.*s\"",
+				    s->key, (long long)s->min, (long long)s->max, SHOWN(len), v);
+		}
 		memcpy(field(r, s), &n, sizeof n);
 		return RULES_OK;
 	case SETTING_LIST: {
@@ -572,6 +590,11 @@ static void setting_text(const struct rules *r, const struct setting *s, struct 
 		break;
 	case SETTING_LIST:
 		text_list(t, field_c(r, s));
+		break;
+	case SETTING_CODE:
+		memcpy(&n, field_c(r, s), sizeof n);
+		if (n != s->def)
+			text_uint(t, n, 1);
 		break;
 	}
 }
@@ -688,6 +711,8 @@ void rules_init_default(struct rules *r)
 	r->stamps_per_visit = 1;
 	r->below_zero = RULES_BELOW_ZERO_ALLOW;
 	r->guests = RULES_GUESTS_REFUSE;
+	r->sale_max_amount = RULES_SALE_MAX_DEFAULT;
+	r->phone_country = 0;
 }
 
 /*

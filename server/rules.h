@@ -33,6 +33,13 @@
  *                        zero, or stops at zero and records the shortfall (allow)
  *   guests               refuse | record: a sale for an unknown email or
  *                        phone is refused, or recorded for a guest (refuse)
+ *   sale.max_amount      money, > 0, up to 1000000000.00: the most one
+ *                        sale may be; a sale over it is refused (1000000.00)
+ *   phone.country        a calling code, 1..999, "44" or "+44", or empty:
+ *                        a phone number written without '+' is read as a
+ *                        national number of this country (its trunk prefix
+ *                        dropped: model_phone_normalise); with none, such
+ *                        numbers are refused                  ("")
  *
  * Money is written with up to two decimals ("12", "12.5", "12.34"; not
  * "12.", ".5", "-1" or "1e3") and held in minor units. A multiplier is
@@ -93,6 +100,10 @@
 #define RULES_MAX_GROUPS 16   /* groups one customer may be in */
 #define RULES_MAX_LINES 256   /* lines in one sale */
 #define RULES_MULT_ONE 10000  /* multipliers are held in units of 1/10000 */
+#define RULES_SALE_MAX_DEFAULT 100000000 /* sale.max_amount: 1,000,000.00 */
+/* The highest sale.max_amount, 1,000,000,000.00: a customer's total spend
+ * then holds some 92 million of the largest sales before it could overflow. */
+#define RULES_SALE_MAX_LIMIT 100000000000LL
 
 enum rules_unit { RULES_UNIT_POINTS = 0, RULES_UNIT_STAMPS = 1 };
 enum rules_rounding { RULES_ROUND_DOWN = 0, RULES_ROUND_NEAREST = 1, RULES_ROUND_UP = 2 };
@@ -138,6 +149,8 @@ struct rules {
 	struct rules_promo promos[RULES_MAX_PROMOS];
 	uint8_t below_zero;
 	uint8_t guests;
+	int64_t sale_max_amount; /* minor units */
+	int64_t phone_country;   /* a calling code; 0: none */
 };
 
 /* A string view (the same shape as proto_str, so callers pass those through). */

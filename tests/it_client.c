@@ -172,9 +172,13 @@ static void test_enrol(accrue *a)
 	CHECK_INT(alice.last_visit_us, 0);
 	CHECK(alice.created_us > now - 300000000LL && alice.created_us < now + 300000000LL);
 
-	/* A phone without '+' gets one in front of its digits. */
-	CHECK_RC(a, accrue_enrol(a, NULL, "bob@example.com", "555 010 3000", "Bob", "Jones", &bob, NULL), 0);
-	CHECK_STR(bob.phone, "+5550103000");
+	/* A phone without '+' is a national number: refused while the program
+	 * has no phone.country (issue 11: it used to become "+5550103000"). */
+	CHECK_RC(a, accrue_enrol(a, NULL, "bob@example.com", "555 010 3000", "Bob", "Jones", &bob, NULL),
+		 ACCRUE_ST_BAD_REQUEST);
+	CHECK_MSG_HAS(a, "phone.country");
+	CHECK_RC(a, accrue_enrol(a, NULL, "bob@example.com", "+1 555 010 3000", "Bob", "Jones", &bob, NULL), 0);
+	CHECK_STR(bob.phone, "+15550103000");
 	CHECK_STR(bob.email, "bob@example.com");
 
 	/* Phone only, email only. */

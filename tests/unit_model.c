@@ -31,15 +31,18 @@ static void check_email(const char *in, int rc, const char *want)
 	}
 }
 
-static void check_phone(const char *in, int rc, const char *want)
+static void check_phone(const char *in, int64_t country, int rc, const char *want)
 {
 	char buf[PROTO_MAX_PHONE + 1];
 	struct proto_str out;
-	int got = model_phone_normalise(S(in), buf, &out);
+	int got = model_phone_normalise(S(in), country, buf, &out);
 
+	if (got != rc)
+		fprintf(stderr, "phone \"%s\" in country %lld: %d, want %d\n", in, (long long)country, got, rc);
 	CHECK_INT(got, rc);
 	if (got == 0 && rc == 0 && (out.len != strlen(want) || memcmp(out.ptr, want, out.len) != 0)) {
-		fprintf(stderr, "phone \"%s\" normalised to \"%.*s\", want \"%s\"\n", in, (int)out.len, out.ptr, want);
+		fprintf(stderr, "phone \"%s\" in country %lld normalised to \"%.*s\", want \"%s\"\n", in,
+			(long long)country, (int)out.len, out.ptr, want);
 		CHECK(0);
 	}
 }
@@ -326,6 +329,89 @@ static void test_store(void)
 	CHECK_INT(system(cmd), 0);
 }
 
+/* What people type (issue 11): phones by country, emails beyond ASCII, names, locations. */
+static void test_text(void)
+{
+	char buf[PROTO_MAX_LOCATION + 1];
+	struct proto_str out;
+
+	/* The issue's numbers: one customer however they are typed. */
+	check_phone("(555) 010-0002", 1, 0, "+15550100002");
+	check_phone("555 010 0009", 1, 0, "+15550100009");
+	check_phone("+1 555 010 0009", 1, 0, "+15550100009");
+	check_phone("+1 555 010 0009", 0, 0, "+15550100009");
+	check_phone("555 010 0001", 0, MODEL_PHONE_NO_COUNTRY, NULL);
+	/* North America's trunk 1 before ten digits; no trunk otherwise. */
+	check_phone("1 555 010 0009", 1, 0, "+15550100009");
+	check_phone("1-800-555-0199", 1, 0, "+18005550199");
+	/* A trunk 0 is dropped where the country dials one, Italy's kept. */
+	check_phone("020 7946 0000", 44, 0, "+442079460000");
+	check_phone("030 901820", 49, 0, "+4930901820");
+	check_phone("01 23 45 67 89", 33, 0, "+33123456789");
+	check_phone("(02) 9374 4000", 61, 0, "+61293744000");
+	check_phone("06 6988 4857", 39, 0, "+390669884857");
+	check_phone("8 912 345 67 89", 7, 0, "+79123456789");
+	/* An international number typed with 00 is not national; + never starts 0. */
+	check_phone("0044 20 7946 0000", 44, -1, NULL);
+	check_phone("+044 20 7946 0000", 44, -1, NULL);
+	check_phone("+44 (0)20", 0, -1, NULL);
+	check_phone("+44 (0)20 7946 0000", 0, 0, "+442079460000");
+	check_phone("+49 (0) 30 901820", 49, 0, "+4930901820");
+	check_phone("(0)20 7946 0000", 44, 0, "+442079460000");
+	check_phone("12", 1, -1, NULL);
+	check_phone("1234567890123456", 44, -1, NULL);
+
+	/* Case beyond ASCII, and NFC: precomposed and decomposed a-umlaut are one. */
+	check_email("\xc3\x84NNA@ex\xc3\xa4mple.com", 0, "\xc3\xa4nna@ex\xc3\xa4mple.com");
+	check_email("\xc3\xa4nna@ex\xc3\xa4mple.com", 0, "\xc3\xa4nna@ex\xc3\xa4mple.com");
+	check_email("a\xcc\x88nna@ex\xc3\xa4mple.com", 0, "\xc3\xa4nna@ex\xc3\xa4mple.com");
+	check_email("STRA\xc3\x9f" "E@example.com", 0, "stra\xc3\x9f" "e@example.com");
+	check_email("ann\xff@example.com", -1, NULL);          /* not UTF-8 */
+	check_email("ann\xe2\x80\xae@example.com", -1, NULL); /* RIGHT-TO-LEFT OVERRIDE */
+
+	CHECK_INT(model_name_normalise(S("  Ana "), &out), 0);
+	CHECK(out.len == 3 && memcmp(out.ptr, "Ana", 3) == 0);
+	CHECK_INT(model_name_normalise(S("J\xc3\xbcrgen"), &out), 0);
+	CHECK_INT(model_name_normalise(S("Ana\xc3"), &out), -1);                 /* cut UTF-8 */
+	CHECK_INT(model_name_normalise(S("\xe2\x80\xae" "anA"), &out), -1);         /* U+202E */
+	CHECK_INT(model_name_normalise(S("An\xe2\x81\xa6" "a"), &out), -1);         /* U+2066 */
+	CHECK_INT(model_name_normalise(S("An\xe2\x80\x8f" "a"), &out), -1);         /* U+200F */
+	CHECK_INT(model_name_normalise(S("An\xd8\x9c" "a"), &out), -1);          /* U+061C */
+	CHECK_INT(model_name_normalise(S("An\xc2\x85" "a"), &out), -1);          /* U+0085, C1 */
+	CHECK_INT(model_name_normalise(S("An\ta"), &out), -1);
+
+	CHECK_INT(model_location_normalise(S(" STORE-1 "), buf, &out), 0);
+	CHECK(out.len == 7 && memcmp(out.ptr, "store-1", 7) == 0);
+	CHECK_INT(model_location_normalise(S("store\x01"), buf, &out), -1);
+}
+
+/* Last visit is the latest sale: a sale dated back, live or replayed, leaves it. */
+static void test_last_visit(void)
+{
+	struct model m;
+	struct record r;
+	struct model_customer *c;
+
+	REQUIRE(model_init(&m) == 0);
+	r = enrol(1, "lv@example.com", "");
+	CHECK_INT(model_apply(&m, 1, &r), 0);
+	r = accrue(1, 1, "today", 500, 5, 5);
+	r.time_us = 1764900000000000LL; /* 2025-12-05 */
+	CHECK_INT(model_apply(&m, 2, &r), 0);
+	r = accrue(1, 2, "1970", 500, 5, 10);
+	r.time_us = 86400000000LL; /* 1970-01-02 */
+	CHECK_INT(model_apply(&m, 3, &r), 0);
+	c = model_customer_by_id(&m, 1);
+	REQUIRE(c != NULL);
+	CHECK_INT(c->visits, 2);
+	CHECK_INT(c->last_visit_us, 1764900000000000LL);
+	r = accrue(1, 3, "later", 500, 5, 15);
+	r.time_us = 1764900000000001LL;
+	CHECK_INT(model_apply(&m, 4, &r), 0);
+	CHECK_INT(model_customer_by_id(&m, 1)->last_visit_us, 1764900000000001LL);
+	model_free(&m);
+}
+
 int main(void)
 {
 	check_email("", 0, "");
@@ -336,15 +422,19 @@ int main(void)
 	check_email("ann lee@example.com", -1, NULL);
 	check_email("annexample.com", -1, NULL);
 
-	check_phone("", 0, "");
-	check_phone("+1 (555) 010-2000", 0, "+15550102000");
-	check_phone("555.010.2000", 0, "+5550102000");
-	check_phone("12345", -1, NULL);
-	check_phone("1234567890123456", -1, NULL);
-	check_phone("555-CALL-NOW", -1, NULL);
-	check_phone("1+5550102000", -1, NULL);
-	check_phone("--", -1, NULL);
+	check_phone("", 0, 0, "");
+	check_phone("+1 (555) 010-2000", 0, 0, "+15550102000");
+	/* Without '+' a number is national: read in phone.country, or refused without one. */
+	check_phone("555.010.2000", 0, MODEL_PHONE_NO_COUNTRY, NULL);
+	check_phone("555.010.2000", 1, 0, "+15550102000");
+	check_phone("+12345", 0, -1, NULL);
+	check_phone("+1234567890123456", 0, -1, NULL);
+	check_phone("555-CALL-NOW", 0, -1, NULL);
+	check_phone("1+5550102000", 0, -1, NULL);
+	check_phone("--", 0, -1, NULL);
 
+	test_text();
+	test_last_visit();
 	test_model();
 	test_saved_with_record();
 	test_store();

@@ -1288,6 +1288,8 @@ static void test_each(void)
 		{"stamps.categories", ""},
 		{"returns.below_zero", "allow"},
 		{"guests", "refuse"},
+		{"sale.max_amount", "1000000.00"},
+		{"phone.country", ""},
 	};
 	static struct rules r;
 	static struct pairs p;
@@ -1455,6 +1457,48 @@ static void test_points_for_sale(void)
 	CHECK_INT(s, -2);
 }
 
+/* Issue 11: the cap on one sale and the country of phone numbers without '+'. */
+static void test_set_sale_and_phone(void)
+{
+	static struct rules r;
+	static struct pairs p;
+
+	rules_init_default(&r);
+	CHECK_INT(r.sale_max_amount, 100000000);
+	CHECK_INT(r.phone_country, 0);
+	SET_OK(&r, "sale.max_amount", "250.50");
+	CHECK_INT(r.sale_max_amount, 25050);
+	SET_VALUE(&r, "sale.max_amount", "0");
+	SET_VALUE(&r, "sale.max_amount", "-5");
+	SET_VALUE(&r, "sale.max_amount", "1e6");
+	SET_VALUE(&r, "sale.max_amount", "92233720368547758.07");
+	SET_VALUE(&r, "sale.max_amount", "1000000000.01");
+	CHECK_INT(r.sale_max_amount, 25050);
+	SET_OK(&r, "sale.max_amount", "1000000000.00");
+	CHECK_INT(r.sale_max_amount, 100000000000LL);
+	SET_OK(&r, "sale.max_amount", "");
+	CHECK_INT(r.sale_max_amount, 100000000);
+
+	SET_OK(&r, "phone.country", "44");
+	CHECK_INT(r.phone_country, 44);
+	SET_OK(&r, "phone.country", " +1 ");
+	CHECK_INT(r.phone_country, 1);
+	SET_VALUE(&r, "phone.country", "0");
+	SET_VALUE(&r, "phone.country", "044");
+	SET_VALUE(&r, "phone.country", "1000");
+	SET_VALUE(&r, "phone.country", "+");
+	SET_VALUE(&r, "phone.country", "UK");
+	CHECK_INT(r.phone_country, 1);
+	/* Listed as written back: "1", and "" once it is unset again. */
+	memset(&p, 0, sizeof p);
+	CHECK_INT(rules_each(&r, collect, &p), 0);
+	for (int i = 0; i < p.n; i++)
+		if (strcmp(p.key[i], "phone.country") == 0)
+			CHECK_STR(p.value[i], "1");
+	SET_OK(&r, "phone.country", "");
+	CHECK_INT(r.phone_country, 0);
+}
+
 int main(void)
 {
 	test_money_parse();
@@ -1474,5 +1518,6 @@ int main(void)
 	test_set_promos();
 	test_each();
 	test_points_for_sale();
+	test_set_sale_and_phone();
 	return check_done("unit_rules");
 }

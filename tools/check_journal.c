@@ -346,21 +346,56 @@ static void set_text(char **dst, uint32_t *len, struct proto_str s)
 	*len = s.len;
 }
 
+/*
+ * An email as an earlier version stored it: only ASCII was lower-cased, so
+ * "Änna@x" was kept as typed. Journals written then keep their meaning;
+ * such an address is well-formed, not damage.
+ */
+static int email_legacy_ok(struct proto_str e)
+{
+	uint32_t ats = 0, at = 0;
+
+	for (uint32_t i = 0; i < e.len; i++) {
+		unsigned char ch = (unsigned char)e.ptr[i];
+		if (ch <= ' ' || ch == 0x7f || (ch >= 'A' && ch <= 'Z'))
+			return 0;
+		if (ch == '@') {
+			ats++;
+			at = i;
+		}
+	}
+	return ats == 1 && at > 0 && at < e.len - 1;
+}
+
+/*
+ * A phone as every version stored it: E.164 shape, '+' and 6 to 15 digits.
+ * It is not re-normalised: that depends on the program's phone.country at
+ * the time, and an earlier version turned "020 7946 0000" into
+ * "+02079460000", which this one would refuse to make but must not call
+ * damage.
+ */
+static int phone_stored_ok(struct proto_str ph)
+{
+	if (ph.len < 7 || ph.len > 16 || ph.ptr[0] != '+')
+		return 0;
+	for (uint32_t i = 1; i < ph.len; i++)
+		if (ph.ptr[i] < '0' || ph.ptr[i] > '9')
+			return 0;
+	return 1;
+}
+
 /* Emails and phones are stored as the daemon normalises them. */
 static void p1_check_contact(struct check *ck, struct check_p1_customer *pc, uint64_t seq, uint64_t cid, const struct record *rec)
 {
 	char buf[PROTO_MAX_EMAIL + 1];
-	struct proto_str norm;
+	struct proto_str norm, e = rec->u.enrol.email, ph = rec->u.enrol.phone;
 
-	if (rec->u.enrol.email.len &&
-	    (model_email_normalise(rec->u.enrol.email, buf, &norm) || norm.len != rec->u.enrol.email.len ||
-	     memcmp(norm.ptr, rec->u.enrol.email.ptr, norm.len)))
-		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(rec->u.enrol.email));
-	if (rec->u.enrol.phone.len &&
-	    (model_phone_normalise(rec->u.enrol.phone, buf, &norm) || norm.len != rec->u.enrol.phone.len ||
-	     memcmp(norm.ptr, rec->u.enrol.phone.ptr, norm.len)))
-		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(rec->u.enrol.phone));
-	if (!rec->u.enrol.email.len && !rec->u.enrol.phone.len)
+	if (e.len && (model_email_normalise(e, buf, &norm) || norm.len != e.len || memcmp(norm.ptr, e.ptr, norm.len)) &&
+	    !email_legacy_ok(e))
+		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(e));
+	if (ph.len && !phone_stored_ok(ph))
+		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(ph));
+	if (!e.len && !ph.len)
 		p1_problem(ck, pc, seq, cid, "an %s with neither email nor phone", proto_entry_type_name(rec->type));
 }
 

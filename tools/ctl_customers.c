@@ -106,7 +106,11 @@ const char ctl_help_enrol[] =
 	"Usage: accruectl enrol [--email E] [--phone P] [--first F] [--last L]\n"
 	"\n"
 	"Enrol a new customer. At least one of --email and --phone is required;\n"
-	"the server lower-cases the email and keeps only '+' and digits of the phone.\n";
+	"the server lower-cases the email (beyond ASCII: \"ÄNNA@x.com\" is\n"
+	"\"änna@x.com\") and stores the phone as '+' and digits. A phone written\n"
+	"without + is read in the program's phone.country (\"(555) 010-0002\" is\n"
+	"+15550100002 with phone.country 1) and refused while none is set. Names\n"
+	"are trimmed, and must be UTF-8 without control characters.\n";
 
 int ctl_cmd_enrol(struct ctl *c, int argc, char **argv)
 {
@@ -143,7 +147,9 @@ const char ctl_help_show[] =
 	"Show a customer: contact details, balance, lifetime points, visits and spend,\n"
 	"whether a member or a guest (recorded by a sale, earns nothing), tier and\n"
 	"groups.\n"
-	"REF is an email, a phone number or #ID ('#42' in a shell).\n";
+	"REF is an email, a phone number or #ID ('#42' in a shell). The email and\n"
+	"phone are looked up as enrol stores them (\"555 010 0001\" is +15550100001\n"
+	"with phone.country 1); \"no customer\" names the form that was searched.\n";
 
 int ctl_cmd_show(struct ctl *c, int argc, char **argv)
 {

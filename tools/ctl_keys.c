@@ -15,7 +15,8 @@ const char ctl_help_key[] =
 	"       accruectl key revoke ID\n"
 	"\n"
 	"Manage API keys (admin keys only). A new key is shown once: the server\n"
-	"keeps only its hash. A terminal key is bound to a location, which it needs.\n";
+	"keeps only its hash. A terminal key is bound to a location, which it needs;\n"
+	"the location is trimmed and lower-cased (A-Z) as sales name it.\n";
 
 int ctl_cmd_key_create(struct ctl *c, int argc, char **argv)
 {

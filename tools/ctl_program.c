@@ -58,6 +58,14 @@ const char ctl_help_program[] =
 	"  guests              refuse: a sale for an email or phone that names nobody\n"
 	"                      is refused; record: it is recorded for a new guest,\n"
 	"                      who earns nothing [refuse]\n"
+	"  sale.max_amount     the most one sale may be, up to 1000000000.00; a sale\n"
+	"                      over it is refused [1000000.00]\n"
+	"  phone.country       the country calling code (44 or +44) in which a phone\n"
+	"                      number written without + is read: its trunk prefix\n"
+	"                      dropped (a leading 0 in most countries, e.g. 44, 49,\n"
+	"                      33, 61; Italy, 39, keeps it; 1 before ten digits in\n"
+	"                      1; 8 before ten digits in 7), the code put in front.\n"
+	"                      Empty: such numbers are refused; write the + [\"\"]\n"
 	"Amounts and multipliers have at most two decimals (12, 12.5, 1.25).\n"
 	"\n"
 	"How a sale earns. The qualifying amount is the sum of the lines not\n"
@@ -85,6 +93,7 @@ const char ctl_help_program[] =
 	"  accruectl program set multiplier.group.vip 1.5\n"
 	"  accruectl program set promo.xmas \"2 2026-12-01T00:00:00Z 2026-12-27T00:00:00Z\"\n"
 	"  accruectl program set exclude.categories tobacco,gift-cards\n"
+	"  accruectl program set phone.country 1\n"
 	"  accruectl program set earn.points \"\"      (back to the default, 1)\n";
 
 /* Print (name, value) pairs: a JSON object under key, or a two-column table. */
