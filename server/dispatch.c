@@ -392,33 +392,37 @@ struct op_info {
 	 * handler answers its replays itself (ACCRUE, ACCRUE_BATCH, RETURN) or
 	 * the opcode changes nothing. */
 	op_replay *replay;
+	/* What it does, as a refusal says it to a person ("a terminal key may
+	 * not add or use points by hand"), not the wire name. */
+	const char *what;
 };
 
-#define OP(NAME, roles, flags, handler, replay) [PROTO_OP_##NAME] = {PROTO_OP_##NAME, roles, flags, #NAME, handler, replay}
+#define OP(NAME, roles, flags, handler, replay, what) \
+	[PROTO_OP_##NAME] = {PROTO_OP_##NAME, roles, flags, #NAME, handler, replay, what}
 
 /* Every opcode after HELLO, one row each: who may send it, what it is, what
  * handles it. Indexed by opcode; a row with no handler is not an opcode. */
 static const struct op_info op_table[256] = {
-	OP(HELLO, 0, OP_HELLO, op_hello, NULL),
-	OP(PING, ANY_ROLE, OP_EMPTY_BODY, op_ping, NULL),
-	OP(ENROL, SELLERS, OP_MUTATION, op_enrol, replay_customer),
-	OP(LOOKUP, ANY_ROLE, 0, op_lookup, NULL),
-	OP(ACCRUE, SELLERS, OP_MUTATION, op_accrue, NULL),
-	OP(ADJUST, ADMIN, OP_MUTATION, op_adjust, replay_change),
-	OP(HISTORY, ANY_ROLE, 0, op_history, NULL),
-	OP(RETURN, SELLERS, OP_MUTATION, op_return, NULL),
-	OP(QUOTE, ANY_ROLE, 0, op_quote, NULL),
-	OP(ACCRUE_BATCH, SELLERS, OP_MUTATION, op_accrue_batch, NULL),
-	OP(ORDER, ANY_ROLE, 0, op_order, NULL),
-	OP(GROUP, ADMIN, OP_MUTATION, op_group, replay_customer),
-	OP(TIER, ADMIN, OP_MUTATION, op_tier, replay_customer),
-	OP(KEY_CREATE, ADMIN, OP_MUTATION, op_key_create, replay_key_create),
-	OP(KEY_LIST, ADMIN, OP_EMPTY_BODY, op_key_list, NULL),
-	OP(KEY_REVOKE, ADMIN, OP_MUTATION, op_key_revoke, replay_empty),
-	OP(PROGRAM_GET, ANY_ROLE, OP_EMPTY_BODY, op_program_get, NULL),
-	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty),
-	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL),
-	OP(CUSTOMERS, BOOK_READERS, 0, op_customers, NULL),
+	OP(HELLO, 0, OP_HELLO, op_hello, NULL, "say HELLO"),
+	OP(PING, ANY_ROLE, OP_EMPTY_BODY, op_ping, NULL, "ping"),
+	OP(ENROL, SELLERS, OP_MUTATION, op_enrol, replay_customer, "enrol customers"),
+	OP(LOOKUP, ANY_ROLE, 0, op_lookup, NULL, "look customers up"),
+	OP(ACCRUE, SELLERS, OP_MUTATION, op_accrue, NULL, "accrue sales"),
+	OP(ADJUST, ADMIN, OP_MUTATION, op_adjust, replay_change, "add or use points by hand"),
+	OP(HISTORY, ANY_ROLE, 0, op_history, NULL, "read a customer's history"),
+	OP(RETURN, SELLERS, OP_MUTATION, op_return, NULL, "record returns"),
+	OP(QUOTE, ANY_ROLE, 0, op_quote, NULL, "quote sales"),
+	OP(ACCRUE_BATCH, SELLERS, OP_MUTATION, op_accrue_batch, NULL, "accrue batches of sales"),
+	OP(ORDER, ANY_ROLE, 0, op_order, NULL, "look orders up"),
+	OP(GROUP, ADMIN, OP_MUTATION, op_group, replay_customer, "change a customer's groups"),
+	OP(TIER, ADMIN, OP_MUTATION, op_tier, replay_customer, "change a customer's tier"),
+	OP(KEY_CREATE, ADMIN, OP_MUTATION, op_key_create, replay_key_create, "create API keys"),
+	OP(KEY_LIST, ADMIN, OP_EMPTY_BODY, op_key_list, NULL, "list API keys"),
+	OP(KEY_REVOKE, ADMIN, OP_MUTATION, op_key_revoke, replay_empty, "revoke API keys"),
+	OP(PROGRAM_GET, ANY_ROLE, OP_EMPTY_BODY, op_program_get, NULL, "read the program"),
+	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty, "change the program"),
+	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL, "read the daemon's figures"),
+	OP(CUSTOMERS, BOOK_READERS, 0, op_customers, NULL, "list or export the customer base"),
 };
 
 static const struct op_info *op_find(uint8_t opcode)
@@ -485,7 +489,7 @@ enum dispatch_action dispatch_request(struct dispatch *d, struct dispatch_sessio
 		return DISPATCH_REPLY;
 	}
 	if (!(op->roles & ROLE_BIT(sess->role))) {
-		dispatch_error(out, PROTO_ST_FORBIDDEN, "a %s key may not %s", proto_role_name(sess->role), op->name);
+		dispatch_error(out, PROTO_ST_FORBIDDEN, "a %s key may not %s", proto_role_name(sess->role), op->what);
 		return DISPATCH_REPLY;
 	}
 	if ((op->flags & OP_EMPTY_BODY) && len) {

@@ -122,9 +122,13 @@ run customers --limit 0
 expect_rc 2 "--limit 0"
 run customers --limit 1001
 expect_rc 2 "--limit over 1000"
-run customers --after 'balance:desc:zz:1'
+run customers --sort balance --after 'balance:desc:zz:1'
 expect_rc 1 "a damaged cursor"
 expect_err "cursor" "the refusal says it is the cursor"
+run --json customers --sort balance --after 'balance:desc:zz:1'
+expect_rc 1 "a damaged cursor with --json"
+expect_eq "$(field status)" "bad_request" "--json on a refusal: one document with the status on stdout"
+expect_out '"message":"the cursor is damaged' "and the message"
 run --json customers --sort balance --limit 1
 cursor=$(field next)
 run customers --sort name --after "$cursor"
@@ -142,7 +146,7 @@ expect_rc 0 "a read-only key may list"
 expect_eq "$(ids)" "6 5 4 3 2 1" "read-only sees the same book"
 run_key "$TMP/terminal.key" customers
 expect_rc 1 "a terminal key may not list the customer base"
-expect_err "forbidden" "the refusal"
+expect_err "forbidden: a terminal key may not list or export the customer base" "the refusal says what, in words"
 run_key "$TMP/terminal.key" export customers
 expect_rc 1 "a terminal key may not export"
 
@@ -192,6 +196,30 @@ expect_rc 2 "--csv with --json"
 
 run export customers --output "$TMP/no/such/dir/book.csv"
 expect_rc 3 "export to a directory that does not exist"
+
+# One person's data (a data access request): the customer, then their history.
+run use bob@example.com 5 --reason "staff note" --comment "Coffee"
+expect_rc 0 "Bob uses points"
+run export customer bob@example.com --output "$TMP/bob.csv"
+expect_rc 0 "export customer"
+check=$(py '
+import csv, sys
+with open(sys.argv[1], newline="", encoding="utf-8") as f:
+    rows = list(csv.reader(f))
+assert rows[0][0] == "id" and rows[1][0] == "2" and rows[1][1] == "bob@example.com", rows[:2]
+assert rows[2] == [], "an empty line between the two parts: %r" % rows[2]
+assert rows[3] == ["seq","type","time","points","balance_after","amount","location","order_id","reason","comment"], rows[3]
+hist = rows[4:]
+types = [r[1] for r in hist]
+assert types[0] == "adjust" and hist[0][3] == "-5" and hist[0][8] == "staff note" and hist[0][9] == "Coffee", hist[0]
+assert "group" in types and types[-1] == "enrol", types
+assert hist[0][4] == "45", "balance after: %r" % hist[0][4]
+print("ok")' "$TMP/bob.csv" 2>&1)
+expect_eq "$check" "ok" "export customer: the person and their whole history"
+run_key "$TMP/terminal.key" export customer bob@example.com
+expect_rc 0 "a terminal may look one customer up (no list)"
+run export customer nobody@example.com
+expect_rc 1 "export customer of no one"
 
 # ---- pages walked while sales and enrolments go on ---------------------------------------
 

@@ -4,6 +4,7 @@
  * to a CSV file, page by page in constant memory).
  */
 #include "ctl.h"
+#include "proto.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -219,8 +220,6 @@ static int list_run(struct ctl *c, const struct list_args *la, struct accrue_cus
 		return ctl_nomem();
 	if (la->csv)
 		csv_header(stdout);
-	else if (c->json)
-		fputs("{\"customers\":[", stdout);
 	for (;;) {
 		q->want_total = first;
 		rc = accrue_customers(c->a, q, rows, q->limit, &page);
@@ -228,6 +227,8 @@ static int list_run(struct ctl *c, const struct list_args *la, struct accrue_cus
 			break;
 		if (first)
 			total = page.total;
+		if (first && c->json)
+			fputs("{\"customers\":[", stdout); /* only once a page came: a failure prints its own document */
 		for (uint32_t i = 0; i < page.count; i++) {
 			if (la->csv)
 				csv_row(stdout, &rows[i]);
@@ -249,8 +250,8 @@ static int list_run(struct ctl *c, const struct list_args *la, struct accrue_cus
 	free(rows);
 	if (rc != 0) {
 		out_table_free(&t);
-		if (c->json)
-			fputs("]}\n", stdout);
+		if (c->json && !first)
+			fputs("]}\n", stdout); /* close what the pages before printed */
 		return ctl_call_failed(c, rc);
 	}
 	if (la->csv)
@@ -302,9 +303,44 @@ int ctl_cmd_customers(struct ctl *c, int argc, char **argv)
 
 /* ---- export customers ----------------------------------------------------------- */
 
+static FILE *output_open(const char *path, char *part, size_t cap)
+{
+	FILE *f;
+
+	if (!path)
+		return stdout;
+	snprintf(part, cap, "%s.part", path);
+	f = fopen(part, "w");
+	if (!f)
+		fprintf(stderr, "accruectl: cannot write %s: %m\n", part);
+	return f;
+}
+
+/* Make the file whole (written, synced, renamed over path), or remove it. Returns 0 or CTL_EXIT_IO. */
+static int output_close(FILE *f, const char *path, const char *part, int ok)
+{
+	if (f == stdout)
+		return 0;
+	if (ok && (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f))) {
+		fprintf(stderr, "accruectl: cannot write %s: %m\n", part);
+		ok = 0;
+	}
+	fclose(f);
+	if (ok && rename(part, path) != 0) {
+		fprintf(stderr, "accruectl: cannot rename %s to %s: %m\n", part, path);
+		ok = 0;
+	}
+	if (!ok) {
+		unlink(part);
+		return CTL_EXIT_IO;
+	}
+	return 0;
+}
+
 const char ctl_help_export[] =
 	"Usage: accruectl export customers [the filters of customers] [--sort FIELD[:asc|:desc]]\n"
 	"                                  [--output FILE]\n"
+	"       accruectl export customer REF [--output FILE]\n"
 	"\n"
 	"Write every customer that matches the filters (all of them without any)\n"
 	"as RFC 4180 CSV with a header row:\n"
@@ -316,7 +352,13 @@ const char ctl_help_export[] =
 	"one after another, so memory stays constant whatever the size of the\n"
 	"book; a progress bar shows on standard error when it is a terminal.\n"
 	"A text that a spreadsheet would run as a formula (starting with =, +, -,\n"
-	"@) is written with a ' before it. Admin and read-only keys.\n";
+	"@) is written with a ' before it. Admin and read-only keys.\n"
+	"\n"
+	"export customer writes one person's data, for a data access request: the\n"
+	"header and row above for that customer, an empty line, then their whole\n"
+	"point history, newest first, under the header\n"
+	"  seq, type, time, points, balance_after, amount, location, order_id,\n"
+	"  reason (internal), comment (what the customer sees)\n";
 
 static void progress(uint64_t done, uint64_t total, int final)
 {
@@ -341,7 +383,7 @@ int ctl_cmd_export_customers(struct ctl *c, int argc, char **argv)
 	char after[ACCRUE_MAX_CURSOR + 1] = "", part[4096] = "";
 	uint64_t total = 0, done = 0;
 	int rc, bar = isatty(2);
-	FILE *f = stdout;
+	FILE *f;
 
 	rc = ctl_args_parse_all(c, argc, argv, opts, NULL, flags, NULL, NULL, 0, 0);
 	if (rc != 0)
@@ -356,14 +398,10 @@ int ctl_cmd_export_customers(struct ctl *c, int argc, char **argv)
 	rows = calloc(EXPORT_PAGE, sizeof *rows);
 	if (!rows)
 		return ctl_nomem();
-	if (la.output) {
-		snprintf(part, sizeof part, "%s.part", la.output);
-		f = fopen(part, "w");
-		if (!f) {
-			fprintf(stderr, "accruectl: cannot write %s: %m\n", part);
-			free(rows);
-			return CTL_EXIT_IO;
-		}
+	f = output_open(la.output, part, sizeof part);
+	if (!f) {
+		free(rows);
+		return CTL_EXIT_IO;
 	}
 	csv_header(f);
 	for (int first = 1;; first = 0) {
@@ -385,27 +423,101 @@ int ctl_cmd_export_customers(struct ctl *c, int argc, char **argv)
 	}
 	free(rows);
 	if (rc != 0) {
-		if (f != stdout) {
-			fclose(f);
-			unlink(part);
-		}
+		output_close(f, la.output, part, 0);
 		return ctl_call_failed(c, rc);
 	}
-	if (f != stdout) {
-		if (fflush(f) != 0 || fsync(fileno(f)) != 0 || ferror(f)) {
-			fprintf(stderr, "accruectl: cannot write %s: %m\n", part);
-			fclose(f);
-			unlink(part);
-			return CTL_EXIT_IO;
-		}
-		fclose(f);
-		if (rename(part, la.output) != 0) {
-			fprintf(stderr, "accruectl: cannot rename %s to %s: %m\n", part, la.output);
-			unlink(part);
-			return CTL_EXIT_IO;
-		}
+	if ((rc = output_close(f, la.output, part, 1)) != 0)
+		return rc;
+	if (la.output)
 		fprintf(stderr, "accruectl: %" PRIu64 " customer%s written to %s\n", done, done == 1 ? "" : "s",
 			la.output);
+	return 0;
+}
+
+/* ---- export customer: one person's data ------------------------------------------------ */
+
+static void entry_row(FILE *f, const struct accrue_entry *e)
+{
+	char buf[48];
+
+	snprintf(buf, sizeof buf, "%" PRIu64, e->seq);
+	out_csv_plain(f, buf, 1);
+	out_csv_text(f, proto_entry_type_name(e->type), 0);
+	out_time_format(buf, sizeof buf, e->time_us);
+	out_csv_plain(f, buf, 0);
+	snprintf(buf, sizeof buf, "%" PRId64, e->points);
+	out_csv_plain(f, buf, 0);
+	snprintf(buf, sizeof buf, "%" PRId64, e->balance_after);
+	out_csv_plain(f, buf, 0);
+	out_money_format(buf, sizeof buf, e->amount);
+	out_csv_plain(f, buf, 0);
+	out_csv_text(f, e->location, 0);
+	out_csv_text(f, e->order_id, 0);
+	out_csv_text(f, e->reason, 0);
+	out_csv_text(f, e->comment, 0);
+	out_csv_end(f);
+}
+
+int ctl_cmd_export_customer(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = {"REF"};
+	static const char *const heads[] = {"seq",   "type",     "time",     "points", "balance_after",
+					    "amount", "location", "order_id", "reason", "comment"};
+	const char *pos[1], *output = NULL;
+	const struct ctl_option opts[] = {{"output", &output}, {NULL, NULL}};
+	struct accrue_customer cu;
+	struct accrue_entry *entries = NULL;
+	struct accrue_ref ref;
+	char part[4096];
+	uint64_t before = 0, n_entries = 0;
+	int rc;
+	FILE *f;
+
+	rc = ctl_args_parse(c, argc, argv, opts, pos, names, 1, 1);
+	if (rc != 0)
+		return rc;
+	if ((rc = ctl_ref_parse(c, pos[0], &ref)) != 0)
+		return rc;
+	if ((rc = ctl_session_open(c)) != 0)
+		return rc;
+	if ((rc = accrue_lookup(c->a, &ref, &cu)) != 0)
+		return ctl_call_failed(c, rc);
+	entries = calloc(1000, sizeof *entries);
+	if (!entries)
+		return ctl_nomem();
+	f = output_open(output, part, sizeof part);
+	if (!f) {
+		free(entries);
+		return CTL_EXIT_IO;
 	}
+	csv_header(f);
+	csv_row(f, &cu);
+	out_csv_end(f);
+	for (size_t i = 0; i < sizeof heads / sizeof *heads; i++)
+		out_csv_plain(f, heads[i], i == 0);
+	out_csv_end(f);
+	/* By id from here on: the email or phone typed might change meanwhile. */
+	ref.kind = ACCRUE_REF_ID;
+	ref.id = cu.id;
+	do {
+		uint32_t n = 0;
+
+		rc = accrue_history(c->a, &ref, before, entries, 1000, &n, &before);
+		if (rc != 0)
+			break;
+		for (uint32_t i = 0; i < n; i++)
+			entry_row(f, &entries[i]);
+		n_entries += n;
+	} while (before);
+	free(entries);
+	if (rc != 0) {
+		output_close(f, output, part, 0);
+		return ctl_call_failed(c, rc);
+	}
+	if ((rc = output_close(f, output, part, 1)) != 0)
+		return rc;
+	if (output)
+		fprintf(stderr, "accruectl: customer #%" PRIu64 " and %" PRIu64 " history entr%s written to %s\n", cu.id,
+			n_entries, n_entries == 1 ? "y" : "ies", output);
 	return 0;
 }

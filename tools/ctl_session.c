@@ -23,22 +23,37 @@ const char *ctl_status_name(int status, char *buf, size_t cap)
 	return buf;
 }
 
+/* With --json, what failed as one document on stdout too: {"status":..,"message":..}. */
+static void failure_json(const struct ctl *c, const char *status, const char *message)
+{
+	if (!c->json)
+		return;
+	fputs("{\"status\":", stdout);
+	out_json_str(status);
+	fputs(",\"message\":", stdout);
+	out_json_str(message);
+	fputs("}\n", stdout);
+}
+
 int ctl_call_failed(const struct ctl *c, int rc)
 {
 	const char *msg = accrue_message(c->a);
-	char name[32];
+	char name[32], text[PROTO_MAX_MESSAGE + 300];
 
 	if (rc > 0) {
-		fprintf(stderr, "accruectl: %s: %s\n", ctl_status_name(rc, name, sizeof name),
-			*msg ? msg : accrue_strerror(rc));
+		ctl_status_name(rc, name, sizeof name);
+		fprintf(stderr, "accruectl: %s: %s\n", name, *msg ? msg : accrue_strerror(rc));
+		failure_json(c, name, *msg ? msg : accrue_strerror(rc));
 		return CTL_EXIT_REFUSED;
 	}
 	if (rc == ACCRUE_E_INVALID)
 		return ctl_usage_error(c, "%s", *msg ? msg : accrue_strerror(rc));
 	if (*msg)
-		fprintf(stderr, "accruectl: %s\n", msg);
+		snprintf(text, sizeof text, "%s", msg);
 	else
-		fprintf(stderr, "accruectl: %s: %s\n", c->server, accrue_strerror(rc));
+		snprintf(text, sizeof text, "%s: %s", c->server, accrue_strerror(rc));
+	fprintf(stderr, "accruectl: %s\n", text);
+	failure_json(c, "unavailable", text);
 	return CTL_EXIT_IO;
 }
 
