@@ -707,7 +707,8 @@ int accrue_adjust_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_
 			return batch_item_invalid(a, "adjustment", i, ACCRUE_E_INVALID);
 		item_size = 4 + PROTO_KEY_SIZE + ref_encoded_size(&m.ref) + 8 + 2 + strlen(it->reason ? it->reason : "") +
 			    2 + strlen(it->comment ? it->comment : "");
-		if (size + item_size > limit)
+		/* The reply must fit too: a refused item's result is at most 101 bytes. */
+		if (size + item_size > limit || 2 + 2 + (size_t)(i + 1) * 101 > limit)
 			break;
 		size += item_size;
 		fit = i + 1;

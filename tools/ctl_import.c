@@ -287,7 +287,8 @@ static int header_is(const struct ctl_csv_record *rec, const char *header)
 	const char *p = header;
 
 	for (uint32_t i = 0; i < rec->nfields; i++) {
-		size_t n = strcspn(p, ",");
+		size_t n;
+
 		if (i > 0 && *p++ != ',')
 			return 0;
 		n = strcspn(p, ",");
@@ -474,7 +475,7 @@ static int send_adjustment(void *ctx, const struct ctl_csv_record *rec)
 
 	if (r->ordinal++ == 0)
 		return 0; /* the header */
-	/* Checked before: a line that fails now means the file changed under us. */
+	/* Checked before, from the same bytes: it cannot fail now, but if it did, stop. */
 	if (adjust_line_check(&quiet, rec, &l) != 0)
 		return 2;
 	line_key(DOMAIN_ADJUST, r->file_hash, rec->line, 0, key);
@@ -662,7 +663,7 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	if (rc == 0 && queue_flush(&r) == 0)
 		progress_show(&r, 1);
 	if (rc == 2) {
-		fprintf(stderr, "accruectl: %s changed while it was read; nothing more was sent\n", r.path);
+		fprintf(stderr, "accruectl: %s: a line read differently the second time; nothing more was sent\n", r.path);
 		r.fatal = CTL_EXIT_IO;
 	}
 	if (kind == IMPORT_CUSTOMERS) {
