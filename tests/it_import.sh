@@ -323,6 +323,12 @@ RC=$?
 ERR=$(cat "$TMP/stderr")
 expect_rc 1 "import customers with a terminal key"
 expect_err "forbidden" "a terminal key may not import customers"
+printf 'email,phone,first_name,last_name,groups,points\nterm@example.com,,T,,,\n' >"$TMP/term.csv"
+OUT=$(timeout -k 2 20 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$TMP/terminal.key" import customers "$TMP/term.csv" 2>"$TMP/stderr")
+RC=$?
+ERR=$(cat "$TMP/stderr")
+expect_rc 1 "import customers of a new customer with a terminal key"
+expect_balance term@example.com none "a terminal key's import enrols nobody"
 
 # ---- SIGKILL half-way, the daemon killed and restarted, the same file again ---------------
 

@@ -658,6 +658,13 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	r.progress = isatty(STDERR_FILENO);
 	if ((rc = ctl_session_open(c)) != 0)
 		goto done;
+	/* The server refuses ADJUST_BATCH and GROUP to other keys, but a
+	 * terminal key may ENROL: say no before anything is sent. */
+	if (accrue_role(c->a) != ACCRUE_ROLE_ADMIN) {
+		fprintf(stderr, "accruectl: forbidden: import needs an admin key; nothing was sent\n");
+		rc = CTL_EXIT_REFUSED;
+		goto done;
+	}
 	rc = ctl_csv_each(f.data, f.len, kind == IMPORT_ADJUSTMENTS ? send_adjustment : send_customer, &r, &line, why,
 			  sizeof why);
 	if (rc == 0 && queue_flush(&r) == 0)
