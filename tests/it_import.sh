@@ -253,6 +253,18 @@ expect_rc 0 "an edited file"
 expect_out "4 applied, 0 already applied, 0 refused" "an edited file is a new import"
 expect_balance ann@example.com 80 "an edited file applies again"
 
+# Lines ended by a CR alone (old Mac files) are lines too: two identical
+# lines are two adjustments, and a bad one is named by its line.
+printf 'customer,points,reason,comment\r#2,1,same,\r#2,1,same,\rnobody,1,x,\r' >"$TMP/cr.csv"
+run import adjustments "$TMP/cr.csv"
+expect_rc 2 "a CR-only file with a bad line"
+expect_err "cr.csv:4: customer 'nobody'" "a CR-only file's lines are counted"
+printf 'customer,points,reason,comment\r#2,1,same,\r#2,1,same,\r' >"$TMP/cr.csv"
+run import adjustments "$TMP/cr.csv"
+expect_rc 0 "a CR-only file"
+expect_out "2 applied, 0 already applied, 0 refused" "two identical lines are two adjustments"
+expect_balance '#2' 43 "#2 got both identical lines (41 + 2)"
+
 # ---- refusals by the server: each line named, exit 1 -------------------------------------
 
 cat >"$TMP/refused.csv" <<'EOF'

@@ -3,7 +3,7 @@
  *
  * libcsv pushes fields and record ends through callbacks and knows nothing
  * of lines. To name the line a record starts on, the text is fed to it one
- * line at a time (up to and including each LF): a record begins on the
+ * line at a time (up to and including each LF, CRLF or lone CR): a record begins on the
  * line being fed when its first field or end arrives while no record is
  * open, or on the first non-blank line fed while none is.
  */
@@ -163,6 +163,22 @@ static void record_end(int c, void *data)
 	r->text_len = 0;
 }
 
+/*
+ * Bytes up to and including the end of the line at p: an LF, a CRLF, or a
+ * CR alone (as libcsv, which ends a record at either, and as an editor
+ * counts lines), so that two records never share a line number.
+ */
+static size_t line_length(const char *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\n')
+			return i + 1;
+		if (p[i] == '\r')
+			return i + 1 < len && p[i + 1] == '\n' ? i + 2 : i + 1;
+	}
+	return len;
+}
+
 /* Nothing is space: a field keeps the spaces around it. */
 static int no_space(unsigned char c)
 {
@@ -190,11 +206,16 @@ int ctl_csv_each(const char *data, size_t len, ctl_csv_record_fn *fn, void *ctx,
 	if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
 		at = 3;
 	while (at < len && !r.stop && !r.nomem) {
-		const char *nl = memchr(data + at, '\n', len - at);
-		size_t n = nl ? (size_t)(nl - (data + at)) + 1 : len - at;
+		size_t n = line_length(data + at, len - at);
 
+		if (r.line == UINT32_MAX) {
+			*bad_line = r.line;
+			snprintf(why, cap, "the file has more lines than can be counted");
+			rc = -1;
+			goto done;
+		}
 		r.line++;
-		if (!r.open_line && !(n == 1 || (n == 2 && data[at] == '\r')))
+		if (!r.open_line && !(n == 1 && (data[at] == '\n' || data[at] == '\r')) && !(n == 2 && data[at] == '\r'))
 			r.open_line = r.line;
 		if (csv_parse(&p, data + at, n, field_end, record_end, &r) != n) {
 			*bad_line = r.line;

@@ -179,7 +179,8 @@ struct import_check {
 	const char *path;
 	enum import_kind kind;
 	int header_seen;
-	uint32_t lines; /* data lines */
+	uint32_t last_line; /* of the record before */
+	uint32_t lines;     /* data lines */
 	uint32_t bad;
 	int64_t added, used; /* points, for the dry run (saturating) */
 	uint64_t group_adds;
@@ -312,6 +313,12 @@ static int check_record(void *ctx, const struct ctl_csv_record *rec)
 	struct import_line l;
 	const char *header = k->kind == IMPORT_ADJUSTMENTS ? ADJUST_HEADER : CUSTOMER_HEADER;
 
+	/* Keys are made from line numbers: two records must never share one. */
+	if (rec->line <= k->last_line) {
+		bad_line(k, rec->line, "a second record on this line");
+		return 1;
+	}
+	k->last_line = rec->line;
 	if (!k->header_seen) {
 		k->header_seen = 1;
 		if (!header_is(rec, header)) {
