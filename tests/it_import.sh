@@ -213,6 +213,12 @@ expect_no_err "bad.csv:2:" "good lines are not reported"
 expect_balance ann@example.com 0 "no line of a bad file was applied (ann)"
 expect_balance '#2' 0 "no line of a bad file was applied (#2)"
 
+# A quote left open swallows the next line; the error names both lines.
+printf 'customer,points,reason,comment\nann@example.com,1,"open,x\n#2,1,"y",z\n' >"$TMP/open.csv"
+run import adjustments "$TMP/open.csv"
+expect_rc 2 "a quote left open"
+expect_err "open.csv:3: a quote in the middle of a field, in the record that begins on line 2" "an open quote is traced to its line"
+
 # ---- hostile content that is good: quotes, commas, UTF-8, spaces, CRLF --------------------
 
 printf '\xef\xbb\xbfcustomer,points,reason,comment\r\n' >"$TMP/good.csv"

@@ -11,6 +11,7 @@
 
 #include <csv.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,10 +220,17 @@ int ctl_csv_each(const char *data, size_t len, ctl_csv_record_fn *fn, void *ctx,
 			r.open_line = r.line;
 		if (csv_parse(&p, data + at, n, field_end, record_end, &r) != n) {
 			*bad_line = r.line;
-			snprintf(why, cap, "%s",
-				 csv_error(&p) == CSV_EPARSE ? "a quote in the middle of a field (quote the whole field "
-							       "and double the quotes inside it)"
-							     : csv_strerror(csv_error(&p)));
+			if (csv_error(&p) != CSV_EPARSE)
+				snprintf(why, cap, "%s", csv_strerror(csv_error(&p)));
+			else if (r.open_line && r.open_line != r.line)
+				snprintf(why, cap,
+					 "a quote in the middle of a field, in the record that begins on line %" PRIu32
+					 " (a quoted field there may not be closed)",
+					 r.open_line);
+			else
+				snprintf(why, cap,
+					 "a quote in the middle of a field (quote the whole field and double the quotes "
+					 "inside it)");
 			rc = -1;
 			goto done;
 		}
