@@ -326,6 +326,26 @@ expect_err "cbad.csv:2: groups" "a group with a space"
 expect_err "cbad.csv:3: points" "a negative opening balance"
 expect_err "cbad.csv:4: an email or a phone number is required" "a line with neither email nor phone"
 
+# Each email and phone once per file (lines are sent over several connections at once).
+printf 'email,phone,first_name,last_name,groups,points\ndup@example.com,,A,,,\nother@example.com,+1 555 010 0009,B,,,\nDUP@example.com,,C,,,\n,15550100009,D,,,\n' >"$TMP/cdup.csv"
+run import customers "$TMP/cdup.csv"
+expect_rc 2 "a customers file naming an email twice"
+expect_err "cdup.csv:4: the same email as line 2" "a repeated email, in other capitals"
+expect_err "cdup.csv:5: the same phone as line 3" "a repeated phone, written otherwise"
+expect_balance dup@example.com none "a file with repeated customers enrols nobody"
+
+# Many customers at once: every line enrolled once, with its group and balance.
+"$GEN" customers 300 | sed -e 's/@example.com/@many.example.com/' -e 's/,,$/,many,7/' >"$TMP/many.csv"
+run import customers "$TMP/many.csv"
+expect_rc 0 "300 customers"
+expect_out "300 applied, 0 already applied, 0 refused" "300 customers enrolled"
+expect_balance c1@many.example.com 7 "the first of many"
+expect_balance c300@many.example.com 7 "the last of many"
+run --json show c150@many.example.com
+expect_out '"groups":["many"]' "a group of one of many"
+run import customers "$TMP/many.csv"
+expect_out "0 applied, 300 already applied, 0 refused" "300 customers again"
+
 # ---- a non-admin key is refused ---------------------------------------------------------
 
 run key create --role terminal --location store-1

@@ -4,7 +4,7 @@
  * that hands over one record at a time with the line it starts on.
  *
  * The dialect is RFC 4180: comma separated, fields in double quotes may hold
- * commas, doubled quotes and line breaks; lines end in LF or CRLF; a UTF-8
+ * commas, doubled quotes and line breaks; lines end in LF, CRLF or CR; a UTF-8
  * byte order mark before the first record is skipped. Nothing is trimmed:
  * spaces around a field are part of it. Blank lines between records are
  * skipped. A quote that does not open or close a field is an error.

@@ -15,6 +15,7 @@
 #include "proto.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,7 @@ const char ctl_help_import[] =
 	"\n"
 	"Import a CSV file (admin keys only; '-': standard input). The first line\n"
 	"is the header, exactly as below; fields may be quoted (\"a, \"\"b\"\"\"), spaces\n"
-	"are kept, lines end in LF or CRLF, a UTF-8 byte order mark is allowed.\n"
+	"are kept, lines end in LF, CRLF or CR, a UTF-8 byte order mark is allowed.\n"
 	"\n"
 	"  adjustments   customer,points,reason,comment\n"
 	"                customer is a REF (email, phone number or #ID); points a\n"
@@ -41,7 +42,9 @@ const char ctl_help_import[] =
 	"                points (empty or >= 0) an opening balance, journalled as\n"
 	"                an adjustment with reason \"import\" and comment \"Opening\n"
 	"                balance\". An email or phone that belongs to a customer this\n"
-	"                import did not create is refused (conflict).\n"
+	"                import did not create is refused (conflict); one that two\n"
+	"                lines of the file name is a bad line. Lines are sent over 8\n"
+	"                connections at once.\n"
 	"\n"
 	"The whole file is checked first: each bad line is printed as FILE:LINE: why,\n"
 	"and if there is any, nothing is sent (exit 2). Text must be UTF-8 without\n"
@@ -184,6 +187,17 @@ struct import_check {
 	uint32_t bad;
 	int64_t added, used; /* points, for the dry run (saturating) */
 	uint64_t group_adds;
+	/* customers: each line's email and phone, roughly normalised, hashed */
+	struct ident *ids;
+	size_t nids, ids_cap;
+	int nomem;
+};
+
+/* An email or phone of a customers line: XXH3-64 of it lower-cased (email) or of its digits (phone). */
+struct ident {
+	uint64_t hash;
+	uint32_t line;
+	uint8_t phone; /* 0: an email */
 };
 
 static void bad_line(struct import_check *k, uint32_t line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -306,6 +320,36 @@ static void saturating_add(int64_t *sum, int64_t v)
 		*sum = v > 0 ? INT64_MAX : INT64_MIN;
 }
 
+/* Remember a line's email (phone 0) or phone for idents_check; empty ones are not kept. */
+static void ident_add(struct import_check *k, const char *text, uint32_t line, int phone)
+{
+	char norm[PROTO_MAX_EMAIL + 1];
+	size_t n = 0;
+	struct ident *id;
+
+	for (const char *p = text; *p && n < sizeof norm; p++) {
+		if (phone && (*p < '0' || *p > '9'))
+			continue;
+		norm[n++] = (char)(!phone && *p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+	}
+	if (n == 0)
+		return;
+	if (k->nids == k->ids_cap) {
+		size_t cap = k->ids_cap ? k->ids_cap * 2 : 1024;
+		struct ident *more = realloc(k->ids, cap * sizeof *more);
+		if (!more) {
+			k->nomem = 1;
+			return;
+		}
+		k->ids = more;
+		k->ids_cap = cap;
+	}
+	id = &k->ids[k->nids++];
+	id->hash = XXH3_64bits(norm, n);
+	id->line = line;
+	id->phone = (uint8_t)phone;
+}
+
 /* The checking pass: one record. Bad lines are counted; reading goes on to report them all. */
 static int check_record(void *ctx, const struct ctl_csv_record *rec)
 {
@@ -334,11 +378,43 @@ static int check_record(void *ctx, const struct ctl_csv_record *rec)
 	} else if (customer_line_check(k, rec, &l) == 0) {
 		saturating_add(&k->added, l.points);
 		k->group_adds += (uint64_t)l.ngroups;
+		ident_add(k, rec->fields[0], rec->line, 0);
+		ident_add(k, rec->fields[1], rec->line, 1);
 	}
 	return 0;
 }
 
+static int ident_order(const void *pa, const void *pb)
+{
+	const struct ident *a = pa, *b = pb;
+
+	if (a->hash != b->hash)
+		return a->hash < b->hash ? -1 : 1;
+	return a->line < b->line ? -1 : a->line > b->line;
+}
+
+/*
+ * A customers file names each email and phone once: lines are sent over
+ * several connections at once, and two lines racing for one email would
+ * make which of them enrols a matter of chance. The later line is bad.
+ */
+static void idents_check(struct import_check *k)
+{
+	if (k->nomem) {
+		bad_line(k, 1, "out of memory for the check of repeated emails and phones");
+		return;
+	}
+	qsort(k->ids, k->nids, sizeof *k->ids, ident_order);
+	for (size_t i = 1; i < k->nids; i++)
+		if (k->ids[i].hash == k->ids[i - 1].hash && k->ids[i].phone == k->ids[i - 1].phone)
+			bad_line(k, k->ids[i].line, "the same %s as line %" PRIu32 " (a customer once per file)",
+				 k->ids[i].phone ? "phone" : "email", k->ids[i - 1].line);
+}
+
 /* ---- sending ------------------------------------------------------------- */
+
+/* Adjustments sent in one go (accrue_adjust_batch sends as many as fit a frame). */
+#define QUEUE_MAX ACCRUE_MAX_BATCH
 
 /* Per data line of a customers import: what happened to it. */
 enum line_state {
@@ -347,35 +423,52 @@ enum line_state {
 };
 
 /*
- * Adjustments waiting to be sent, with their keys and lines; the reason and
- * comment texts live in arena, which is emptied with the queue.
+ * Adjustments waiting to be sent on one connection, with their keys, lines
+ * and the data lines they belong to; the reason and comment texts live in
+ * arena, which is emptied with the queue.
  */
-#define QUEUE_MAX ACCRUE_MAX_BATCH
-#define ARENA_CAP ((size_t)QUEUE_MAX * 2 * (PROTO_MAX_REASON + 1))
+struct adjust_queue {
+	accrue *a;
+	uint32_t cap, n;
+	struct accrue_adjustment *items;
+	uint8_t (*keys)[ACCRUE_KEY_SIZE];
+	uint32_t *lines, *ordinals;
+	struct accrue_batch_result *results;
+	char *arena;
+	size_t arena_len, arena_cap;
+};
 
+/* One customers line, parsed and kept for the workers (texts in the run's arena). */
+struct customer_line {
+	uint32_t line;
+	const char *email, *phone, *first, *last, *groups;
+	int64_t points;
+};
+
+/* What one run shares between its connections. */
 struct import_run {
 	struct ctl *c;
 	const char *path;
 	const uint8_t *file_hash;
 	enum import_kind kind;
 	int progress; /* stderr is a terminal */
-	uint32_t total, done;
+	uint32_t total;
 	uint64_t applied, replayed, refused;
-	uint8_t *state;  /* customers: enum line_state per data line */
-	uint32_t ordinal; /* records seen by the sending pass, the header included */
-	int fatal;        /* exit status of a call that failed as a whole */
+	uint32_t ordinal; /* adjustments: records seen by the sending pass, the header included */
+	struct adjust_queue q; /* adjustments: the one queue */
+	/* customers */
+	uint8_t *state; /* enum line_state per data line */
+	struct customer_line *cust;
+	uint32_t ncust;
+	char *text;
+	size_t text_len, text_cap;
+	pthread_mutex_t lock;    /* guards what follows, and stderr's lines */
+	uint32_t next, done;     /* next line to take; lines finished */
+	int fatal;               /* exit status of a call that failed as a whole; stops the workers */
 	uint32_t fatal_line;
-	/* the queue */
-	struct accrue_adjustment *items;
-	uint8_t (*keys)[ACCRUE_KEY_SIZE];
-	uint32_t *lines, *ordinals;
-	struct accrue_batch_result *results;
-	uint32_t n;
-	char *arena;
-	size_t arena_len;
 };
 
-static void progress_show(struct import_run *r, int last)
+static void progress_show_locked(struct import_run *r, int last)
 {
 	if (!r->progress || !r->total)
 		return;
@@ -390,85 +483,143 @@ static void progress_show(struct import_run *r, int last)
 }
 
 /* Say a refused line the way the summary counts it. */
-static void refusal_print(const struct import_run *r, uint32_t line, int status, const char *message)
+static void refusal_print(struct import_run *r, uint32_t line, int status, const char *message)
 {
 	char name[32];
 
+	pthread_mutex_lock(&r->lock);
 	if (r->progress)
 		fputc('\n', stderr);
 	fprintf(stderr, "%s:%" PRIu32 ": %s: %s\n", r->path, line, ctl_status_name(status, name, sizeof name), message);
+	pthread_mutex_unlock(&r->lock);
 }
 
-static char *arena_keep(struct import_run *r, const char *s)
+/* A call on connection a failed as a whole at line: the first such failure is said and stops the run. */
+static void call_failed(struct import_run *r, accrue *a, int rc, uint32_t line)
+{
+	pthread_mutex_lock(&r->lock);
+	if (!r->fatal) {
+		struct ctl on = *r->c;
+
+		on.a = a;
+		if (r->progress)
+			fputc('\n', stderr);
+		r->fatal = ctl_call_failed(&on, rc);
+		r->fatal_line = line;
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int run_stopped(struct import_run *r)
+{
+	int stop;
+
+	pthread_mutex_lock(&r->lock);
+	stop = r->fatal != 0;
+	pthread_mutex_unlock(&r->lock);
+	return stop;
+}
+
+static int queue_init(struct adjust_queue *q, accrue *a, uint32_t cap)
+{
+	memset(q, 0, sizeof *q);
+	q->a = a;
+	q->cap = cap;
+	q->arena_cap = (size_t)cap * 2 * (PROTO_MAX_REASON + 1);
+	q->items = calloc(cap, sizeof *q->items);
+	q->keys = calloc(cap, sizeof *q->keys);
+	q->lines = calloc(cap, sizeof *q->lines);
+	q->ordinals = calloc(cap, sizeof *q->ordinals);
+	q->results = calloc(cap, sizeof *q->results);
+	q->arena = malloc(q->arena_cap);
+	return q->items && q->keys && q->lines && q->ordinals && q->results && q->arena ? 0 : -1;
+}
+
+static void queue_free(struct adjust_queue *q)
+{
+	free(q->items);
+	free(q->keys);
+	free(q->lines);
+	free(q->ordinals);
+	free(q->results);
+	free(q->arena);
+	memset(q, 0, sizeof *q);
+}
+
+static char *arena_keep(struct adjust_queue *q, const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = r->arena + r->arena_len;
+	char *p = q->arena + q->arena_len;
 
 	memcpy(p, s, n);
-	r->arena_len += n;
+	q->arena_len += n;
 	return p;
 }
 
-/* Send what is queued; each item's outcome is counted (or marked on its line). Returns 0 or sets r->fatal. */
-static int queue_flush(struct import_run *r)
+/* Send what is queued; each item's outcome is counted (or marked on its line). 0, or -1 when the run stops. */
+static int queue_flush(struct import_run *r, struct adjust_queue *q)
 {
 	uint32_t at = 0;
 
-	while (at < r->n) {
+	while (at < q->n) {
 		uint32_t sent = 0;
-		int rc = accrue_adjust_batch(r->c->a, r->n - at, (const uint8_t(*)[ACCRUE_KEY_SIZE])(r->keys + at),
-					     r->items + at, r->results + at, &sent);
+		int rc = accrue_adjust_batch(q->a, q->n - at, (const uint8_t(*)[ACCRUE_KEY_SIZE])(q->keys + at),
+					     q->items + at, q->results + at, &sent);
 
 		if (rc != 0) {
-			if (r->progress)
-				fputc('\n', stderr);
-			r->fatal = ctl_call_failed(r->c, rc);
-			r->fatal_line = r->lines[at];
+			call_failed(r, q->a, rc, q->lines[at]);
 			return -1;
 		}
 		for (uint32_t i = at; i < at + sent; i++) {
-			const struct accrue_batch_result *res = &r->results[i];
-			if (r->kind == IMPORT_ADJUSTMENTS) {
+			const struct accrue_batch_result *res = &q->results[i];
+			if (res->status)
+				refusal_print(r, q->lines[i], res->status, res->message);
+			if (r->kind == IMPORT_CUSTOMERS) {
+				/* Each worker marks only the lines it took. */
 				if (res->status)
-					r->refused++;
-				else if (res->replay)
-					r->replayed++;
-				else
-					r->applied++;
-				r->done++;
-			} else if (res->status) {
-				r->state[r->ordinals[i]] |= LINE_REFUSED;
-			} else if (!res->replay) {
-				r->state[r->ordinals[i]] |= LINE_NEW;
+					r->state[q->ordinals[i]] |= LINE_REFUSED;
+				else if (!res->replay)
+					r->state[q->ordinals[i]] |= LINE_NEW;
+				continue;
 			}
 			if (res->status)
-				refusal_print(r, r->lines[i], res->status, res->message);
+				r->refused++;
+			else if (res->replay)
+				r->replayed++;
+			else
+				r->applied++;
 		}
 		at += sent;
-		progress_show(r, 0);
+		if (r->kind == IMPORT_ADJUSTMENTS) {
+			pthread_mutex_lock(&r->lock);
+			r->done += sent;
+			progress_show_locked(r, 0);
+			pthread_mutex_unlock(&r->lock);
+		}
 	}
-	r->n = 0;
-	r->arena_len = 0;
+	q->n = 0;
+	q->arena_len = 0;
 	return 0;
 }
 
-/* Queue one adjustment; the queue is sent when full. 0, or -1 with r->fatal set. */
-static int queue_add(struct import_run *r, const struct accrue_ref *ref, int64_t points, const char *reason,
-		     const char *comment, const uint8_t key[ACCRUE_KEY_SIZE], uint32_t line, uint32_t ordinal)
+/* Queue one adjustment; the queue is sent when full. 0, or -1 when the run stops. */
+static int queue_add(struct import_run *r, struct adjust_queue *q, const struct accrue_ref *ref, int64_t points,
+		     const char *reason, const char *comment, const uint8_t key[ACCRUE_KEY_SIZE], uint32_t line,
+		     uint32_t ordinal)
 {
 	struct accrue_adjustment *it;
 
-	if (r->n == QUEUE_MAX && queue_flush(r))
+	if (q->n == q->cap && queue_flush(r, q))
 		return -1;
-	it = &r->items[r->n];
+	it = &q->items[q->n];
 	it->ref = *ref;
 	it->points = points;
-	it->reason = arena_keep(r, reason);
-	it->comment = arena_keep(r, comment);
-	memcpy(r->keys[r->n], key, ACCRUE_KEY_SIZE);
-	r->lines[r->n] = line;
-	r->ordinals[r->n] = ordinal;
-	r->n++;
+	it->reason = arena_keep(q, reason);
+	it->comment = arena_keep(q, comment);
+	memcpy(q->keys[q->n], key, ACCRUE_KEY_SIZE);
+	q->lines[q->n] = line;
+	q->ordinals[q->n] = ordinal;
+	q->n++;
 	return 0;
 }
 
@@ -486,87 +637,201 @@ static int send_adjustment(void *ctx, const struct ctl_csv_record *rec)
 	if (adjust_line_check(&quiet, rec, &l) != 0)
 		return 2;
 	line_key(DOMAIN_ADJUST, r->file_hash, rec->line, 0, key);
-	return queue_add(r, &l.ref, l.points, rec->fields[2], rec->fields[3], key, rec->line, 0) ? 1 : 0;
+	return queue_add(r, &r->q, &l.ref, l.points, rec->fields[2], rec->fields[3], key, rec->line, 0) ? 1 : 0;
 }
 
-/* The sending pass of a customers file: one record, enrolled and put in its groups; its points are queued. */
-static int send_customer(void *ctx, const struct ctl_csv_record *rec)
+/* ---- customers: several connections ------------------------------------------ */
+
+/*
+ * ENROL and GROUP have no batch, and each waits for its commit: lines are
+ * sent over CUSTOMER_CONNECTIONS connections at once, so that the daemon's
+ * group commit carries many in one fsync. Each worker takes the next line
+ * and does all of it (enrol, groups, opening balance) on its connection.
+ * Lines never compete for one email or phone: the check refuses a file
+ * that names one twice, so which worker gets there first does not matter.
+ */
+#define CUSTOMER_CONNECTIONS 8
+#define CUSTOMER_QUEUE 1024
+
+/* Keep a copy of the record's texts in the run's arena (sized for the whole file). */
+static const char *text_keep(struct import_run *r, const char *s, size_t len)
+{
+	char *p = r->text + r->text_len;
+
+	memcpy(p, s, len);
+	p[len] = '\0';
+	r->text_len += len + 1;
+	return p;
+}
+
+/* The sending pass over a customers file: each line kept for the workers. */
+static int customer_collect(void *ctx, const struct ctl_csv_record *rec)
 {
 	struct import_run *r = ctx;
 	struct import_check quiet = {.path = r->path};
 	struct import_line l;
-	struct accrue_customer cust;
-	struct accrue_ref ref;
-	uint8_t key[ACCRUE_KEY_SIZE];
-	uint32_t ord;
-	int replay = 0, rc;
+	struct customer_line *cl;
 
 	if (r->ordinal++ == 0)
 		return 0; /* the header */
-	ord = r->ordinal - 2;
-	if (customer_line_check(&quiet, rec, &l) != 0)
+	if (r->ncust == r->total || customer_line_check(&quiet, rec, &l) != 0)
 		return 2;
-	line_key(DOMAIN_ENROL, r->file_hash, rec->line, 0, key);
-	rc = accrue_enrol(r->c->a, key, rec->fields[0], rec->fields[1], rec->fields[2], rec->fields[3], &cust, &replay);
+	cl = &r->cust[r->ncust++];
+	cl->line = rec->line;
+	cl->email = text_keep(r, rec->fields[0], rec->lens[0]);
+	cl->phone = text_keep(r, rec->fields[1], rec->lens[1]);
+	cl->first = text_keep(r, rec->fields[2], rec->lens[2]);
+	cl->last = text_keep(r, rec->fields[3], rec->lens[3]);
+	cl->groups = text_keep(r, rec->fields[4], rec->lens[4]);
+	cl->points = l.points;
+	return 0;
+}
+
+/* One customers line on connection q->a. 0, or -1 when the run stops. */
+static int customer_send(struct import_run *r, struct adjust_queue *q, const struct customer_line *cl, uint32_t ord)
+{
+	char groups[ACCRUE_MAX_GROUPS][PROTO_MAX_GROUP + 1];
+	struct accrue_customer cust;
+	struct accrue_ref ref;
+	uint8_t key[ACCRUE_KEY_SIZE];
+	int replay = 0, ngroups = groups_split(cl->groups, groups), rc;
+
+	line_key(DOMAIN_ENROL, r->file_hash, cl->line, 0, key);
+	rc = accrue_enrol(q->a, key, cl->email, cl->phone, cl->first, cl->last, &cust, &replay);
 	if (rc > 0) {
-		refusal_print(r, rec->line, rc, accrue_message(r->c->a));
+		refusal_print(r, cl->line, rc, accrue_message(q->a));
 		r->state[ord] |= LINE_REFUSED;
 		return 0;
 	}
 	if (rc < 0) {
-		r->fatal = ctl_call_failed(r->c, rc);
-		r->fatal_line = rec->line;
-		return 1;
+		call_failed(r, q->a, rc, cl->line);
+		return -1;
 	}
 	if (!replay)
 		r->state[ord] |= LINE_NEW;
 	memset(&ref, 0, sizeof ref);
 	ref.kind = ACCRUE_REF_ID;
 	ref.id = cust.id;
-	for (int g = 0; g < l.ngroups; g++) {
-		line_key(DOMAIN_GROUP, r->file_hash, rec->line, (uint32_t)g, key);
-		rc = accrue_group(r->c->a, key, &ref, 1, l.groups[g], NULL);
+	for (int g = 0; g < ngroups; g++) {
+		line_key(DOMAIN_GROUP, r->file_hash, cl->line, (uint32_t)g, key);
+		rc = accrue_group(q->a, key, &ref, 1, groups[g], NULL);
 		if (rc > 0) {
-			refusal_print(r, rec->line, rc, accrue_message(r->c->a));
+			refusal_print(r, cl->line, rc, accrue_message(q->a));
 			r->state[ord] |= LINE_REFUSED;
 		} else if (rc < 0) {
-			r->fatal = ctl_call_failed(r->c, rc);
-			r->fatal_line = rec->line;
-			return 1;
+			call_failed(r, q->a, rc, cl->line);
+			return -1;
 		}
 	}
-	if (l.points > 0) {
-		line_key(DOMAIN_POINTS, r->file_hash, rec->line, 0, key);
-		if (queue_add(r, &ref, l.points, "import", "Opening balance", key, rec->line, ord))
-			return 1;
+	if (cl->points > 0) {
+		line_key(DOMAIN_POINTS, r->file_hash, cl->line, 0, key);
+		if (queue_add(r, q, &ref, cl->points, "import", "Opening balance", key, cl->line, ord))
+			return -1;
 	}
-	r->done++;
-	if (r->progress && r->done % 64 == 0)
-		progress_show(r, 0);
 	return 0;
 }
 
-static int run_alloc(struct import_run *r)
+struct customer_worker {
+	struct import_run *run;
+	struct adjust_queue q;
+	pthread_t thread;
+	int started;
+};
+
+static void *customer_work(void *arg)
 {
-	r->items = calloc(QUEUE_MAX, sizeof *r->items);
-	r->keys = calloc(QUEUE_MAX, sizeof *r->keys);
-	r->lines = calloc(QUEUE_MAX, sizeof *r->lines);
-	r->ordinals = calloc(QUEUE_MAX, sizeof *r->ordinals);
-	r->results = calloc(QUEUE_MAX, sizeof *r->results);
-	r->arena = malloc(ARENA_CAP);
-	r->state = calloc(r->total ? r->total : 1, 1);
-	return r->items && r->keys && r->lines && r->ordinals && r->results && r->arena && r->state ? 0 : -1;
+	struct customer_worker *w = arg;
+	struct import_run *r = w->run;
+
+	for (;;) {
+		uint32_t i;
+
+		pthread_mutex_lock(&r->lock);
+		i = r->fatal ? r->ncust : r->next++;
+		pthread_mutex_unlock(&r->lock);
+		if (i >= r->ncust || customer_send(r, &w->q, &r->cust[i], i))
+			break;
+		pthread_mutex_lock(&r->lock);
+		r->done++;
+		if (r->done % 64 == 0)
+			progress_show_locked(r, 0);
+		pthread_mutex_unlock(&r->lock);
+	}
+	if (!run_stopped(r))
+		queue_flush(r, &w->q);
+	return NULL;
+}
+
+/* Send every line of a customers file, CUSTOMER_CONNECTIONS at a time. Returns 0, or 2 for a line read differently. */
+static int customers_send(struct import_run *r, const struct ctl_csv_file *f)
+{
+	struct customer_worker w[CUSTOMER_CONNECTIONS];
+	char key[PROTO_MAX_APIKEY + 1], msg[PROTO_MAX_MESSAGE + 64], why[600];
+	uint32_t bad = 0, nw = r->total < CUSTOMER_CONNECTIONS ? r->total : CUSTOMER_CONNECTIONS;
+	int rc;
+
+	memset(w, 0, sizeof w);
+	r->cust = calloc(r->total ? r->total : 1, sizeof *r->cust);
+	r->text_cap = f->len + 6 * ((size_t)r->total + 1);
+	r->text = malloc(r->text_cap);
+	if (!r->cust || !r->text) {
+		r->fatal = ctl_nomem();
+		return 0;
+	}
+	rc = ctl_csv_each(f->data, f->len, customer_collect, r, &bad, why, sizeof why);
+	if (rc != 0)
+		return 2;
+	if (accrue_key_file_read(r->c->key_file, key, sizeof key, msg, sizeof msg) != 0) {
+		fprintf(stderr, "accruectl: %s\n", msg);
+		r->fatal = CTL_EXIT_IO;
+		return 0;
+	}
+	for (uint32_t i = 0; i < nw && !r->fatal; i++) {
+		accrue *a = r->c->a;
+
+		w[i].run = r;
+		/* The first worker uses the session's connection; each other opens its own. */
+		if (i > 0 && (rc = accrue_connect_message(r->c->server, key, &a, msg, sizeof msg)) != 0) {
+			fprintf(stderr, "accruectl: %s\n", *msg ? msg : accrue_strerror(rc));
+			r->fatal = rc > 0 ? CTL_EXIT_REFUSED : CTL_EXIT_IO;
+			break;
+		}
+		if (queue_init(&w[i].q, a, CUSTOMER_QUEUE) != 0) {
+			if (i > 0)
+				accrue_close(a);
+			r->fatal = ctl_nomem();
+			break;
+		}
+	}
+	memset(key, 0, sizeof key);
+	for (uint32_t i = 0; i < nw && !r->fatal; i++)
+		w[i].started = pthread_create(&w[i].thread, NULL, customer_work, &w[i]) == 0;
+	for (uint32_t i = 0; i < nw; i++) {
+		if (w[i].started)
+			pthread_join(w[i].thread, NULL);
+		if (i > 0 && w[i].q.a)
+			accrue_close(w[i].q.a);
+		queue_free(&w[i].q);
+	}
+	/* A worker that could not start leaves lines unsent: do them here, on the session's connection. */
+	if (!r->fatal && r->next < r->ncust) {
+		struct customer_worker last = {.run = r};
+		if (queue_init(&last.q, r->c->a, CUSTOMER_QUEUE) != 0) {
+			r->fatal = ctl_nomem();
+			return 0;
+		}
+		customer_work(&last);
+		queue_free(&last.q);
+	}
+	return 0;
 }
 
 static void run_free(struct import_run *r)
 {
-	free(r->items);
-	free(r->keys);
-	free(r->lines);
-	free(r->ordinals);
-	free(r->results);
-	free(r->arena);
+	queue_free(&r->q);
 	free(r->state);
+	free(r->cust);
+	free(r->text);
 }
 
 /* ---- the commands --------------------------------------------------------- */
@@ -608,7 +873,7 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	uint32_t line = 0;
 	struct ctl_csv_file f = {0};
 	struct import_check k = {0};
-	struct import_run r = {0};
+	struct import_run r = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 	if (!args)
 		return ctl_nomem();
@@ -637,6 +902,8 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	rc = ctl_csv_each(f.data, f.len, check_record, &k, &line, why, sizeof why);
 	if (rc < 0)
 		bad_line(&k, line, "%s", why);
+	if (kind == IMPORT_CUSTOMERS && rc == 0)
+		idents_check(&k);
 	if (!k.header_seen && !k.bad)
 		bad_line(&k, 1, "the file is empty; its first line must be the header: %s",
 			 kind == IMPORT_ADJUSTMENTS ? ADJUST_HEADER : CUSTOMER_HEADER);
@@ -658,7 +925,8 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 		rc = CTL_EXIT_DONE;
 		goto done;
 	}
-	if (run_alloc(&r) != 0) {
+	r.state = calloc(r.total ? r.total : 1, 1);
+	if (!r.state) {
 		rc = ctl_nomem();
 		goto done;
 	}
@@ -672,16 +940,17 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 		rc = CTL_EXIT_REFUSED;
 		goto done;
 	}
-	rc = ctl_csv_each(f.data, f.len, kind == IMPORT_ADJUSTMENTS ? send_adjustment : send_customer, &r, &line, why,
-			  sizeof why);
-	if (rc == 0 && queue_flush(&r) == 0)
-		progress_show(&r, 1);
-	if (rc == 2) {
-		fprintf(stderr, "accruectl: %s: a line read differently the second time; nothing more was sent\n", r.path);
-		r.fatal = CTL_EXIT_IO;
-	}
-	if (kind == IMPORT_CUSTOMERS) {
-		for (uint32_t i = 0; i < r.total && i + 1 < r.ordinal; i++) {
+	if (kind == IMPORT_ADJUSTMENTS) {
+		if (queue_init(&r.q, c->a, QUEUE_MAX) != 0) {
+			rc = ctl_nomem();
+			goto done;
+		}
+		rc = ctl_csv_each(f.data, f.len, send_adjustment, &r, &line, why, sizeof why);
+		if (rc == 0)
+			queue_flush(&r, &r.q);
+	} else {
+		rc = customers_send(&r, &f);
+		for (uint32_t i = 0; i < r.ncust && i < r.next; i++) {
 			if (r.state[i] & LINE_REFUSED)
 				r.refused++;
 			else if (r.state[i] & LINE_NEW)
@@ -690,6 +959,12 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 				r.replayed++;
 		}
 	}
+	if (rc == 2) {
+		fprintf(stderr, "accruectl: %s: a line read differently the second time; nothing more was sent\n", r.path);
+		r.fatal = CTL_EXIT_IO;
+	}
+	if (!r.fatal)
+		progress_show_locked(&r, 1);
 	summary_print(c, &r, 0, &k);
 	if (r.fatal) {
 		fprintf(stderr, "accruectl: %s: stopped at line %" PRIu32 "; run the same file again to send the rest\n",
@@ -700,6 +975,7 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	}
 done:
 	run_free(&r);
+	free(k.ids);
 	ctl_csv_file_free(&f);
 	free(args);
 	return rc;
