@@ -404,6 +404,8 @@ static void idents_check(struct import_check *k)
 		bad_line(k, 1, "out of memory for the check of repeated emails and phones");
 		return;
 	}
+	if (k->nids < 2)
+		return; /* (qsort may not be given the NULL of an empty list) */
 	qsort(k->ids, k->nids, sizeof *k->ids, ident_order);
 	for (size_t i = 1; i < k->nids; i++)
 		if (k->ids[i].hash == k->ids[i - 1].hash && k->ids[i].phone == k->ids[i - 1].phone)
