@@ -437,6 +437,50 @@ checks=$((checks + 1))
 run import adjustments "$TMP/large.csv"
 expect_out "0 applied, $LINES already applied, 0 refused" "a third run finds every line applied"
 
+# ---- the daemon killed under a running import: accruectl says so, exit 3 ----------------
+
+BEFORE=$(sum_balances)
+sed 's/,bench /,second /' "$TMP/large.csv" >"$TMP/large2.csv"
+EXPECTED2=$(awk -F, 'NR > 1 { s += $2 } END { print s }' "$TMP/large2.csv")
+SEQ0=$(journal_seq)
+"$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" import adjustments "$TMP/large2.csv" >"$TMP/lost.out" 2>"$TMP/lost.err" &
+IMPORT_PID=$!
+killed=0
+for _ in $(seq 1 1200); do
+	seq_now=$(journal_seq)
+	if [ -n "$seq_now" ] && [ "$seq_now" -gt "$((SEQ0 + 20000))" ]; then
+		kill -0 "$IMPORT_PID" 2>/dev/null && killed=1
+		break
+	fi
+	kill -0 "$IMPORT_PID" 2>/dev/null || break
+	sleep 0.05
+done
+stop_daemon KILL
+# libaccrue retries for a few seconds, then accruectl gives up.
+for _ in $(seq 1 600); do
+	kill -0 "$IMPORT_PID" 2>/dev/null || break
+	sleep 0.05
+done
+RC=0
+{ wait "$IMPORT_PID"; } 2>/dev/null || RC=$?
+IMPORT_PID=""
+OUT=$(cat "$TMP/lost.out")
+ERR=$(cat "$TMP/lost.err")
+checks=$((checks + 1))
+[ "$killed" = 1 ] || fail "the daemon was not killed under the import: [$OUT] [$ERR]"
+expect_rc 3 "an import whose daemon died"
+expect_err "run the same file again to send the rest" "accruectl says how to go on"
+start_daemon
+run import adjustments "$TMP/large2.csv"
+expect_rc 0 "the second large file again after the daemon's crash"
+checks=$((checks + 1))
+grep -qE "^[1-9][0-9]* applied, [1-9][0-9]* already applied, 0 refused$" <<<"$OUT" ||
+	fail "the re-run after the daemon's crash should apply some and find some applied: [$OUT] [$ERR]"
+TOTAL2=$(sum_balances)
+checks=$((checks + 1))
+[ "$TOTAL2" -eq "$((BEFORE + EXPECTED2))" ] ||
+	fail "after the daemon's crash and a re-run the balances add up to $TOTAL2, expected $((BEFORE + EXPECTED2))"
+
 if [ -n "${ACCRUE_CHECK_BIN:-}" ]; then
 	OUT=$("$ACCRUE_CHECK_BIN" "$DATA" 2>&1)
 	RC=$?

@@ -422,6 +422,7 @@ static void idents_check(struct import_check *k)
 enum line_state {
 	LINE_NEW = 1,     /* some part of it was applied by this run */
 	LINE_REFUSED = 2, /* some part of it was refused */
+	LINE_UNSENT = 4,  /* the run stopped before all of it was answered */
 };
 
 /*
@@ -570,6 +571,11 @@ static int queue_flush(struct import_run *r, struct adjust_queue *q)
 
 		if (rc != 0) {
 			call_failed(r, q->a, rc, q->lines[at]);
+			if (r->kind == IMPORT_CUSTOMERS)
+				for (uint32_t i = at; i < q->n; i++)
+					r->state[q->ordinals[i]] |= LINE_UNSENT;
+			q->n = 0; /* marked: nothing is left for the caller to mark */
+			q->arena_len = 0;
 			return -1;
 		}
 		for (uint32_t i = at; i < at + sent; i++) {
@@ -707,6 +713,7 @@ static int customer_send(struct import_run *r, struct adjust_queue *q, const str
 	}
 	if (rc < 0) {
 		call_failed(r, q->a, rc, cl->line);
+		r->state[ord] |= LINE_UNSENT;
 		return -1;
 	}
 	if (!replay)
@@ -722,6 +729,7 @@ static int customer_send(struct import_run *r, struct adjust_queue *q, const str
 			r->state[ord] |= LINE_REFUSED;
 		} else if (rc < 0) {
 			call_failed(r, q->a, rc, cl->line);
+			r->state[ord] |= LINE_UNSENT;
 			return -1;
 		}
 	}
@@ -761,6 +769,9 @@ static void *customer_work(void *arg)
 	}
 	if (!run_stopped(r))
 		queue_flush(r, &w->q);
+	else
+		for (uint32_t i = 0; i < w->q.n; i++)
+			r->state[w->q.ordinals[i]] |= LINE_UNSENT;
 	return NULL;
 }
 
@@ -953,6 +964,8 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 	} else {
 		rc = customers_send(&r, &f);
 		for (uint32_t i = 0; i < r.ncust && i < r.next; i++) {
+			if (r.state[i] & LINE_UNSENT)
+				continue; /* not_sent */
 			if (r.state[i] & LINE_REFUSED)
 				r.refused++;
 			else if (r.state[i] & LINE_NEW)
