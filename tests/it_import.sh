@@ -481,6 +481,49 @@ checks=$((checks + 1))
 [ "$TOTAL2" -eq "$((BEFORE + EXPECTED2))" ] ||
 	fail "after the daemon's crash and a re-run the balances add up to $TOTAL2, expected $((BEFORE + EXPECTED2))"
 
+# ---- SIGTERM (as Ctrl-C) under an import: it stops after the frame in flight -------------
+
+BEFORE=$(sum_balances)
+sed 's/,bench /,third /' "$TMP/large.csv" >"$TMP/large3.csv"
+SEQ0=$(journal_seq)
+"$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" import adjustments "$TMP/large3.csv" >"$TMP/term.out" 2>"$TMP/term.err" &
+IMPORT_PID=$!
+signalled=0
+for _ in $(seq 1 1200); do
+	seq_now=$(journal_seq)
+	if [ -n "$seq_now" ] && [ "$seq_now" -gt "$((SEQ0 + 20000))" ]; then
+		kill -TERM "$IMPORT_PID" 2>/dev/null && signalled=1
+		break
+	fi
+	kill -0 "$IMPORT_PID" 2>/dev/null || break
+	sleep 0.05
+done
+for _ in $(seq 1 600); do
+	kill -0 "$IMPORT_PID" 2>/dev/null || break
+	sleep 0.05
+done
+RC=0
+{ wait "$IMPORT_PID"; } 2>/dev/null || RC=$?
+IMPORT_PID=""
+OUT=$(cat "$TMP/term.out")
+ERR=$(cat "$TMP/term.err")
+checks=$((checks + 1))
+[ "$signalled" = 1 ] || fail "accruectl was not signalled under the import: [$OUT] [$ERR]"
+expect_rc 130 "an import stopped by SIGTERM"
+expect_err "interrupted; run the same file again to send the rest" "an interrupted import says how to go on"
+part=$(sed -n 's/^\([0-9]*\) applied, 0 already applied, 0 refused$/\1/p' <<<"$OUT")
+checks=$((checks + 1))
+[ -n "$part" ] && [ "$part" -gt 0 ] && [ "$part" -lt "$LINES" ] ||
+	fail "an interrupted import should say it applied some of the lines: [$OUT]"
+MID=$(sum_balances)
+run import adjustments "$TMP/large3.csv"
+expect_rc 0 "the interrupted file again"
+expect_out "$((LINES - ${part:-0})) applied, ${part:-0} already applied, 0 refused" "the re-run finds exactly what the interrupted run reported"
+TOTAL3=$(sum_balances)
+checks=$((checks + 1))
+[ "$TOTAL3" -eq "$((BEFORE + EXPECTED))" ] && [ "$MID" -lt "$TOTAL3" ] ||
+	fail "after the interrupted import and a re-run the balances add up to $TOTAL3, expected $((BEFORE + EXPECTED))"
+
 if [ -n "${ACCRUE_CHECK_BIN:-}" ]; then
 	OUT=$("$ACCRUE_CHECK_BIN" "$DATA" 2>&1)
 	RC=$?

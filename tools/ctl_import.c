@@ -16,6 +16,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,7 +64,9 @@ const char ctl_help_import[] =
 	"refuses is printed as FILE:LINE: status: message, then a summary: N applied,\n"
 	"M already applied, K refused. Exit status 0 when every line is applied or\n"
 	"already applied, 1 when the server refused any, 2 for a bad file, 3 when\n"
-	"the connection is lost (run the same file again).\n";
+	"the connection is lost (run the same file again). Ctrl-C or SIGTERM stops\n"
+	"it after the requests in flight are answered, with the summary so far and\n"
+	"exit status 130; a second one stops it at once.\n";
 
 #define ADJUST_HEADER "customer,points,reason,comment"
 #define CUSTOMER_HEADER "email,phone,first_name,last_name,groups,points"
@@ -78,6 +81,9 @@ const char ctl_help_import[] =
 #define BAD_LINES_SHOWN 50
 
 enum import_kind { IMPORT_ADJUSTMENTS, IMPORT_CUSTOMERS };
+
+/* The exit status after Ctrl-C, as a shell reports a command SIGINT ended (128 + 2). */
+#define CTL_EXIT_INTERRUPTED 130
 
 /* A line's request key: see the help page above. */
 static void line_key(const char *domain, const uint8_t file_hash[16], uint32_t line, uint32_t part,
@@ -418,6 +424,41 @@ static void idents_check(struct import_check *k)
 /* Adjustments sent in one go (accrue_adjust_batch sends as many as fit a frame). */
 #define QUEUE_MAX ACCRUE_MAX_BATCH
 
+/*
+ * Ctrl-C (SIGINT) or SIGTERM while sending: the requests in flight are
+ * answered, nothing more is sent, and the summary says how far it got. A
+ * second signal ends the program at once (the handler puts the default
+ * back). Either way the same file run again sends what is missing.
+ */
+static volatile sig_atomic_t import_interrupted;
+
+static void on_interrupt(int sig)
+{
+	struct sigaction dfl;
+
+	import_interrupted = 1;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig, &dfl, NULL);
+}
+
+/* Catch SIGINT and SIGTERM, except where they were ignored (a background job keeps them so). */
+static void interrupt_catch(void)
+{
+	static const int sigs[] = {SIGINT, SIGTERM};
+
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old, sa;
+
+		if (sigaction(sigs[i], NULL, &old) != 0 || old.sa_handler == SIG_IGN)
+			continue;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_interrupt;
+		sigemptyset(&sa.sa_mask);
+		sigaction(sigs[i], &sa, NULL);
+	}
+}
+
 /* Per data line of a customers import: what happened to it. */
 enum line_state {
 	LINE_NEW = 1,     /* some part of it was applied by this run */
@@ -566,7 +607,17 @@ static int queue_flush(struct import_run *r, struct adjust_queue *q)
 
 	while (at < q->n) {
 		uint32_t sent = 0;
-		int rc = accrue_adjust_batch(q->a, q->n - at, (const uint8_t(*)[ACCRUE_KEY_SIZE])(q->keys + at),
+		int rc;
+
+		if (import_interrupted) {
+			if (r->kind == IMPORT_CUSTOMERS)
+				for (uint32_t i = at; i < q->n; i++)
+					r->state[q->ordinals[i]] |= LINE_UNSENT;
+			q->n = 0;
+			q->arena_len = 0;
+			return -1;
+		}
+		rc = accrue_adjust_batch(q->a, q->n - at, (const uint8_t(*)[ACCRUE_KEY_SIZE])(q->keys + at),
 					     q->items + at, q->results + at, &sent);
 
 		if (rc != 0) {
@@ -639,6 +690,8 @@ static int send_adjustment(void *ctx, const struct ctl_csv_record *rec)
 	struct import_line l;
 	uint8_t key[ACCRUE_KEY_SIZE];
 
+	if (import_interrupted)
+		return 3;
 	if (r->ordinal++ == 0)
 		return 0; /* the header */
 	/* Checked before, from the same bytes: it cannot fail now, but if it did, stop. */
@@ -757,7 +810,7 @@ static void *customer_work(void *arg)
 		uint32_t i;
 
 		pthread_mutex_lock(&r->lock);
-		i = r->fatal ? r->ncust : r->next++;
+		i = r->fatal || import_interrupted ? r->ncust : r->next++;
 		pthread_mutex_unlock(&r->lock);
 		if (i >= r->ncust || customer_send(r, &w->q, &r->cust[i], i))
 			break;
@@ -767,7 +820,7 @@ static void *customer_work(void *arg)
 			progress_show_locked(r, 0);
 		pthread_mutex_unlock(&r->lock);
 	}
-	if (!run_stopped(r))
+	if (!run_stopped(r) && !import_interrupted)
 		queue_flush(r, &w->q);
 	else
 		for (uint32_t i = 0; i < w->q.n; i++)
@@ -827,7 +880,7 @@ static int customers_send(struct import_run *r, const struct ctl_csv_file *f)
 		queue_free(&w[i].q);
 	}
 	/* A worker that could not start leaves lines unsent: do them here, on the session's connection. */
-	if (!r->fatal && r->next < r->ncust) {
+	if (!r->fatal && !import_interrupted && r->next < r->ncust) {
 		struct customer_worker last = {.run = r};
 		if (queue_init(&last.q, r->c->a, CUSTOMER_QUEUE) != 0) {
 			r->fatal = ctl_nomem();
@@ -953,13 +1006,14 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 		rc = CTL_EXIT_REFUSED;
 		goto done;
 	}
+	interrupt_catch();
 	if (kind == IMPORT_ADJUSTMENTS) {
 		if (queue_init(&r.q, c->a, QUEUE_MAX) != 0) {
 			rc = ctl_nomem();
 			goto done;
 		}
 		rc = ctl_csv_each(f.data, f.len, send_adjustment, &r, &line, why, sizeof why);
-		if (rc == 0)
+		if (rc == 0 || rc == 3)
 			queue_flush(&r, &r.q);
 	} else {
 		rc = customers_send(&r, &f);
@@ -978,13 +1032,18 @@ static int import_run(struct ctl *c, int argc, char **argv, enum import_kind kin
 		fprintf(stderr, "accruectl: %s: a line read differently the second time; nothing more was sent\n", r.path);
 		r.fatal = CTL_EXIT_IO;
 	}
-	if (!r.fatal)
+	if (!r.fatal && !import_interrupted)
 		progress_show_locked(&r, 1);
+	else if (r.progress)
+		fputc('\n', stderr);
 	summary_print(c, &r, 0, &k);
 	if (r.fatal) {
 		fprintf(stderr, "accruectl: %s: stopped at line %" PRIu32 "; run the same file again to send the rest\n",
 			r.path, r.fatal_line);
 		rc = r.fatal;
+	} else if (import_interrupted) {
+		fprintf(stderr, "accruectl: %s: interrupted; run the same file again to send the rest\n", r.path);
+		rc = CTL_EXIT_INTERRUPTED;
 	} else {
 		rc = r.refused ? CTL_EXIT_REFUSED : CTL_EXIT_DONE;
 	}
