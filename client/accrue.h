@@ -691,8 +691,9 @@ struct accrue_adjustment {
  * Adjust many customers' points in one request frame (ADJUST_BATCH), for
  * imports: items[i] with request key keys[i] (keys NULL: one random key
  * each, drawn once). The call sends the longest prefix of items[0..n)
- * (n 1..ACCRUE_MAX_BATCH) that fits the server's frame limit, at least one
- * item, and sets *sent to its length; results[0..*sent) get the outcomes
+ * (n 1..ACCRUE_MAX_BATCH) whose request, and the largest reply it could
+ * get, fit the server's frame limit, at least one item, and sets *sent to
+ * its length; results[0..*sent) get the outcomes
  * and the caller sends the rest with another call. Each item is applied
  * exactly as accrue_adjust would apply it, with its refusals (INSUFFICIENT,
  * NOT_FOUND, RANGE, BAD_REQUEST, KEY_REUSED) in results[i].status alone;
