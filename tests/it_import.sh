@@ -219,6 +219,28 @@ run import adjustments "$TMP/open.csv"
 expect_rc 2 "a quote left open"
 expect_err "open.csv:3: a quote in the middle of a field, in the record that begins on line 2" "an open quote is traced to its line"
 
+# Garbage is a bad file, never a crash: random bytes after the header, a
+# field of a megabyte, a line of 100,000 fields, a NUL byte, bytes that
+# are not UTF-8.
+{ printf 'customer,points,reason,comment\n'; head -c 200000 /dev/urandom; } >"$TMP/noise.csv"
+run import adjustments "$TMP/noise.csv"
+expect_rc 2 "random bytes"
+expect_err "nothing was sent" "random bytes are refused as a whole"
+{ printf 'customer,points,reason,comment\nann@example.com,1,"'; head -c 1048576 /dev/zero | tr '\0' 'x'; printf '",\n'; } >"$TMP/big.csv"
+run import adjustments "$TMP/big.csv"
+expect_rc 2 "a field of a megabyte"
+expect_err "big.csv:2: reason is 1048576 bytes, over the limit of 500" "a huge field is named by its size"
+{ printf 'customer,points,reason,comment\n'; head -c 100000 /dev/zero | tr '\0' ','; printf '\n'; } >"$TMP/wide.csv"
+run import adjustments "$TMP/wide.csv"
+expect_rc 2 "a line of 100,000 fields"
+expect_err "wide.csv:2: 100001 fields; expected 4" "a wide line is named by its field count"
+printf 'customer,points,reason,comment\nann@example.com,1,"a\0b",\n#2,1,\xff\xfe,\n' >"$TMP/nul.csv"
+run import adjustments "$TMP/nul.csv"
+expect_rc 2 "a NUL byte and bytes that are not UTF-8"
+expect_err "nul.csv:2: reason holds a NUL byte" "a NUL byte is named"
+expect_err "nul.csv:3: reason is not valid UTF-8" "bytes that are not UTF-8 are named"
+expect_balance ann@example.com 0 "no garbage was applied"
+
 # ---- hostile content that is good: quotes, commas, UTF-8, spaces, CRLF --------------------
 
 printf '\xef\xbb\xbfcustomer,points,reason,comment\r\n' >"$TMP/good.csv"
