@@ -389,6 +389,14 @@ RC=$?
 ERR=$(cat "$TMP/stderr")
 expect_rc 1 "import customers of a new customer with a terminal key"
 expect_balance term@example.com none "a terminal key's import enrols nobody"
+run key create --role readonly
+expect_rc 0 "create a read-only key"
+sed -n 's/^key: //p' <<<"$OUT" >"$TMP/readonly.key"
+OUT=$(timeout -k 2 20 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$TMP/readonly.key" import adjustments "$TMP/good2.csv" 2>"$TMP/stderr")
+RC=$?
+ERR=$(cat "$TMP/stderr")
+expect_rc 1 "import with a read-only key"
+expect_err "forbidden" "a read-only key may not import"
 
 # ---- SIGKILL half-way, the daemon killed and restarted, the same file again ---------------
 
