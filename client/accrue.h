@@ -691,6 +691,40 @@ int accrue_program_set(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char
 int accrue_adjust(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int64_t points,
 		  const char *reason, const char *comment, struct accrue_result *out);
 
+/* One adjustment of an accrue_adjust_batch: as accrue_adjust's arguments. */
+struct accrue_adjustment {
+	struct accrue_ref ref;
+	int64_t points;      /* > 0 adds, < 0 uses */
+	const char *reason;  /* internal; NULL: "" */
+	const char *comment; /* shown to the customer; NULL or "": "Manual adjustments" */
+};
+
+/*
+ * Adjust many customers' points in one request frame (ADJUST_BATCH), for
+ * imports: items[i] with request key keys[i] (keys NULL: one random key
+ * each, drawn once). The call sends the longest prefix of items[0..n)
+ * (n 1..ACCRUE_MAX_BATCH) whose request, and the largest reply it could
+ * get, fit the server's frame limit, at least one item, and sets *sent to
+ * its length; results[0..*sent) get the outcomes
+ * and the caller sends the rest with another call. Each item is applied
+ * exactly as accrue_adjust would apply it, with its refusals (INSUFFICIENT,
+ * NOT_FOUND, RANGE, BAD_REQUEST, KEY_REUSED) in results[i].status alone;
+ * an item whose key was applied before has status 0 and replay 1 and
+ * applies nothing again. The server journals the items of one frame in
+ * one commit. If the connection is lost the frame is re-sent with the same
+ * keys, so each item is applied at most once. Admin keys only.
+ * Returns 0 when the server answered every sent item; otherwise *sent is 0
+ * and results say nothing. Whole-frame refusals: FORBIDDEN (not an admin
+ * key), BAD_REQUEST, RANGE, SHUTTING_DOWN, STORAGE (nothing of the frame
+ * was applied), and every request's (top of this file).
+ * Local: ACCRUE_E_INVALID for n 0 or over ACCRUE_MAX_BATCH, NULL items,
+ * results or sent, an item accrue_adjust would refuse locally (the message
+ * names it: "adjustment 3 of the batch: ..."), or a first item larger
+ * than the frame limit; ACCRUE_E_NOMEM.
+ */
+int accrue_adjust_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE],
+			const struct accrue_adjustment *items, struct accrue_batch_result *results, uint32_t *sent);
+
 /*
  * A customer's journal, newest first: at most max entries older than
  * before_seq (0: from the newest) into the caller's entries[0..*count).

@@ -399,14 +399,51 @@ done:
 	return rc;
 }
 
-/* Put "sale N: " before the message of a refused batch argument. */
-static int batch_item_invalid(accrue *a, uint32_t i, int rc)
+/* Put "sale N: " (or another noun) before the message of a refused batch argument. */
+static int batch_item_invalid(accrue *a, const char *noun, uint32_t i, int rc)
 {
 	char why[sizeof a->message];
 
 	snprintf(why, sizeof why, "%s", a->message);
-	accrue__message_set(a, "sale %u of the batch: %s", (unsigned)i + 1, why);
+	accrue__message_set(a, "%s %u of the batch: %s", noun, (unsigned)i + 1, why);
 	return rc;
+}
+
+/* The items of a batch reply (ACCRUE_BATCH, ADJUST_BATCH) into results[0..n). */
+static int batch_results_read(accrue *a, const struct reply *rep, uint32_t n, struct accrue_batch_result *results,
+			      const char *opname)
+{
+	struct proto_rbuf r;
+	uint16_t count;
+	char why[96];
+
+	proto_rbuf_init(&r, rep->body, rep->len);
+	if (proto_batch_rep_begin(&r, &count) != 0 || count != n) {
+		snprintf(why, sizeof why, "an %s reply with the wrong number of items", opname);
+		return accrue__reply_invalid(a, why);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct proto_batch_item it;
+		struct accrue_batch_result *d = &results[i];
+
+		if (proto_batch_item_next(&r, &it) != 0) {
+			snprintf(why, sizeof why, "a malformed %s item", opname);
+			return accrue__reply_invalid(a, why);
+		}
+		memset(d, 0, sizeof *d);
+		d->status = it.status;
+		d->replay = it.replay != 0;
+		d->seq = it.seq;
+		d->points = it.points;
+		d->customer_id = it.customer_id;
+		d->balance = it.balance;
+		accrue__str_copy(d->message, sizeof d->message, it.message);
+	}
+	if (proto_rbuf_finish(&r) != 0) {
+		snprintf(why, sizeof why, "trailing bytes after the %s items", opname);
+		return accrue__reply_invalid(a, why);
+	}
+	return 0;
 }
 
 int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], const struct accrue_ref *refs,
@@ -415,8 +452,6 @@ int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], 
 	struct proto_accrue_req *m;
 	struct request rq;
 	struct reply rep;
-	struct proto_rbuf r;
-	uint16_t count;
 	size_t size = 2, limit, fit = 0;
 	int rc;
 
@@ -441,7 +476,7 @@ int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], 
 	/* First pass: check every item and size the frame exactly, so nothing is sent that cannot fit. */
 	for (uint32_t i = 0; i < n; i++) {
 		if ((rc = ref_to_proto(a, &refs[i], &m->ref)) != 0 || (rc = sale_to_proto(a, &sales[i], &m->sale)) != 0) {
-			rc = batch_item_invalid(a, i, rc);
+			rc = batch_item_invalid(a, "sale", i, rc);
 			goto done;
 		}
 		size += 4 + PROTO_KEY_SIZE + ref_encoded_size(&m->ref) + sale_encoded_size(&m->sale);
@@ -471,30 +506,7 @@ int accrue_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE], 
 	rc = accrue__call(a, &rq, &rep);
 	if (rc != 0)
 		goto done;
-	proto_rbuf_init(&r, rep.body, rep.len);
-	if (proto_batch_rep_begin(&r, &count) != 0 || count != n) {
-		rc = accrue__reply_invalid(a, "an ACCRUE_BATCH reply with the wrong number of items");
-		goto done;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		struct proto_batch_item it;
-		struct accrue_batch_result *d = &results[i];
-
-		if (proto_batch_item_next(&r, &it) != 0) {
-			rc = accrue__reply_invalid(a, "a malformed ACCRUE_BATCH item");
-			goto done;
-		}
-		memset(d, 0, sizeof *d);
-		d->status = it.status;
-		d->replay = it.replay != 0;
-		d->seq = it.seq;
-		d->points = it.points;
-		d->customer_id = it.customer_id;
-		d->balance = it.balance;
-		accrue__str_copy(d->message, sizeof d->message, it.message);
-	}
-	if (proto_rbuf_finish(&r) != 0)
-		rc = accrue__reply_invalid(a, "trailing bytes after the ACCRUE_BATCH items");
+	rc = batch_results_read(a, &rep, n, results, "ACCRUE_BATCH");
 done:
 	accrue__request_free(&rq);
 	free(m);
@@ -663,6 +675,77 @@ int accrue_adjust(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
 		return accrue__reply_invalid(a, "a malformed ADJUST reply");
 	change_copy(out, &c, rep.flags);
 	return 0;
+}
+
+int accrue_adjust_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_SIZE],
+			const struct accrue_adjustment *items, struct accrue_batch_result *results, uint32_t *sent)
+{
+	struct proto_adjust_req m;
+	struct request rq;
+	struct reply rep;
+	size_t size = 2, limit;
+	uint32_t fit = 0;
+	int rc;
+
+	if ((rc = accrue__call_begin(a)) != 0)
+		return rc;
+	if (n == 0 || n > PROTO_MAX_BATCH) {
+		accrue__message_set(a, "a batch holds 1 to %d adjustments, not %u", PROTO_MAX_BATCH, (unsigned)n);
+		return ACCRUE_E_INVALID;
+	}
+	if (!items || !results || !sent)
+		return accrue__arg_invalid(a, "a batch needs items, results and sent");
+	*sent = 0;
+	/* The frame limit comes with HELLO: make sure a session has announced it. */
+	if (a->max_body == 0 && (rc = accrue__call(a, NULL, NULL)) != 0)
+		return rc;
+	limit = body_limit(a);
+	/* First pass: check each item and take as many as fit one frame. */
+	for (uint32_t i = 0; i < n; i++) {
+		const struct accrue_adjustment *it = &items[i];
+		size_t item_size;
+
+		if ((rc = ref_to_proto(a, &it->ref, &m.ref)) != 0)
+			return batch_item_invalid(a, "adjustment", i, rc);
+		if (accrue__text_too_long(a, "reason", it->reason, PROTO_MAX_REASON) ||
+		    accrue__text_too_long(a, "comment", it->comment, PROTO_MAX_REASON))
+			return batch_item_invalid(a, "adjustment", i, ACCRUE_E_INVALID);
+		item_size = 4 + PROTO_KEY_SIZE + ref_encoded_size(&m.ref) + 8 + 2 + strlen(it->reason ? it->reason : "") +
+			    2 + strlen(it->comment ? it->comment : "");
+		/* The reply must fit too: a refused item's result is at most 101 bytes. */
+		if (size + item_size > limit || 2 + 2 + (size_t)(i + 1) * 101 > limit)
+			break;
+		size += item_size;
+		fit = i + 1;
+	}
+	if (fit == 0) {
+		accrue__message_set(a, "adjustment 1 of the batch does not fit the server's frame limit of %zu bytes",
+				    limit);
+		return ACCRUE_E_INVALID;
+	}
+	rc = accrue__request_init_sized(a, &rq, PROTO_OP_ADJUST_BATCH, size);
+	if (rc != 0)
+		return rc;
+	/* Second pass: encode. Random keys are drawn here, once: a retry re-sends these very bytes. */
+	proto_batch_req_put_header(&rq.body, (uint16_t)fit);
+	for (uint32_t i = 0; i < fit; i++) {
+		ref_to_proto(a, &items[i].ref, &m.ref);
+		if ((rc = accrue__key_fill(a, m.key, keys ? keys[i] : NULL)) != 0)
+			goto done;
+		m.points = items[i].points;
+		m.reason = proto_str_c(items[i].reason);
+		m.comment = proto_str_c(items[i].comment);
+		proto_adjust_batch_req_put_item(&rq.body, &m);
+	}
+	rc = accrue__call(a, &rq, &rep);
+	if (rc != 0)
+		goto done;
+	rc = batch_results_read(a, &rep, fit, results, "ADJUST_BATCH");
+	if (rc == 0)
+		*sent = fit;
+done:
+	accrue__request_free(&rq);
+	return rc;
 }
 
 int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq, struct accrue_entry *entries,

@@ -609,17 +609,39 @@ void proto_batch_req_put_header(struct proto_wbuf *w, uint16_t count)
 	proto_put_u16(w, count);
 }
 
-int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m)
+/* A batch item is a u32 length then a request body: the length is written
+ * once the body is, at the place batch_item_open kept for it. */
+static size_t batch_item_open(struct proto_wbuf *w)
 {
 	size_t at = w->len;
 
 	proto_put_u32(w, 0);
-	proto_accrue_req_encode(w, m);
+	return at;
+}
+
+static int batch_item_close(struct proto_wbuf *w, size_t at)
+{
 	if (!w->overflow) {
 		uint32_t len = (uint32_t)(w->len - at - 4);
 		store_le(w->p + at, len, 4);
 	}
 	return wbuf_result(w);
+}
+
+int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m)
+{
+	size_t at = batch_item_open(w);
+
+	proto_accrue_req_encode(w, m);
+	return batch_item_close(w, at);
+}
+
+int proto_adjust_batch_req_put_item(struct proto_wbuf *w, const struct proto_adjust_req *m)
+{
+	size_t at = batch_item_open(w);
+
+	proto_adjust_req_encode(w, m);
+	return batch_item_close(w, at);
 }
 
 int proto_batch_req_begin(struct proto_rbuf *r, uint16_t *count)

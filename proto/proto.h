@@ -76,7 +76,8 @@
 	X(PROGRAM_GET, 0x30)      \
 	X(PROGRAM_SET, 0x31)      \
 	X(STATS, 0x40)            \
-	X(CUSTOMERS, 0x50)
+	X(CUSTOMERS, 0x50)        \
+	X(ADJUST_BATCH, 0x54)
 
 enum proto_opcode {
 #define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,
@@ -594,6 +595,12 @@ void proto_batch_req_put_header(struct proto_wbuf *w, uint16_t count);
 int proto_batch_req_put_item(struct proto_wbuf *w, const struct proto_accrue_req *m);
 int proto_batch_req_begin(struct proto_rbuf *r, uint16_t *count);
 int proto_batch_req_next(struct proto_rbuf *r, const uint8_t **item, size_t *item_len);
+/*
+ * ADJUST_BATCH request: the same frame as ACCRUE_BATCH (read it with
+ * proto_batch_req_begin and _next), each item an ADJUST request body. Its
+ * reply is ACCRUE_BATCH's too (proto_batch_rep_*, proto_batch_item_*).
+ */
+int proto_adjust_batch_req_put_item(struct proto_wbuf *w, const struct proto_adjust_req *m);
 int proto_adjust_req_encode(struct proto_wbuf *w, const struct proto_adjust_req *m);
 int proto_adjust_req_decode(const uint8_t *b, size_t n, struct proto_adjust_req *m);
 int proto_history_req_encode(struct proto_wbuf *w, const struct proto_history_req *m);

@@ -222,6 +222,35 @@ uint16_t dispatch_request_key_lookup(const struct dispatch *d, uint8_t opcode, c
 	return 0;
 }
 
+int dispatch_batch_begin(struct proto_rbuf *r, uint16_t *count, const char *opname, struct dispatch_out *out)
+{
+	struct proto_rbuf scan;
+	const uint8_t *item;
+	size_t item_len;
+
+	if (proto_batch_req_begin(r, count)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed %s body (1 to %d items)", opname, PROTO_MAX_BATCH);
+		return -1;
+	}
+	scan = *r;
+	for (uint16_t i = 0; i < *count; i++)
+		if (proto_batch_req_next(&scan, &item, &item_len))
+			break;
+	if (proto_rbuf_finish(&scan)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "%s items are cut short or followed by stray bytes; nothing applied",
+			       opname);
+		return -1;
+	}
+	/* An item is OK (status, replay, seq, points, customer, balance: 35
+	 * bytes) or refused (status, replay, message: 5 + at most 96). */
+	size_t item_max = 3 + 2 + DISPATCH_BATCH_MESSAGE_MAX > 3 + 32 ? 3 + 2 + DISPATCH_BATCH_MESSAGE_MAX : 3 + 32;
+	if (4 + (size_t)*count * item_max > out->cap) {
+		dispatch_error(out, PROTO_ST_RANGE, "a batch of %u items may not fit one reply; send fewer", *count);
+		return -1;
+	}
+	return 0;
+}
+
 uint64_t dispatch_commit_record(struct dispatch *d, struct record *rec, struct dispatch_out *out)
 {
 	uint64_t seq = store_append(d->store, rec);
@@ -423,6 +452,7 @@ static const struct op_info op_table[256] = {
 	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty, "change the program"),
 	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL, "read the daemon's figures"),
 	OP(CUSTOMERS, BOOK_READERS, 0, op_customers, NULL, "list or export the customer base"),
+	OP(ADJUST_BATCH, ADMIN, OP_MUTATION, op_adjust_batch, NULL, "add or use points in batches"),
 };
 
 static const struct op_info *op_find(uint8_t opcode)

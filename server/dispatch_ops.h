@@ -6,7 +6,7 @@
  * and the helpers every handler uses: replies, the request-key check,
  * appending a record and applying it. The handlers live in files by domain:
  *
- *   op_customers.c  ENROL, LOOKUP, ADJUST, HISTORY
+ *   op_customers.c  ENROL, LOOKUP, ADJUST, HISTORY, ADJUST_BATCH
  *   op_sales.c      ACCRUE, ACCRUE_BATCH, RETURN, QUOTE, ORDER
  *   op_program.c    GROUP, TIER, PROGRAM_GET, PROGRAM_SET
  *   op_keys.c       HELLO, KEY_CREATE, KEY_LIST, KEY_REVOKE
@@ -31,6 +31,7 @@ typedef enum dispatch_action op_handler(struct dispatch *d, struct dispatch_sess
 
 op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_accrue_batch, op_return, op_quote,
 	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats, op_customers;
+op_handler op_adjust_batch;
 
 /*
  * The large working structures of the handlers, in one place instead of
@@ -81,6 +82,18 @@ void dispatch_pairs_begin(struct dispatch_pairs *p, struct dispatch_out *out);
 void dispatch_pairs_put(struct dispatch_pairs *p, const char *name, const char *value);
 /* Finish the reply; an INTERNAL refusal naming what when the pairs overflow it. */
 void dispatch_pairs_end(struct dispatch_pairs *p, struct dispatch_out *out, const char *what);
+
+/* Batch replies keep refusal messages short so PROTO_MAX_BATCH of them fit one frame. */
+#define DISPATCH_BATCH_MESSAGE_MAX 96
+
+/*
+ * The checks a batch frame (ACCRUE_BATCH, ADJUST_BATCH) passes before any
+ * item is applied: r is at the item count, which is read into *count; every
+ * item must be framed, nothing may follow the last, and the worst-case
+ * reply must fit out. Returns 0 (r is left at the first item), or -1 after
+ * writing the refusal into out, naming the opcode.
+ */
+int dispatch_batch_begin(struct proto_rbuf *r, uint16_t *count, const char *opname, struct dispatch_out *out);
 
 /* ---- checks and texts ------------------------------------------------------ */
 

@@ -1,7 +1,8 @@
 /*
  * op_customers.c - the handlers of a customer's own requests: ENROL, LOOKUP,
- * ADJUST (points added or used by hand) and HISTORY (the journal chain of
- * one customer, newest first). See dispatch_ops.h.
+ * ADJUST (points added or used by hand), HISTORY (the journal chain of
+ * one customer, newest first) and ADJUST_BATCH (many adjustments in one
+ * frame, for imports). See dispatch_ops.h.
  */
 #include <stdio.h>
 #include <string.h>
@@ -145,6 +146,81 @@ enum dispatch_action op_adjust(struct dispatch *d, struct dispatch_session *sess
 	if (!(seq = dispatch_commit_record(d, rec, out)))
 		return DISPATCH_REPLY;
 	dispatch_reply_change(out, c, seq, req.points);
+	return DISPATCH_REPLY;
+}
+
+/*
+ * ADJUST_BATCH: each item is answered exactly as the same ADJUST alone
+ * would be (op_adjust itself makes it, request key and replay included),
+ * and its reply is folded into the item of the batch reply. Every record
+ * lands in the open batch of the store, so the whole frame is made durable
+ * by one commit.
+ */
+enum dispatch_action op_adjust_batch(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body,
+				     size_t len, struct dispatch_out *out)
+{
+	/* An ADJUST reply is a customer (under 2 KiB) or a message (1 KiB). */
+	uint8_t one_body[4096];
+	struct proto_rbuf r;
+	struct proto_wbuf w;
+	uint16_t count;
+
+	proto_rbuf_init(&r, body, len);
+	if (dispatch_batch_begin(&r, &count, "ADJUST_BATCH", out))
+		return DISPATCH_REPLY;
+	if (!store_has_room_for(d->store, count))
+		return DISPATCH_BLOCKED;
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_batch_rep_put_header(&w, count);
+	for (uint16_t i = 0; i < count; i++) {
+		struct dispatch_out one = {.body = one_body, .cap = sizeof one_body};
+		struct proto_batch_item it;
+		struct proto_change_rep rep;
+		struct proto_rbuf rr;
+		const uint8_t *item;
+		size_t item_len;
+		uint16_t status;
+
+		memset(&it, 0, sizeof it);
+		if (proto_batch_req_next(&r, &item, &item_len)) {
+			/* dispatch_batch_begin makes this impossible; refuse rather than guess. */
+			it.status = PROTO_ST_BAD_REQUEST;
+			it.message = proto_str_c("batch item is truncated");
+			proto_batch_item_put(&w, &it);
+			continue;
+		}
+		op_adjust(d, sess, item, item_len, &one);
+		dispatch_depend(out, one.wait_seq);
+		proto_rbuf_init(&rr, one.body, one.len);
+		if (proto_reply_status(&rr, &status)) {
+			it.status = PROTO_ST_INTERNAL;
+			it.message = proto_str_c("no reply for this item");
+		} else if (status != PROTO_OK) {
+			it.status = status;
+			if (proto_reply_error_decode(&rr, &it.message))
+				it.message = proto_str_c("");
+			if (it.message.len > DISPATCH_BATCH_MESSAGE_MAX)
+				it.message.len = DISPATCH_BATCH_MESSAGE_MAX;
+		} else if (proto_change_rep_decode(one.body + rr.off, one.len - rr.off, &rep)) {
+			it.status = PROTO_ST_INTERNAL;
+			it.message = proto_str_c("the reply for this item does not decode");
+		} else {
+			it.replay = (one.flags & PROTO_FLAG_REPLAY) != 0;
+			it.seq = rep.seq;
+			it.points = rep.points;
+			it.customer_id = rep.customer.id;
+			it.balance = rep.customer.balance;
+		}
+		proto_batch_item_put(&w, &it);
+	}
+	if (w.overflow) {
+		/* Cannot happen within dispatch_batch_begin's limit; say so rather than send half a reply. */
+		dispatch_error(out, PROTO_ST_INTERNAL, "batch reply does not fit a frame");
+		return DISPATCH_REPLY;
+	}
+	out->len = w.len;
+	out->flags = 0;
 	return DISPATCH_REPLY;
 }
 

@@ -307,9 +307,6 @@ enum dispatch_action op_accrue(struct dispatch *d, struct dispatch_session *sess
 	return DISPATCH_REPLY;
 }
 
-/* Batch replies keep refusal messages short so 8,190 of them fit one frame. */
-#define BATCH_MESSAGE_MAX 96
-
 /*
  * Sales a batch looks ahead: the index slots of sale i + BATCH_LOOKAHEAD
  * are fetched while sale i is applied, so their cache misses (the order and
@@ -342,31 +339,8 @@ enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_session
 	uint16_t count;
 
 	proto_rbuf_init(&r, body, len);
-	if (proto_batch_req_begin(&r, &count)) {
-		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ACCRUE_BATCH body (1 to %d sales)", PROTO_MAX_BATCH);
+	if (dispatch_batch_begin(&r, &count, "ACCRUE_BATCH", out))
 		return DISPATCH_REPLY;
-	}
-	/* The whole frame is checked before anything is applied: every item
-	 * framed, nothing after the last, and room for the worst-case reply. */
-	{
-		struct proto_rbuf scan = r;
-		const uint8_t *item;
-		size_t item_len;
-		for (uint16_t i = 0; i < count; i++)
-			if (proto_batch_req_next(&scan, &item, &item_len))
-				break;
-		if (proto_rbuf_finish(&scan)) {
-			dispatch_error(out, PROTO_ST_BAD_REQUEST, "ACCRUE_BATCH items are cut short or followed by stray bytes; nothing applied");
-			return DISPATCH_REPLY;
-		}
-		/* An item is OK (status, replay, seq, points, customer, balance: 35
-		 * bytes) or refused (status, replay, message: 5 + at most 96). */
-		size_t item_max = 3 + 2 + BATCH_MESSAGE_MAX > 3 + 32 ? 3 + 2 + BATCH_MESSAGE_MAX : 3 + 32;
-		if (4 + (size_t)count * item_max > out->cap) {
-			dispatch_error(out, PROTO_ST_RANGE, "a batch of %u sales may not fit one reply; send fewer", count);
-			return DISPATCH_REPLY;
-		}
-	}
 	/* A sale may add a guest too: room for two records each, or none yet. */
 	if (!store_has_room_for(d->store, 2u * count))
 		return DISPATCH_BLOCKED;
@@ -409,8 +383,8 @@ enum dispatch_action op_accrue_batch(struct dispatch *d, struct dispatch_session
 			dispatch_depend(out, o.c->last_seq);
 		} else {
 			it.message = proto_str_c(o.msg);
-			if (it.message.len > BATCH_MESSAGE_MAX)
-				it.message.len = BATCH_MESSAGE_MAX;
+			if (it.message.len > DISPATCH_BATCH_MESSAGE_MAX)
+				it.message.len = DISPATCH_BATCH_MESSAGE_MAX;
 		}
 		proto_batch_item_put(&w, &it);
 	}

@@ -15,6 +15,8 @@
  *   ctl_program.c     program show, program set
  *   ctl_keys.c        key create, key list, key revoke
  *   ctl_list.c        customers, export customers: the customer book's pages
+ *   ctl_import.c      import adjustments, import customers
+ *   ctl_csv.c         CSV files read whole and parsed with libcsv (ctl_csv.h)
  * Printing goes through output.h (accrue_output), shared with accrue-check.
  *
  * To add a command: one row in ctl_commands.def, and its handler and help
