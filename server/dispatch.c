@@ -138,6 +138,8 @@ const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap
 {
 	if (ref->kind == PROTO_REF_ID)
 		snprintf(buf, cap, "#%llu", (unsigned long long)ref->id);
+	else if (ref->kind == PROTO_REF_CARD)
+		snprintf(buf, cap, "with card %.*s", (int)ref->text.len, ref->text.ptr);
 	else
 		snprintf(buf, cap, "%.*s", (int)ref->text.len, ref->text.ptr);
 	return buf;
@@ -341,6 +343,9 @@ static const struct op_info op_table[256] = {
 	OP(PROGRAM_GET, ANY_ROLE, OP_EMPTY_BODY, op_program_get, NULL),
 	OP(PROGRAM_SET, ADMIN, OP_MUTATION, op_program_set, replay_empty),
 	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL),
+	OP(EDIT, ADMIN, OP_MUTATION, op_edit, replay_customer),
+	OP(CARD, ADMIN, OP_MUTATION, op_card, replay_customer),
+	OP(OPTOUT, SELLERS, OP_MUTATION, op_optout, replay_customer),
 };
 
 static const struct op_info *op_find(uint8_t opcode)
