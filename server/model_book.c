@@ -184,6 +184,10 @@ int model__customer_set_contact(struct model *m, struct model_customer *c, struc
 	uint64_t old_email_hash = old_email.len ? model__hash_bytes(old_email.ptr, old_email.len) : 0;
 	uint64_t old_phone_hash = old_phone.len ? model__hash_bytes(old_phone.ptr, old_phone.len) : 0;
 	int had_email = old_email.len != 0, had_phone = old_phone.len != 0;
+	/* The new values may be views into the old text (the fields an edit
+	 * keeps): hashed now too, before set_text frees it. */
+	uint64_t email_hash = email.len ? model__hash_bytes(email.ptr, email.len) : 0;
+	uint64_t phone_hash = phone.len ? model__hash_bytes(phone.ptr, phone.len) : 0;
 
 	if (email.len > 255 || phone.len > 255 || first.len > 255 || last.len > 255)
 		return MODEL_E_CORRUPT;
@@ -198,8 +202,8 @@ int model__customer_set_contact(struct model *m, struct model_customer *c, struc
 		hidx_remove(&m->by_phone, old_phone_hash, slot);
 	/* As a JOIN's rename: removal left room, and a half-indexed customer
 	 * is worse than stopping, so a failure here is out of memory. */
-	if ((email.len && hidx_insert(&m->by_email, model__hash_bytes(email.ptr, email.len), slot)) ||
-	    (phone.len && hidx_insert(&m->by_phone, model__hash_bytes(phone.ptr, phone.len), slot)))
+	if ((email.len && hidx_insert(&m->by_email, email_hash, slot)) ||
+	    (phone.len && hidx_insert(&m->by_phone, phone_hash, slot)))
 		return MODEL_E_NOMEM;
 	return 0;
 }
