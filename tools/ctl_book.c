@@ -135,11 +135,17 @@ static int card_run(struct ctl *c, int argc, char **argv, int link)
 		return CTL_EXIT_DONE;
 	}
 	{
-		char *clean = out_text_clean(pos[1]);
+		/* The card as the server keeps it (the server accepted it: letters,
+		 * digits, spaces and dashes, at most 32 bytes). */
+		char card[40];
+		size_t n = 0;
 
-		snprintf(done, sizeof done, "%s card %s %s customer #%" PRIu64, link ? "linked" : "unlinked",
-			 clean ? clean : "?", link ? "to" : "from", cu.id);
-		free(clean);
+		for (const char *p = pos[1]; *p && n < sizeof card - 1; p++)
+			if (*p != ' ' && *p != '-')
+				card[n++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+		card[n] = '\0';
+		snprintf(done, sizeof done, "%s card %s %s customer #%" PRIu64, link ? "linked" : "unlinked", card,
+			 link ? "to" : "from", cu.id);
 	}
 	return customer_after(c, &cu, done);
 }
