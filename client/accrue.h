@@ -481,7 +481,7 @@ int accrue_enrol(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *emai
 /*
  * Look a customer up into *out. Any role. Refusals: NOT_FOUND (nobody by
  * that reference). Local: ACCRUE_E_INVALID for a NULL ref or out, an
- * unknown reference kind, id 0, or an empty or over-long email or phone.
+ * unknown reference kind, id 0, or an empty or over-long email, phone or card.
  */
 int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_customer *out);
 
