@@ -145,6 +145,7 @@ enum accrue_ref_kind {
 	ACCRUE_REF_ID = 1,
 	ACCRUE_REF_EMAIL = 2,
 	ACCRUE_REF_PHONE = 3,
+	ACCRUE_REF_CARD = 4, /* text: a loyalty card number ("card:NUMBER" to accrue_ref_parse) */
 };
 
 /* Journal entry kinds in history. */
@@ -159,6 +160,9 @@ enum accrue_entry_type {
 	ACCRUE_ENTRY_GROUP = 8,
 	ACCRUE_ENTRY_TIER = 9,
 	ACCRUE_ENTRY_JOIN = 10, /* a guest became a member */
+	ACCRUE_ENTRY_EDIT = 11,   /* names or contact changed (comment: which fields) */
+	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (reason: the card) */
+	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (reason: the source) */
 };
 
 /* The unit a program counts in (the "unit" setting). */
@@ -170,6 +174,8 @@ enum accrue_unit {
 #define ACCRUE_KEY_SIZE 16
 #define ACCRUE_MAX_LINES 256     /* lines in one sale or return */
 #define ACCRUE_MAX_GROUPS 16     /* groups one customer is in */
+#define ACCRUE_MAX_CARDS 8       /* loyalty cards one customer holds */
+#define ACCRUE_MAX_CARD 32       /* bytes of one card number, as the server keeps it */
 #define ACCRUE_MAX_BATCH 8190    /* sales in one accrue_batch */
 #define ACCRUE_MULTIPLIER_ONE 10000 /* multipliers are in units of 1/10000: 15000 is 1.5 */
 
@@ -177,7 +183,7 @@ enum accrue_unit {
 struct accrue_ref {
 	int kind;       /* enum accrue_ref_kind */
 	uint64_t id;    /* ACCRUE_REF_ID */
-	char text[256]; /* ACCRUE_REF_EMAIL or ACCRUE_REF_PHONE */
+	char text[256]; /* ACCRUE_REF_EMAIL, ACCRUE_REF_PHONE or ACCRUE_REF_CARD */
 };
 
 struct accrue_customer {
@@ -197,6 +203,11 @@ struct accrue_customer {
 	char tier[72];         /* "": none */
 	int ngroups;
 	char groups[ACCRUE_MAX_GROUPS][72];
+	int opted_out;          /* 1: opted out of marketing */
+	int64_t optout_us;      /* when (UTC microseconds); 0 when not opted out */
+	char optout_source[72]; /* where the opt-out came from ("" for none given) */
+	int ncards;
+	char cards[ACCRUE_MAX_CARDS][40]; /* loyalty card numbers, upper-case, in the order linked */
 };
 
 /*
@@ -432,13 +443,14 @@ int accrue_key_random(uint8_t key[ACCRUE_KEY_SIZE]);
 int accrue_key_file_read(const char *path, char *key, size_t cap, char *msg, size_t msg_cap);
 
 /*
- * Parse how a person names a customer: "#123" is an id, text with '@' an
- * email, anything else a phone number. Returns 0 with *ref filled, or
- * ACCRUE_E_INVALID for a NULL argument, "#" not followed by a decimal id
- * of 1 up to 2^64 - 1, an email over 254 bytes, or a phone number without
- * a digit or over 32 bytes. The server checks the email or phone itself
- * and normalises it as ENROL does (a phone without '+' is read in the
- * program's phone.country, and refused while it has none).
+ * Parse how a person names a customer: "#123" is an id, "card:NUMBER" a
+ * loyalty card, text with '@' an email, anything else a phone number.
+ * Returns 0 with *ref filled, or ACCRUE_E_INVALID for a NULL argument, "#"
+ * not followed by a decimal id of 1 up to 2^64 - 1, "card:" with nothing
+ * after it or more than 32 bytes, an email over 254 bytes, or a phone
+ * number without a digit or over 32 bytes. The server checks the email,
+ * phone or card itself and normalises it as ENROL does (a phone without '+'
+ * is read in the program's phone.country, and refused while it has none).
  */
 int accrue_ref_parse(const char *text, struct accrue_ref *ref);
 
@@ -475,10 +487,11 @@ int accrue_enrol(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *emai
 
 /*
  * Look a customer up into *out. Any role. Refusals: NOT_FOUND (nobody by
- * that reference; the message names the normalised email or phone
- * searched), BAD_REQUEST (an email or phone that is not valid, a phone
- * without '+' while the program has no phone.country). Local: ACCRUE_E_INVALID for a NULL ref or out, an
- * unknown reference kind, id 0, or an empty or over-long email or phone.
+ * that reference; the message names the normalised email, phone or card
+ * searched), BAD_REQUEST (an email, phone or card that is not valid, a phone
+ * without '+' while the program has no phone.country). Local:
+ * ACCRUE_E_INVALID for a NULL ref or out, an unknown reference kind, id 0,
+ * or an empty or over-long email, phone or card.
  */
 int accrue_lookup(accrue *a, const struct accrue_ref *ref, struct accrue_customer *out);
 
@@ -638,6 +651,78 @@ int accrue_group(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct acc
  */
 int accrue_tier(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, const char *tier,
 		const char *note, struct accrue_customer *out);
+
+/* ---- the customer book: contact, cards, marketing opt-out ------------ */
+
+/*
+ * What accrue_edit changes: a field left NULL stays as it is; "" removes an
+ * email or phone number, or empties a name. The server normalises email
+ * and phone as accrue_enrol does.
+ */
+struct accrue_edit {
+	const char *email;
+	const char *phone;
+	const char *first_name;
+	const char *last_name;
+};
+
+/*
+ * Change a customer's names and contact. Fields that already hold the value
+ * given change nothing; an edit that changes nothing writes nothing and
+ * succeeds. A customer keeps at least one of an email, a phone number and
+ * a card. out (may be NULL) gets the customer after the change. Admin keys
+ * only. History shows the change as an "edit" entry naming the fields
+ * changed, without their values.
+ * Refusals: NOT_FOUND (no such customer, or a replay whose customer no
+ * longer exists), BAD_REQUEST (an email or phone that is not valid,
+ * control characters in a name, or an edit that leaves the customer
+ * without email, phone and card), CONFLICT (the email or phone belongs to
+ * another customer; the message names the field and the customer:
+ * "email a@b.c is already customer #12"), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup), a NULL
+ * edit or one with every field NULL, an email over 254 bytes, a phone
+ * over 32 or a name over 100.
+ */
+int accrue_edit(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref,
+		const struct accrue_edit *edit, struct accrue_customer *out);
+
+/*
+ * Link a loyalty card to the customer (link 1) or unlink it (link 0). The
+ * server drops spaces and dashes and upper-cases letters; what is left is
+ * 1 to ACCRUE_MAX_CARD letters and digits. A card belongs to one customer
+ * at a time; a customer (member or guest) holds up to ACCRUE_MAX_CARDS.
+ * Once linked, the card names the customer wherever a reference is taken
+ * (ACCRUE_REF_CARD). Linking a card the customer holds changes nothing
+ * and succeeds. out (may be NULL) gets the customer after the change.
+ * Admin keys only.
+ * Refusals: NOT_FOUND (no such customer, unlinking a card they do not hold,
+ * or a replay whose customer no longer exists), CONFLICT (another customer
+ * holds the card; the message names them), RANGE (they hold
+ * ACCRUE_MAX_CARDS already), BAD_REQUEST (not a card number, or unlinking
+ * the only card of a customer with neither email nor phone), FORBIDDEN
+ * (not an admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup), or an
+ * empty, NULL or over-long (over 32 bytes) card.
+ */
+int accrue_card(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int link,
+		const char *card, struct accrue_customer *out);
+
+/*
+ * Opt the customer out of marketing (opted_out 1), recording when and
+ * source (where it came from, e.g. "sms STOP"; NULL or "": none; at most 64
+ * bytes), or opt them in again (opted_out 0, source NULL or ""), which
+ * forgets the old opt-out's time and source (history keeps them). Opting
+ * out one who is opted out changes nothing (the first time and source
+ * stay) and succeeds. out (may be NULL) gets the customer after the change.
+ * Admin and terminal keys (a STOP reply reaches a till or an SMS gateway).
+ * Refusals: NOT_FOUND (no such customer, or a replay whose customer no
+ * longer exists), BAD_REQUEST (control characters in the source, or a
+ * source with an opt-in), FORBIDDEN (a read-only key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup), or a
+ * source over 64 bytes.
+ */
+int accrue_optout(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int opted_out,
+		  const char *source, struct accrue_customer *out);
 
 /*
  * Every setting of the loyalty program in force, defaults included, in the
@@ -801,7 +886,6 @@ struct accrue_customer_page {
  * may be seen twice or missed. Admin and read-only keys (not terminals).
  * Refusals: BAD_REQUEST (a cursor of another sort or a damaged one, a
  * control character in a filter, min above max), FORBIDDEN (a terminal key),
- * UNSUPPORTED (an opt-out filter, on a server that does not record them),
  * BUSY (no memory for the page now).
  * Local: ACCRUE_E_INVALID for NULL arguments, cap or limit 0, limit over
  * ACCRUE_MAX_PAGE, an unknown sort, filters over their limits (search 100

@@ -140,4 +140,10 @@ int accrue__text_too_long(accrue *a, const char *field, const char *s, size_t ma
 /* The caller's request key, or a random one drawn once for this call; 0 or ACCRUE_E_IO. */
 int accrue__key_fill(accrue *a, uint8_t dst[PROTO_KEY_SIZE], const uint8_t *key);
 
+/* From accrue_ledger.c, for accrue_book.c: a caller's reference into the
+ * codec's (0 or ACCRUE_E_INVALID with a message), and a reply of one
+ * customer into out (may be NULL; 0 or ACCRUE_E_PROTOCOL). */
+int accrue__ref_to_proto(accrue *a, const struct accrue_ref *ref, struct proto_ref *out);
+int accrue__customer_reply(accrue *a, const struct reply *rep, const char *what, struct accrue_customer *out);
+
 #endif

@@ -49,6 +49,10 @@ static int ref_to_proto(accrue *a, const struct accrue_ref *ref, struct proto_re
 		out->kind = PROTO_REF_PHONE;
 		max = PROTO_MAX_PHONE;
 		break;
+	case ACCRUE_REF_CARD:
+		out->kind = PROTO_REF_CARD;
+		max = PROTO_MAX_CARD;
+		break;
 	default:
 		return accrue__arg_invalid(a, "unknown customer reference kind");
 	}
@@ -56,8 +60,8 @@ static int ref_to_proto(accrue *a, const struct accrue_ref *ref, struct proto_re
 	if (len == 0)
 		return accrue__arg_invalid(a, "empty customer reference");
 	if (len > max) {
-		accrue__message_set(a, "customer %s is longer than %zu bytes", out->kind == PROTO_REF_EMAIL ? "email" : "phone",
-			    max);
+		accrue__message_set(a, "customer %s is longer than %zu bytes",
+				    out->kind == PROTO_REF_EMAIL ? "email" : out->kind == PROTO_REF_CARD ? "card" : "phone", max);
 		return ACCRUE_E_INVALID;
 	}
 	out->text.ptr = ref->text;
@@ -87,6 +91,12 @@ static void customer_copy(struct accrue_customer *dst, const struct proto_custom
 	dst->ngroups = c->ngroups <= ACCRUE_MAX_GROUPS ? c->ngroups : ACCRUE_MAX_GROUPS;
 	for (int i = 0; i < dst->ngroups; i++)
 		accrue__str_copy(dst->groups[i], sizeof dst->groups[i], c->groups[i]);
+	dst->opted_out = c->opted_out != 0;
+	dst->optout_us = c->optout_us;
+	accrue__str_copy(dst->optout_source, sizeof dst->optout_source, c->optout_source);
+	dst->ncards = c->ncards <= ACCRUE_MAX_CARDS ? c->ncards : ACCRUE_MAX_CARDS;
+	for (int i = 0; i < dst->ncards; i++)
+		accrue__str_copy(dst->cards[i], sizeof dst->cards[i], c->cards[i]);
 }
 
 void accrue__customer_copy(struct accrue_customer *dst, const struct proto_customer *c)
@@ -587,6 +597,17 @@ static int customer_reply(accrue *a, const struct reply *rep, const char *what, 
 	if (out)
 		customer_copy(out, &c);
 	return 0;
+}
+
+/* For the customer book's calls (accrue_book.c), which share these two. */
+int accrue__ref_to_proto(accrue *a, const struct accrue_ref *ref, struct proto_ref *out)
+{
+	return ref_to_proto(a, ref, out);
+}
+
+int accrue__customer_reply(accrue *a, const struct reply *rep, const char *what, struct accrue_customer *out)
+{
+	return customer_reply(a, rep, what, out);
 }
 
 int accrue_group(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int add,

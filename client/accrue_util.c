@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -94,6 +95,15 @@ int accrue_ref_parse(const char *text, struct accrue_ref *ref)
 			return ACCRUE_E_INVALID;
 		ref->kind = ACCRUE_REF_ID;
 		ref->id = id;
+		return 0;
+	}
+	if (strncasecmp(text, "card:", 5) == 0) {
+		/* The server normalises the number (spaces, dashes, case). */
+		len = strlen(text + 5);
+		if (len == 0 || len > PROTO_MAX_CARD)
+			return ACCRUE_E_INVALID;
+		ref->kind = ACCRUE_REF_CARD;
+		memcpy(ref->text, text + 5, len + 1);
 		return 0;
 	}
 	len = strlen(text);

@@ -362,6 +362,9 @@ void proto_ref_get(struct proto_rbuf *r, struct proto_ref *ref)
 	case PROTO_REF_PHONE:
 		ref->text = proto_get_str(r, PROTO_MAX_PHONE);
 		break;
+	case PROTO_REF_CARD:
+		ref->text = proto_get_str(r, PROTO_MAX_CARD);
+		break;
 	default:
 		field_check(r, 0);
 	}
@@ -759,9 +762,19 @@ void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c)
 	proto_put_u8(w, c->ngroups);
 	for (uint8_t i = 0; i < c->ngroups; i++)
 		proto_put_str(w, c->groups[i]);
+	proto_put_u8(w, c->opted_out);
+	proto_put_i64(w, c->optout_us);
+	proto_put_str(w, c->optout_source);
+	if (c->ncards > PROTO_MAX_CARDS) {
+		w->overflow = 1;
+		return;
+	}
+	proto_put_u8(w, c->ncards);
+	for (uint8_t i = 0; i < c->ncards; i++)
+		proto_put_str(w, c->cards[i]);
 }
 
-void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
+void proto_customer_get_v1(struct proto_rbuf *r, struct proto_customer *c)
 {
 	c->id = proto_get_u64(r);
 	c->email = proto_get_str(r, PROTO_MAX_EMAIL);
@@ -782,6 +795,27 @@ void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
 		c->groups[i] = proto_get_str(r, PROTO_MAX_GROUP);
 	if (r->error)
 		c->ngroups = 0;
+	c->opted_out = 0;
+	c->optout_us = 0;
+	c->optout_source.ptr = "";
+	c->optout_source.len = 0;
+	c->ncards = 0;
+}
+
+/* The opt-out and the cards follow the groups. */
+void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
+{
+	proto_customer_get_v1(r, c);
+	c->opted_out = proto_get_u8(r);
+	c->optout_us = proto_get_i64(r);
+	c->optout_source = proto_get_str(r, PROTO_MAX_OPTOUT_SOURCE);
+	c->ncards = proto_get_u8(r);
+	field_check(r, c->opted_out <= 1 && c->ncards <= PROTO_MAX_CARDS);
+	for (uint8_t i = 0; i < c->ncards && !r->error; i++)
+		c->cards[i] = proto_get_str(r, PROTO_MAX_CARD);
+	/* A customer that fails to decode has no lists to walk. */
+	if (r->error)
+		c->ncards = c->ngroups = 0;
 }
 
 int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer *c)

@@ -50,6 +50,9 @@
 #define PROTO_MAX_PAGE 1000  /* customers in one CUSTOMERS reply */
 #define PROTO_MAX_SEARCH 100 /* CUSTOMERS search text */
 #define PROTO_MAX_CURSOR 600 /* a CUSTOMERS page cursor */
+#define PROTO_MAX_CARD 32          /* a loyalty card number: letters and digits, upper-cased */
+#define PROTO_MAX_CARDS 8          /* cards one customer holds */
+#define PROTO_MAX_OPTOUT_SOURCE 64 /* where a marketing opt-out came from ("sms STOP") */
 
 /*
  * The opcodes, one row each: X(NAME, code). The enum and proto_opcode_name()
@@ -77,7 +80,10 @@
 	X(PROGRAM_SET, 0x31)      \
 	X(STATS, 0x40)            \
 	X(CUSTOMERS, 0x50)        \
-	X(ADJUST_BATCH, 0x54)
+	X(ADJUST_BATCH, 0x54)     \
+	X(EDIT, 0x55)             \
+	X(CARD, 0x56)             \
+	X(OPTOUT, 0x57)
 
 enum proto_opcode {
 #define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,
@@ -135,6 +141,7 @@ enum proto_ref_kind {
 	PROTO_REF_ID = 1,
 	PROTO_REF_EMAIL = 2,
 	PROTO_REF_PHONE = 3,
+	PROTO_REF_CARD = 4, /* text: a loyalty card number */
 };
 
 /*
@@ -164,13 +171,16 @@ enum proto_ref_kind {
 	X(PROGRAM, program, 7, "program", program, PROGRAM_SET, 0)           \
 	X(GROUP, group, 8, "group", group, GROUP, 1)                         \
 	X(TIER, tier, 9, "tier", tier, TIER, 1)                              \
-	X(JOIN, join, 10, "join", enrol, ENROL, 1) /* a guest became a member */
+	X(JOIN, join, 10, "join", enrol, ENROL, 1) /* a guest became a member */ \
+	X(EDIT, edit, 11, "edit", edit, EDIT, 1)     /* names and contact changed */ \
+	X(CARD, card, 12, "card", card, CARD, 1)     /* a loyalty card linked or unlinked */ \
+	X(OPTOUT, optout, 13, "optout", optout, OPTOUT, 1) /* marketing opt-out or opt-in */
 
 enum proto_entry_type {
 #define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op, of_customer) PROTO_ENTRY_##TYPE = code,
 	PROTO_ENTRIES(PROTO_ENTRY_ENUM)
 #undef PROTO_ENTRY_ENUM
-	PROTO_ENTRY_TYPE_MAX = 10 /* the highest code above; tables indexed by type have this + 1 rows */
+	PROTO_ENTRY_TYPE_MAX = 13 /* the highest code above; tables indexed by type have this + 1 rows */
 };
 
 /* Which unit a program counts in (PROGRAM_GET's "unit" setting names it). */
@@ -420,6 +430,36 @@ struct proto_tier_req {
 	struct proto_str note; /* internal */
 };
 
+/* EDIT: which fields change (PROTO_EDIT_* bits); the others are sent empty. */
+enum proto_edit_field {
+	PROTO_EDIT_EMAIL = 1,
+	PROTO_EDIT_PHONE = 2,
+	PROTO_EDIT_FIRST = 4,
+	PROTO_EDIT_LAST = 8,
+};
+#define PROTO_EDIT_ALL 15
+
+struct proto_edit_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	uint8_t fields; /* PROTO_EDIT_* bits, 1..PROTO_EDIT_ALL; an empty email or phone removes it */
+	struct proto_str email, phone, first_name, last_name;
+};
+
+struct proto_card_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	uint8_t link; /* 1: link the card to the customer; 0: unlink it */
+	struct proto_str card;
+};
+
+struct proto_optout_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+	uint8_t opted_out; /* 1: opt out of marketing; 0: opt in again */
+	struct proto_str source; /* where the opt-out came from; empty with opted_out 0 */
+};
+
 struct proto_program_set_req {
 	uint8_t key[PROTO_KEY_SIZE];
 	struct proto_str name;  /* setting name, e.g. "earn.points" */
@@ -465,6 +505,12 @@ struct proto_customer {
 	struct proto_str tier; /* empty: none */
 	uint8_t ngroups;
 	struct proto_str groups[PROTO_MAX_GROUPS];
+	/* Marketing opt-out: when (0: never, or opted in again) and where from. */
+	uint8_t opted_out;
+	int64_t optout_us;
+	struct proto_str optout_source;
+	uint8_t ncards; /* loyalty card numbers, in the order they were linked */
+	struct proto_str cards[PROTO_MAX_CARDS];
 };
 
 /* Reply to ACCRUE and ADJUST. */
@@ -578,6 +624,12 @@ int proto_group_req_encode(struct proto_wbuf *w, const struct proto_group_req *m
 int proto_group_req_decode(const uint8_t *b, size_t n, struct proto_group_req *m);
 int proto_tier_req_encode(struct proto_wbuf *w, const struct proto_tier_req *m);
 int proto_tier_req_decode(const uint8_t *b, size_t n, struct proto_tier_req *m);
+int proto_edit_req_encode(struct proto_wbuf *w, const struct proto_edit_req *m);
+int proto_edit_req_decode(const uint8_t *b, size_t n, struct proto_edit_req *m);
+int proto_card_req_encode(struct proto_wbuf *w, const struct proto_card_req *m);
+int proto_card_req_decode(const uint8_t *b, size_t n, struct proto_card_req *m);
+int proto_optout_req_encode(struct proto_wbuf *w, const struct proto_optout_req *m);
+int proto_optout_req_decode(const uint8_t *b, size_t n, struct proto_optout_req *m);
 int proto_program_set_req_encode(struct proto_wbuf *w, const struct proto_program_set_req *m);
 int proto_program_set_req_decode(const uint8_t *b, size_t n, struct proto_program_set_req *m);
 
@@ -613,6 +665,12 @@ int proto_key_revoke_req_decode(const uint8_t *b, size_t n, struct proto_key_rev
 /* A customer as replies carry it; errors as the primitives (overflow, r->error). */
 void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c);
 void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c);
+/*
+ * The customer as it was before the opt-out and the cards were added to it
+ * (up to its groups): what format-1 customer snapshots hold. The opt-out
+ * and card fields are set to none.
+ */
+void proto_customer_get_v1(struct proto_rbuf *r, struct proto_customer *c);
 
 /* ENROL and LOOKUP replies: one customer. */
 int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer *c);

@@ -47,6 +47,11 @@ static int customer_fits(const struct proto_customer *c)
 {
 	if (c->member > 1 || c->ngroups > PROTO_MAX_GROUPS || c->tier.len > PROTO_MAX_TIER)
 		return 0;
+	if (c->opted_out > 1 || c->optout_source.len > PROTO_MAX_OPTOUT_SOURCE || c->ncards > PROTO_MAX_CARDS)
+		return 0;
+	for (uint8_t i = 0; i < c->ncards; i++)
+		if (c->cards[i].len > PROTO_MAX_CARD)
+			return 0;
 	for (uint8_t i = 0; i < c->ngroups; i++)
 		if (c->groups[i].len > PROTO_MAX_GROUP)
 			return 0;
@@ -238,6 +243,32 @@ static void payload_key_revoke(struct record_io *io, struct record *rec)
 	io_u64(io, &rec->u.key_revoke.key_id);
 }
 
+static void payload_edit(struct record_io *io, struct record *rec)
+{
+	io_u8(io, &rec->u.edit.fields);
+	/* No change at all, or an unknown field, could not have been written. */
+	if (io->dir == IO_GET)
+		io->bad_flag |= rec->u.edit.fields == 0 || rec->u.edit.fields > PROTO_EDIT_ALL;
+	else if (io->dir == IO_FIT)
+		io->unfit |= rec->u.edit.fields == 0 || rec->u.edit.fields > PROTO_EDIT_ALL;
+	io_str(io, &rec->u.edit.email, PROTO_MAX_EMAIL);
+	io_str(io, &rec->u.edit.phone, PROTO_MAX_PHONE);
+	io_str(io, &rec->u.edit.first_name, PROTO_MAX_NAME);
+	io_str(io, &rec->u.edit.last_name, PROTO_MAX_NAME);
+}
+
+static void payload_card(struct record_io *io, struct record *rec)
+{
+	io_flag(io, &rec->u.card.link);
+	io_str(io, &rec->u.card.card, PROTO_MAX_CARD);
+}
+
+static void payload_optout(struct record_io *io, struct record *rec)
+{
+	io_flag(io, &rec->u.optout.opted_out);
+	io_str(io, &rec->u.optout.source, PROTO_MAX_OPTOUT_SOURCE);
+}
+
 typedef void payload_fn(struct record_io *io, struct record *rec);
 
 static payload_fn *const payload_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
@@ -374,7 +405,7 @@ int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s
 {
 	if (!customer_fits(&s->c))
 		return PROTO_E_FIELD;
-	proto_put_u8(w, RECORD_FORMAT);
+	proto_put_u8(w, RECORD_CUSTOMER_FORMAT);
 	proto_customer_put(w, &s->c);
 	proto_put_u64(w, s->last_seq);
 	return w->overflow ? PROTO_E_SPACE : 0;
@@ -383,10 +414,16 @@ int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s
 int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s)
 {
 	struct proto_rbuf r;
+	uint8_t format;
+
 	proto_rbuf_init(&r, b, n);
-	if (proto_get_u8(&r) != RECORD_FORMAT)
+	format = proto_get_u8(&r);
+	if (format == RECORD_CUSTOMER_FORMAT)
+		proto_customer_get(&r, &s->c);
+	else if (format == 1)
+		proto_customer_get_v1(&r, &s->c); /* written before the opt-out and the cards */
+	else
 		return RECORD_E_FORMAT;
-	proto_customer_get(&r, &s->c);
 	s->last_seq = proto_get_u64(&r);
 	return proto_rbuf_finish(&r);
 }

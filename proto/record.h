@@ -17,6 +17,12 @@
 #include "proto.h"
 
 #define RECORD_FORMAT 1
+/*
+ * Customer snapshots have a format of their own since they grew the
+ * opt-out and the cards: 2 is written; 1 (without them) is still read, so
+ * a data directory checkpointed before keeps starting.
+ */
+#define RECORD_CUSTOMER_FORMAT 2
 #define RECORD_HASH_SIZE 32
 /* Upper bound of one encoded record (all strings at their limits). */
 #define RECORD_MAX_SIZE 65536
@@ -89,6 +95,20 @@ struct record {
 		struct {
 			uint64_t key_id;
 		} key_revoke;
+		struct {
+			/* PROTO_EDIT_* bits of the fields changed; the others are empty.
+			 * email and phone are normalised; an empty one is removed. */
+			uint8_t fields;
+			struct proto_str email, phone, first_name, last_name;
+		} edit;
+		struct {
+			uint8_t link; /* 1: linked; 0: unlinked */
+			struct proto_str card; /* normalised: upper-case letters and digits */
+		} card;
+		struct {
+			uint8_t opted_out; /* 1: opted out of marketing; 0: opted in again */
+			struct proto_str source;
+		} optout;
 	} u;
 };
 
@@ -187,7 +207,8 @@ int record_meta_open(const char *name, const void *stored, size_t len, uint64_t 
  * of range, or another format version). Decoded strings point into b.
  */
 
-/* customers: key = id (record_key_u64). */
+/* customers: key = id (record_key_u64); RECORD_CUSTOMER_FORMAT, then the
+ * customer as replies carry it, then last_seq. */
 struct record_customer {
 	struct proto_customer c;
 	uint64_t last_seq; /* head of the customer's journal chain */

@@ -148,6 +148,8 @@ const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap
 {
 	if (ref->kind == PROTO_REF_ID)
 		snprintf(buf, cap, "#%llu", (unsigned long long)ref->id);
+	else if (ref->kind == PROTO_REF_CARD)
+		snprintf(buf, cap, "with card %.*s", (int)ref->text.len, ref->text.ptr);
 	else
 		snprintf(buf, cap, "%.*s", (int)ref->text.len, ref->text.ptr);
 	return buf;
@@ -167,6 +169,8 @@ struct model_customer *dispatch_find_customer(struct dispatch *d, const struct p
 		c = model_customer_by_id(d->model, ref->id);
 	else if (ref->kind == PROTO_REF_EMAIL)
 		c = model_customer_by_email(d->model, norm);
+	else if (ref->kind == PROTO_REF_CARD)
+		c = model_customer_by_card(d->model, norm);
 	else
 		c = model_customer_by_phone(d->model, norm);
 	if (!c) {
@@ -176,7 +180,10 @@ struct model_customer *dispatch_find_customer(struct dispatch *d, const struct p
 			dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer #%llu", (unsigned long long)ref->id);
 		else
 			dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer with %s %.*s",
-				       ref->kind == PROTO_REF_EMAIL ? "email" : "phone", (int)norm.len, norm.ptr);
+				       ref->kind == PROTO_REF_EMAIL  ? "email"
+				       : ref->kind == PROTO_REF_CARD ? "card"
+								     : "phone",
+				       (int)norm.len, norm.ptr);
 	}
 	return c;
 }
@@ -192,6 +199,9 @@ int dispatch_ref_check(const struct dispatch *d, const struct proto_ref *ref, ch
 		dispatch_phone_no_country(ref->text, msg, cap);
 	else if (ref->kind == PROTO_REF_EMAIL)
 		snprintf(msg, cap, "\"%.*s\" is not a valid email address", (int)ref->text.len, ref->text.ptr);
+	else if (ref->kind == PROTO_REF_CARD)
+		snprintf(msg, cap, "\"%.*s\" is not a valid card number (1 to %d letters and digits)", (int)ref->text.len,
+			 ref->text.ptr, PROTO_MAX_CARD);
 	else
 		snprintf(msg, cap, "\"%.*s\" is not a valid phone number (6 to 15 digits)", (int)ref->text.len,
 			 ref->text.ptr);
@@ -453,6 +463,9 @@ static const struct op_info op_table[256] = {
 	OP(STATS, ANY_ROLE, OP_EMPTY_BODY, op_stats, NULL, "read the daemon's figures"),
 	OP(CUSTOMERS, BOOK_READERS, 0, op_customers, NULL, "list or export the customer base"),
 	OP(ADJUST_BATCH, ADMIN, OP_MUTATION, op_adjust_batch, NULL, "add or use points in batches"),
+	OP(EDIT, ADMIN, OP_MUTATION, op_edit, replay_customer, "edit customers"),
+	OP(CARD, ADMIN, OP_MUTATION, op_card, replay_customer, "link or unlink loyalty cards"),
+	OP(OPTOUT, SELLERS, OP_MUTATION, op_optout, replay_customer, "record marketing opt-outs"),
 };
 
 static const struct op_info *op_find(uint8_t opcode)

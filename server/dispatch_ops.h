@@ -11,6 +11,7 @@
  *   op_program.c    GROUP, TIER, PROGRAM_GET, PROGRAM_SET
  *   op_keys.c       HELLO, KEY_CREATE, KEY_LIST, KEY_REVOKE
  *   op_list.c       CUSTOMERS (the customer book's list, a slice per loop turn)
+ *   op_book.c       EDIT, CARD, OPTOUT
  *
  * A new opcode is one row in dispatch.c's table plus its handler in the file
  * of its domain, declared here.
@@ -32,6 +33,7 @@ typedef enum dispatch_action op_handler(struct dispatch *d, struct dispatch_sess
 op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_accrue_batch, op_return, op_quote,
 	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats, op_customers;
 op_handler op_adjust_batch;
+op_handler op_edit, op_card, op_optout; /* op_book.c */
 
 /*
  * The large working structures of the handlers, in one place instead of

@@ -60,7 +60,7 @@ int model_init(struct model *m)
 	m->next_key_id = 1;
 	rules_init_default(&m->rules);
 	if (hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
-	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024)) {
+	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024) || hidx_init(&m->by_card, 64)) {
 		model_free(m);
 		return MODEL_E_NOMEM;
 	}
@@ -72,6 +72,7 @@ void model_free(struct model *m)
 	for (uint32_t i = 0; i < m->ncustomers; i++) {
 		free(m->customers[i].text);
 		free(m->customers[i].tags);
+		free(m->customers[i].book);
 	}
 	for (uint32_t i = 0; i < m->norders; i++)
 		free(m->orders[i].key);
@@ -85,6 +86,7 @@ void model_free(struct model *m)
 	hidx_free(&m->by_phone);
 	hidx_free(&m->by_order);
 	hidx_free(&m->by_request);
+	hidx_free(&m->by_card);
 	memset(m, 0, sizeof *m);
 }
 
@@ -140,6 +142,7 @@ void model_customer_view(const struct model_customer *c, struct proto_customer *
 			p += c->tags->group_len[i];
 		}
 	}
+	model__book_view(c, out);
 }
 
 void model_customer_rules(const struct model_customer *c, struct rules_customer *out)
@@ -325,6 +328,12 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 			free(c->text);
 			return trc;
 		}
+		c->book = model__book_make(v->opted_out, v->optout_us, v->optout_source, v->ncards, v->cards, &trc);
+		if (trc) {
+			free(c->text);
+			free(c->tags);
+			return trc;
+		}
 	}
 
 	{
@@ -346,7 +355,20 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 				hidx_remove(&m->by_email, he, slot);
 			free(c->text);
 			free(c->tags);
+			free(c->book);
 			return was == HIDX_NOMEM ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+		}
+		/* Cards last: a refusal there undoes its own inserts. */
+		int crc = c->book ? model__cards_index(m, slot) : 0;
+		if (crc) {
+			if (in_email)
+				hidx_remove(&m->by_email, he, slot);
+			if (c->phone_len)
+				hidx_remove(&m->by_phone, hp, slot);
+			free(c->text);
+			free(c->tags);
+			free(c->book);
+			return crc;
 		}
 	}
 	m->ncustomers++;

@@ -42,6 +42,20 @@ struct model_tags {
 	char text[]; /* the tier, then each group, unterminated */
 };
 
+/*
+ * A customer's loyalty cards and marketing opt-out. Most customers have
+ * neither, so like the tags they are apart: one pointer in the customer,
+ * NULL for none, and a million customers pay 8 bytes each for it.
+ */
+struct model_book {
+	int64_t optout_us; /* when they opted out; 0 when they have not */
+	uint8_t opted_out;
+	uint8_t source_len;
+	uint8_t ncards;
+	uint8_t card_len[PROTO_MAX_CARDS];
+	char text[]; /* the opt-out's source, then each card, unterminated */
+};
+
 /* Where a location is not given and the key has none. */
 #define MODEL_DEFAULT_LOCATION "default"
 
@@ -56,6 +70,7 @@ struct model_customer {
 	uint64_t visits;
 	char *text; /* email, phone, first and last name back to back, unterminated */
 	struct model_tags *tags; /* NULL: no tier, no groups */
+	struct model_book *book; /* NULL: no cards, not opted out */
 	uint8_t email_len, phone_len, first_len, last_len;
 	uint8_t member; /* 0: a guest */
 	uint8_t dirty;
@@ -96,6 +111,7 @@ struct model {
 	struct model_customer *customers;
 	uint32_t ncustomers, customers_cap;
 	struct hidx by_email, by_phone;
+	struct hidx by_card; /* one entry per card: (hash of the card, the customer's slot) */
 	uint64_t next_customer_id;
 	uint32_t *dirty; /* slots of customers changed since the last checkpoint */
 	uint32_t ndirty, dirty_cap;
@@ -151,7 +167,9 @@ struct model_customer *model_customer_by_id(const struct model *m, uint64_t id);
 /* email and phone must already be normalised. */
 struct model_customer *model_customer_by_email(const struct model *m, struct proto_str email);
 struct model_customer *model_customer_by_phone(const struct model *m, struct proto_str phone);
-/* Normalises a ref's email or phone (model_ref_normalise) before looking it up; NULL if it is not valid. */
+/* card must already be normalised (model_card_normalise). */
+struct model_customer *model_customer_by_card(const struct model *m, struct proto_str card);
+/* Normalises a ref's email, phone or card (model_ref_normalise) before looking it up; NULL if it is not valid. */
 struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
 
 /* The order of (location, order id), byte for byte; NULL when absent. */
@@ -220,6 +238,17 @@ int model_name_normalise(struct proto_str in, struct proto_str *out);
  * PROTO_MAX_LOCATION or not text (model_name_normalise's rules).
  */
 int model_location_normalise(struct proto_str in, char buf[PROTO_MAX_LOCATION + 1], struct proto_str *out);
+
+/*
+ * Normalise a loyalty card number: spaces and dashes are dropped, letters
+ * upper-cased; what is left must be 1 to PROTO_MAX_CARD letters and digits.
+ * Into buf (NUL-terminated), *out pointing at it. Return 0, or -1 if the
+ * input is not a card number.
+ */
+int model_card_normalise(struct proto_str in, char buf[PROTO_MAX_CARD + 1], struct proto_str *out);
+
+/* Whether c holds card (normalised). */
+int model_customer_has_card(const struct model_customer *c, struct proto_str card);
 
 /* ---- change ----------------------------------------------------------- */
 

@@ -286,6 +286,98 @@ static int apply_key_revoke(struct apply *a)
 	return 0;
 }
 
+/* EDIT: the fields it names take its values; the customer keeps an email, a phone or a card. */
+static int apply_edit(struct apply *a)
+{
+	const __typeof__(a->rec->u.edit) *e = &a->rec->u.edit;
+	struct proto_customer v;
+	struct proto_str empty = {"", 0};
+
+	if (!a->c || !e->fields || e->fields > PROTO_EDIT_ALL)
+		return MODEL_E_CORRUPT;
+	/* A field it does not change is sent empty: anything else is a record no daemon wrote. */
+	if ((!(e->fields & PROTO_EDIT_EMAIL) && e->email.len) || (!(e->fields & PROTO_EDIT_PHONE) && e->phone.len) ||
+	    (!(e->fields & PROTO_EDIT_FIRST) && e->first_name.len) || (!(e->fields & PROTO_EDIT_LAST) && e->last_name.len))
+		return MODEL_E_CORRUPT;
+	model_customer_view(a->c, &v);
+	if (e->fields & PROTO_EDIT_EMAIL)
+		v.email = e->email.len ? e->email : empty;
+	if (e->fields & PROTO_EDIT_PHONE)
+		v.phone = e->phone.len ? e->phone : empty;
+	if (e->fields & PROTO_EDIT_FIRST)
+		v.first_name = e->first_name;
+	if (e->fields & PROTO_EDIT_LAST)
+		v.last_name = e->last_name;
+	if (!v.email.len && !v.phone.len && !v.ncards)
+		return MODEL_E_CORRUPT;
+	return model__customer_set_contact(a->m, a->c, v.email, v.phone, v.first_name, v.last_name);
+}
+
+/* CARD: a card linked (no one holds it yet) or unlinked (the customer holds it). */
+static int apply_card(struct apply *a)
+{
+	const __typeof__(a->rec->u.card) *k = &a->rec->u.card;
+	struct model *m = a->m;
+	struct model_customer *c = a->c;
+	struct proto_customer v;
+	struct proto_str cards[PROTO_MAX_CARDS];
+	struct model_book *b;
+	uint32_t slot;
+	uint8_t n = 0;
+	int rc;
+
+	if (!c || !k->card.len || k->card.len > PROTO_MAX_CARD)
+		return MODEL_E_CORRUPT;
+	slot = (uint32_t)(c - m->customers);
+	model_customer_view(c, &v);
+	for (uint8_t i = 0; i < v.ncards; i++)
+		if (v.cards[i].len != k->card.len || memcmp(v.cards[i].ptr, k->card.ptr, k->card.len) != 0)
+			cards[n++] = v.cards[i];
+	if (k->link) {
+		if (model_customer_by_card(m, k->card) || n >= PROTO_MAX_CARDS)
+			return MODEL_E_CORRUPT;
+		cards[n++] = k->card;
+	} else {
+		if (n == v.ncards)
+			return MODEL_E_CORRUPT;
+		/* The last way to reach a customer cannot go. */
+		if (!v.email.len && !v.phone.len && !n)
+			return MODEL_E_CORRUPT;
+	}
+	b = model__book_make(v.opted_out, v.optout_us, v.optout_source, n, cards, &rc);
+	if (rc)
+		return rc;
+	model__cards_unindex(m, slot);
+	free(c->book);
+	c->book = b;
+	/* The entries just removed left room: only growing can fail, and then
+	 * the caller stops (as a JOIN's re-index does). */
+	return model__cards_index(m, slot) == 0 ? 0 : MODEL_E_NOMEM;
+}
+
+/* OPTOUT: out with its time and source, or in again (which forgets both). */
+static int apply_optout(struct apply *a)
+{
+	const __typeof__(a->rec->u.optout) *o = &a->rec->u.optout;
+	struct model_customer *c = a->c;
+	struct proto_customer v;
+	struct model_book *b;
+	int rc;
+
+	if (!c)
+		return MODEL_E_CORRUPT;
+	model_customer_view(c, &v);
+	if (o->opted_out == v.opted_out || (!o->opted_out && o->source.len))
+		return MODEL_E_CORRUPT;
+	b = model__book_make(o->opted_out, o->opted_out ? a->rec->time_us : 0, o->source, v.ncards, v.cards, &rc);
+	if (rc)
+		return rc;
+	/* The cards stay as they are: their index entries name the slot, not the book. */
+	free(c->book);
+	c->book = b;
+	return 0;
+}
+
 typedef int apply_fn(struct apply *a);
 
 static apply_fn *const apply_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {

@@ -33,6 +33,27 @@ int model__customer_set_text(struct model_customer *c, struct proto_str email, s
 /* A tier and group list as one allocation; NULL with *rc 0 for none. */
 struct model_tags *model__tags_make(struct proto_str tier, uint8_t ngroups, const struct proto_str *groups, int *rc);
 
+/* ---- the customer book (model_book.c) ---- */
+
+/* Cards and opt-out as one allocation; NULL with *rc 0 for none (no cards,
+ * not opted out). *rc is MODEL_E_CORRUPT for a field over its limit. */
+struct model_book *model__book_make(uint8_t opted_out, int64_t optout_us, struct proto_str source, uint8_t ncards,
+				    const struct proto_str *cards, int *rc);
+
+/* Fill out's opt-out and cards from c (views into c's book). */
+void model__book_view(const struct model_customer *c, struct proto_customer *out);
+
+/* Index the cards of the customer in slot; a card another customer holds
+ * undoes what was indexed and returns MODEL_E_CORRUPT (MODEL_E_NOMEM too). */
+int model__cards_index(struct model *m, uint32_t slot);
+/* Take the cards of the customer in slot out of the index. */
+void model__cards_unindex(struct model *m, uint32_t slot);
+
+/* Give c a new email, phone and names, re-indexed. Returns 0, MODEL_E_NOMEM,
+ * or MODEL_E_CORRUPT (the email or phone is another customer's; c unchanged). */
+int model__customer_set_contact(struct model *m, struct model_customer *c, struct proto_str email,
+				struct proto_str phone, struct proto_str first, struct proto_str last);
+
 /* An order's key: location bytes, 0x00, order id bytes, into buf (of at
  * least PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER bytes). Returns its length. */
 size_t model__order_key(char *buf, struct proto_str location, struct proto_str order_id);

@@ -240,6 +240,9 @@ int model_ref_normalise(const struct model *m, const struct proto_ref *ref, char
 	case PROTO_REF_PHONE:
 		rc = model_phone_normalise(ref->text, m->rules.phone_country, buf, out);
 		return rc ? rc : out->len ? 0 : -1;
+	case PROTO_REF_CARD:
+		rc = model_card_normalise(ref->text, buf, out);
+		return rc ? rc : out->len ? 0 : -1;
 	default:
 		return 0;
 	}
@@ -257,6 +260,8 @@ struct model_customer *model_customer_find(const struct model *m, const struct p
 		return model_ref_normalise(m, ref, buf, &norm) ? NULL : model_customer_by_email(m, norm);
 	case PROTO_REF_PHONE:
 		return model_ref_normalise(m, ref, buf, &norm) ? NULL : model_customer_by_phone(m, norm);
+	case PROTO_REF_CARD:
+		return model_ref_normalise(m, ref, buf, &norm) ? NULL : model_customer_by_card(m, norm);
 	}
 	return NULL;
 }

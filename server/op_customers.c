@@ -306,6 +306,31 @@ static int history_tier(const struct record *rec, struct proto_entry *e, char *n
 	return 0;
 }
 
+/* The book's entries say what changed, not the old or new personal data. */
+static int history_edit(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	uint8_t f = rec->u.edit.fields;
+
+	snprintf(note, note_cap, "changed:%s%s%s%s", f & PROTO_EDIT_EMAIL ? " email" : "", f & PROTO_EDIT_PHONE ? " phone" : "",
+		 f & PROTO_EDIT_FIRST ? " first name" : "", f & PROTO_EDIT_LAST ? " last name" : "");
+	e->comment = proto_str_c(note);
+	return 0;
+}
+
+static int history_card(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->reason = rec->u.card.card;
+	e->comment = proto_str_c(rec->u.card.link ? "card linked" : "card unlinked");
+	return 0;
+}
+
+static int history_optout(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	e->reason = rec->u.optout.source;
+	e->comment = proto_str_c(rec->u.optout.opted_out ? "opted out of marketing" : "opted in to marketing");
+	return 0;
+}
+
 /* Records of no customer are never on a customer's chain; shown bare if they were. */
 static int history_program(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
 {

@@ -209,6 +209,9 @@ static int matches(const struct list_scan *ls, const struct model_customer *c)
 		return 0;
 	if (ls->member == PROTO_LIST_GUESTS && c->member)
 		return 0;
+	if (ls->optout != PROTO_LIST_OPTOUT_ANY &&
+	    (ls->optout == PROTO_LIST_OPTED_OUT) != (c->book != NULL && c->book->opted_out))
+		return 0;
 	if ((ls->flags & PROTO_LIST_MIN_POINTS) && c->balance < ls->min_points)
 		return 0;
 	if ((ls->flags & PROTO_LIST_MAX_POINTS) && c->balance > ls->max_points)
@@ -526,10 +529,6 @@ enum dispatch_action op_customers(struct dispatch *d, struct dispatch_session *s
 	}
 	if (dispatch_has_control(q.search) || dispatch_has_control(q.group) || dispatch_has_control(q.tier)) {
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a search or filter holds a control character");
-		return DISPATCH_REPLY;
-	}
-	if (q.optout != PROTO_LIST_OPTOUT_ANY) {
-		dispatch_error(out, PROTO_ST_UNSUPPORTED, "this server does not record marketing opt-outs yet");
 		return DISPATCH_REPLY;
 	}
 	if ((q.flags & PROTO_LIST_MIN_POINTS) && (q.flags & PROTO_LIST_MAX_POINTS) && q.min_points > q.max_points) {

@@ -153,9 +153,10 @@ static struct model_customer *guest_for(struct dispatch *d, const struct proto_r
 	struct proto_str norm, none = {"", 0};
 	struct record *rec = &d->scratch->guest_rec;
 
-	if (ref->kind == PROTO_REF_ID || d->model->rules.guests != RULES_GUESTS_RECORD) {
+	/* An id or a card names someone who is there: a guest is made of an email or phone only. */
+	if (ref->kind == PROTO_REF_ID || ref->kind == PROTO_REF_CARD || d->model->rules.guests != RULES_GUESTS_RECORD) {
 		fail(o, PROTO_ST_NOT_FOUND, "no customer %s%s", dispatch_ref_text(ref, buf, sizeof buf),
-		     ref->kind == PROTO_REF_ID ? "" : " (the program does not record guests)");
+		     ref->kind == PROTO_REF_ID || ref->kind == PROTO_REF_CARD ? "" : " (the program does not record guests)");
 		return NULL;
 	}
 	if (dispatch_ref_check(d, ref, norm_buf, &norm, o->msg, sizeof o->msg)) {

@@ -84,6 +84,18 @@ run --json customers --max-points 0 --members
 expect_eq "$(ids)" "5 4 1" "--max-points with --members"
 run customers --min-points 5 --max-points 1
 expect_rc 2 "min above max is a usage error"
+run optout cara@example.org --source "sms STOP"
+expect_rc 0 "Cara opts out"
+run card link ann.smith@example.com 1234-5678
+expect_rc 0 "a card for Ann"
+run card link ann.smith@example.com AB99
+expect_rc 0 "a second card for Ann"
+run --json customers --opted-out
+expect_eq "$(ids)" "3" "--opted-out"
+run --json customers --opted-in --members
+expect_eq "$(ids)" "5 4 2 1" "--opted-in"
+run customers --opted-in --opted-out
+expect_rc 2 "--opted-in with --opted-out"
 
 # ---- sorts: each field, both ways, as Python sorts the same rows ------------------
 
@@ -166,7 +178,7 @@ assert raw.endswith("\r\n"), "records end with CRLF"
 rows = list(csv.reader(raw.splitlines(keepends=True)))
 head = rows[0]
 want = ["id","email","phone","first_name","last_name","member","groups","tier","balance","lifetime_points",
-        "visits","total_spend","average_spend","created","last_visit"]
+        "visits","total_spend","average_spend","created","last_visit","opted_out","cards"]
 assert head == want, "header %r" % head
 by = {r[0]: dict(zip(head, r)) for r in rows[1:]}
 assert sorted(by, key=int) == ["1","2","3","4","5","6"], "ids %r" % sorted(by)
@@ -180,6 +192,8 @@ assert by["2"]["groups"] == "vip" and by["2"]["balance"] == "50" and by["2"]["ph
 assert by["3"]["tier"] == "gold" and by["3"]["balance"] == "20"
 assert by["6"]["member"] == "0" and by["6"]["visits"] == "1" and by["6"]["total_spend"] == "10.00"
 assert by["1"]["member"] == "1" and by["1"]["balance"] == "0"
+assert by["1"]["cards"] == "12345678;AB99", "cards: %r" % by["1"]["cards"]
+assert by["3"]["opted_out"] == "1" and by["1"]["opted_out"] == "0", "opted_out"
 print("ok")' "$TMP/book.csv" 2>&1)
 expect_eq "$check" "ok" "the export reads back as the book"
 

@@ -312,16 +312,20 @@ static void test_names(void)
 	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_GROUP), "group");
 	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_TIER), "tier");
 	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_JOIN), "join");
+	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_EDIT), "edit");
+	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_CARD), "card");
+	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_OPTOUT), "optout");
 	/* The numbers are stable: history and the journal both store them. */
 	static const int entry_numbers[] = {PROTO_ENTRY_ENROL,   PROTO_ENTRY_ACCRUE,  PROTO_ENTRY_ADJUST, PROTO_ENTRY_KEY_CREATE,
 					    PROTO_ENTRY_KEY_REVOKE, PROTO_ENTRY_RETURN, PROTO_ENTRY_PROGRAM, PROTO_ENTRY_GROUP,
-					    PROTO_ENTRY_TIER,    PROTO_ENTRY_JOIN};
-	for (int i = 0; i < 10; i++)
+					    PROTO_ENTRY_TIER,    PROTO_ENTRY_JOIN,   PROTO_ENTRY_EDIT,    PROTO_ENTRY_CARD,
+					    PROTO_ENTRY_OPTOUT};
+	for (int i = 0; i < 13; i++)
 		CHECK_INT(entry_numbers[i], i + 1);
 	CHECK_INT(PROTO_UNIT_POINTS, 0);
 	CHECK_INT(PROTO_UNIT_STAMPS, 1);
 	CHECK_STR(proto_entry_type_name(0), "unknown");
-	CHECK_STR(proto_entry_type_name(11), "unknown");
+	CHECK_STR(proto_entry_type_name(PROTO_ENTRY_TYPE_MAX + 1), "unknown");
 
 	/* Every codec error has its own text. */
 	static const int errs[] = {0,

@@ -47,9 +47,9 @@ static const uint8_t not_found_frame[44] = {
  * The fourth: the reply when the customer is there, OK and a customer with
  * a tier and a group (the customer encoding of PROTOCOL.md).
  */
-static const uint8_t found_frame[126] = {
-	0x41, 0x43, 0x52, 0x55, 0x01, 0x11, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x66, 0x00, 0x00, 0x00,
-	0x52, 0xed, 0xaf, 0x48, 0x6c, 0xe4, 0xd5, 0xd2, /* checksum */
+static const uint8_t found_frame[150] = {
+	0x41, 0x43, 0x52, 0x55, 0x01, 0x11, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x7e, 0x00, 0x00, 0x00,
+	0xc6, 0x54, 0x78, 0xe9, 0xc5, 0x1d, 0x8a, 0xb5, /* checksum */
 	0x00, 0x00,                                     /* status OK */
 	0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* id 42 */
 	0x0f, 0x00, 'a', 'n', 'n', '@', 'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm',
@@ -64,6 +64,10 @@ static const uint8_t found_frame[126] = {
 	0x01,                                           /* member */
 	0x04, 0x00, 'g', 'o', 'l', 'd',                 /* tier */
 	0x01, 0x05, 0x00, 's', 't', 'a', 'f', 'f',      /* 1 group: "staff" */
+	0x01,                                           /* opted out of marketing */
+	0x00, 0x02, 0x0a, 0x24, 0x24, 0x0a, 0x06, 0x00, /* optout_us 1700000200000000 */
+	0x08, 0x00, 's', 'm', 's', ' ', 'S', 'T', 'O', 'P', /* optout_source */
+	0x01, 0x02, 0x00, 'A', '7',                     /* 1 card: "A7" */
 };
 
 /* The fifth: QUOTE for nobody in particular (ref kind 0), 123.45 without lines, request id 3. */
@@ -103,7 +107,7 @@ static int frame_decode_exact(const uint8_t *buf, size_t len, uint32_t max_body,
 
 static void test_frame_examples(void)
 {
-	uint8_t buf[128];
+	uint8_t buf[160];
 	struct proto_wbuf w;
 	struct proto_header h;
 	const uint8_t *body;
@@ -187,7 +191,8 @@ static void test_frame_examples(void)
 		.id = 42, .email = LIT("ann@example.com"), .phone = LIT(""), .first_name = LIT("Ann"),
 		.last_name = LIT("Lee"), .balance = 123, .lifetime_points = 123, .visits = 1, .total_spend = 12345,
 		.created_us = 1700000000000000ll, .last_visit_us = 1700000100000000ll, .member = 1,
-		.tier = LIT("gold"), .ngroups = 1, .groups = {LIT("staff")}};
+		.tier = LIT("gold"), .ngroups = 1, .groups = {LIT("staff")}, .opted_out = 1,
+		.optout_us = 1700000200000000ll, .optout_source = LIT("sms STOP"), .ncards = 1, .cards = {LIT("A7")}};
 	struct proto_customer ann_in;
 	proto_wbuf_init(&w, buf + PROTO_HEADER_SIZE, sizeof buf - PROTO_HEADER_SIZE);
 	proto_reply_put_status(&w, PROTO_OK);
@@ -196,11 +201,11 @@ static void test_frame_examples(void)
 			     (uint32_t)w.len),
 		  sizeof found_frame);
 	CHECK(memcmp(buf, found_frame, sizeof found_frame) == 0);
-	CHECK(le_read(found_frame + 16, 8) == 0xd2d5e46c48afed52ull);
-	CHECK(XXH3_64bits(found_frame, 16) == 0xa04a5d9fe0774363ull);
+	CHECK(le_read(found_frame + 16, 8) == 0xb58a1dc5e97854c6ull);
+	CHECK(XXH3_64bits(found_frame, 16) == 0xcd924c83621fc087ull);
 	CHECK_INT(proto_frame_decode(found_frame, sizeof found_frame, PROTO_MAX_BODY_DEFAULT, &h, &body, &frame_len),
 		  1);
-	CHECK_INT(h.body_len, 102);
+	CHECK_INT(h.body_len, 126);
 	proto_rbuf_init(&r, body, h.body_len);
 	CHECK_INT(proto_reply_status(&r, &status), 0);
 	CHECK_INT(status, PROTO_OK);

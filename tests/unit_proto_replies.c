@@ -214,8 +214,9 @@ static void test_customer_round_trips(void)
 	s.n = 0;
 	spec_customer(&s, &s_guest);
 	CHECK(bytes_equal(&w, &s));
-	/* 68 bytes, the strings' bytes, and 2 per group. */
-	CHECK_INT(w.len, 68 + 12);
+	/* 68 bytes, the strings' bytes, and 2 per group; then 12 for not
+	 * opted out (flag, time, empty source) and no cards. */
+	CHECK_INT(w.len, 68 + 12 + 12);
 	memset(&got, 0xa5, sizeof got);
 	CHECK_INT(proto_customer_rep_decode(buf, w.len, &got), 0);
 	check_customer(&got, &s_guest);
@@ -239,13 +240,20 @@ static void test_customer_round_trips(void)
 	big.ngroups = PROTO_MAX_GROUPS;
 	for (int i = 0; i < PROTO_MAX_GROUPS; i++)
 		big.groups[i] = (struct proto_str){text[i], PROTO_MAX_GROUP};
+	big.opted_out = 1;
+	big.optout_us = INT64_MAX;
+	big.optout_source = (struct proto_str){text[5], PROTO_MAX_OPTOUT_SOURCE};
+	big.ncards = PROTO_MAX_CARDS;
+	for (int i = 0; i < PROTO_MAX_CARDS; i++)
+		big.cards[i] = (struct proto_str){text[i], PROTO_MAX_CARD};
 	WBUF(w, buf);
 	CHECK_INT(proto_customer_rep_encode(&w, &big), 0);
 	s.n = 0;
 	spec_customer(&s, &big);
 	CHECK(bytes_equal(&w, &s));
-	/* The largest customer, as PROTOCOL.md states it. */
-	CHECK_INT(w.len, 1674);
+	/* The largest customer, as PROTOCOL.md states it: 1674 bytes up to its
+	 * groups, 76 for the opt-out, 1 + 8 * 34 for the cards. */
+	CHECK_INT(w.len, 2022);
 	memset(&got, 0xa5, sizeof got);
 	CHECK_INT(proto_customer_rep_decode(buf, w.len, &got), 0);
 	check_customer(&got, &big);
@@ -257,6 +265,12 @@ static void test_customer_round_trips(void)
 	big.ngroups = UINT8_MAX;
 	WBUF(w, buf);
 	CHECK_INT(proto_customer_rep_encode(&w, &big), PROTO_E_SPACE);
+	/* Likewise more cards. */
+	big.ngroups = 3;
+	big.ncards = PROTO_MAX_CARDS + 1;
+	WBUF(w, buf);
+	CHECK_INT(proto_customer_rep_encode(&w, &big), PROTO_E_SPACE);
+	big.ncards = 2;
 
 	/* A customer that fails to decode reports no groups. */
 	big.ngroups = 3;

@@ -48,6 +48,21 @@ static int dec_enrol_req(const uint8_t *b, size_t n)
 	struct proto_enrol_req m;
 	return proto_enrol_req_decode(b, n, &m);
 }
+static int dec_edit_req(const uint8_t *b, size_t n)
+{
+	struct proto_edit_req m;
+	return proto_edit_req_decode(b, n, &m);
+}
+static int dec_card_req(const uint8_t *b, size_t n)
+{
+	struct proto_card_req m;
+	return proto_card_req_decode(b, n, &m);
+}
+static int dec_optout_req(const uint8_t *b, size_t n)
+{
+	struct proto_optout_req m;
+	return proto_optout_req_decode(b, n, &m);
+}
 static int dec_lookup_req(const uint8_t *b, size_t n)
 {
 	struct proto_lookup_req m;
@@ -229,7 +244,14 @@ static int dec_error_reply(const uint8_t *b, size_t n)
 		{T_U64, 10, 0, "balance"}, {T_U64, 20, 0, "lifetime"}, {T_U64, 1, 0, "visits"},               \
 		{T_U64, 500, 0, "total_spend"}, {T_U64, 7, 0, "created"}, {T_U64, 8, 0, "last_visit"},         \
 		{T_U8, 1, 0, "member"}, {T_STR, 4, PROTO_MAX_TIER, "tier"}, {T_U8, 2, 0, "ngroups"},          \
-		{T_STR, 5, PROTO_MAX_GROUP, "group 1"}, {T_STR, 3, PROTO_MAX_GROUP, "group 2"}
+		{T_STR, 5, PROTO_MAX_GROUP, "group 1"}, {T_STR, 1, PROTO_MAX_GROUP, "group 2"},               \
+		{T_U8, 1, 0, "opted_out"}, {T_U64, 256, 0, "optout_time"},                                    \
+		{T_STR, 1, PROTO_MAX_OPTOUT_SOURCE, "optout_source"}, {T_U8, 0, 0, "ncards"}
+/*
+ * (The lengths and values after the groups are chosen so that a group
+ * count larger than the groups there reads on into them and runs out of
+ * bytes, as it did when the groups ended the customer: PROTO_E_BODY.)
+ */
 /* A sale with one line. */
 #define SALE_FIELDS                                                                                          \
 	{T_STR, 8, PROTO_MAX_LOCATION, "location"}, {T_STR, 8, PROTO_MAX_ORDER, "order_id"},                  \
@@ -251,6 +273,26 @@ static const struct tfield t_lookup_email[] = {{T_U8, PROTO_REF_EMAIL, 0, "kind"
 					       {T_STR, 15, PROTO_MAX_EMAIL, "ref email"}};
 static const struct tfield t_lookup_phone[] = {{T_U8, PROTO_REF_PHONE, 0, "kind"},
 					       {T_STR, 12, PROTO_MAX_PHONE, "ref phone"}};
+static const struct tfield t_lookup_card[] = {{T_U8, PROTO_REF_CARD, 0, "kind"},
+					      {T_STR, 16, PROTO_MAX_CARD, "ref card"}};
+static const struct tfield t_edit_req[] = {KEY16,
+					   {T_U8, PROTO_REF_ID, 0, "kind"},
+					   {T_U64, 42, 0, "id"},
+					   {T_U8, PROTO_EDIT_EMAIL | PROTO_EDIT_LAST, 0, "fields"},
+					   {T_STR, 15, PROTO_MAX_EMAIL, "email"},
+					   {T_STR, 0, PROTO_MAX_PHONE, "phone"},
+					   {T_STR, 0, PROTO_MAX_NAME, "first_name"},
+					   {T_STR, 3, PROTO_MAX_NAME, "last_name"}};
+static const struct tfield t_card_req[] = {KEY16,
+					   {T_U8, PROTO_REF_CARD, 0, "kind"},
+					   {T_STR, 16, PROTO_MAX_CARD, "ref card"},
+					   {T_U8, 1, 0, "link"},
+					   {T_STR, 16, PROTO_MAX_CARD, "card"}};
+static const struct tfield t_optout_req[] = {KEY16,
+					     {T_U8, PROTO_REF_PHONE, 0, "kind"},
+					     {T_STR, 12, PROTO_MAX_PHONE, "ref phone"},
+					     {T_U8, 1, 0, "opted_out"},
+					     {T_STR, 8, PROTO_MAX_OPTOUT_SOURCE, "source"}};
 static const struct tfield t_accrue[] = {KEY16, {T_U8, PROTO_REF_EMAIL, 0, "kind"},
 					 {T_STR, 15, PROTO_MAX_EMAIL, "ref email"}, SALE_FIELDS};
 static const struct tfield t_return_req[] = {KEY16, SALE_FIELDS};
@@ -351,6 +393,10 @@ static const struct tmsg tmsgs[] = {
 	TMSG("lookup req (id)", dec_lookup_req, t_lookup_id),
 	TMSG("lookup req (email)", dec_lookup_req, t_lookup_email),
 	TMSG("lookup req (phone)", dec_lookup_req, t_lookup_phone),
+	TMSG("lookup req (card)", dec_lookup_req, t_lookup_card),
+	TMSG("edit req", dec_edit_req, t_edit_req),
+	TMSG("card req", dec_card_req, t_card_req),
+	TMSG("optout req", dec_optout_req, t_optout_req),
 	TMSG("accrue req", dec_accrue_req, t_accrue),
 	TMSG("adjust req", dec_adjust_req, t_adjust),
 	TMSG("history req", dec_history_req, t_history),
@@ -489,14 +535,14 @@ static void test_string_limits(void)
 	/*
 	 * Every string field of every message is in a template: hello req 1,
 	 * hello rep 1, enrol 4, lookup refs 2, accrue 1 + 4 (a sale with a
-	 * line), adjust 3, key_create req 1, customer 7, change 7,
+	 * line), adjust 3, key_create req 1, customer 8, change 8,
 	 * key_create rep 2, history rep 4, key_list rep 1, error 1, return req
 	 * 4, quotes 4 + 5 + 4, order req 2, group 1, tier 3, program_set 2,
-	 * batch req 2 * 4, return rep 7, order rep 4, batch rep 1, program
-	 * rep 4.
+	 * batch req 2 * 4, return rep 8, order rep 4, batch rep 1, program
+	 * rep 4; the customer book: lookup by card 1, edit 4, card 2, optout 2.
 	 */
-	CHECK_INT(strings, 1 + 1 + 4 + 2 + 5 + 3 + 1 + 7 + 7 + 2 + 4 + 1 + 1 + 4 + 13 + 2 + 1 + 3 + 2 + 8 + 7 + 4 +
-				   1 + 4);
+	CHECK_INT(strings, 1 + 1 + 4 + 2 + 5 + 3 + 1 + 8 + 8 + 2 + 4 + 1 + 1 + 4 + 13 + 2 + 1 + 3 + 2 + 8 + 8 + 4 +
+				   1 + 4 + 1 + 4 + 2 + 2);
 }
 
 /* Build m with the u8/u16/u32 field called name set to value, and decode. */
@@ -533,22 +579,24 @@ static const struct tmsg *tmsg_named(const char *name)
 static void test_enum_ranges(void)
 {
 	static const char *const with_ref[] = {"lookup req (email)", "accrue req", "adjust req", "history req",
-					       "group req",          "tier req",   "batch req"};
-	static const uint8_t bad_kinds[] = {0, 4, 0x80, 0xff};
+					       "group req",          "tier req",   "batch req",  "edit req",
+					       "card req",           "optout req"};
+	static const uint8_t bad_kinds[] = {0, PROTO_REF_CARD + 1, 0x80, 0xff};
 
-	/* A ref kind other than 1..3 is refused; the good ones pass. */
+	/* A ref kind other than 1..4 is refused; the good ones pass. */
 	for (size_t i = 0; i < sizeof with_ref / sizeof with_ref[0]; i++) {
 		const struct tmsg *m = tmsg_named(with_ref[i]);
 		for (size_t k = 0; k < sizeof bad_kinds; k++)
 			CHECK_INT(tmsg_with(m, "kind", bad_kinds[k]), PROTO_E_FIELD);
 	}
-	/* QUOTE alone takes kind 0 (nobody in particular); 4 and up are still refused. */
+	/* QUOTE alone takes kind 0 (nobody in particular); 5 and up are still refused. */
 	static const char *const quotes[] = {"quote req (id)", "quote req (phone)"};
 	for (size_t i = 0; i < sizeof quotes / sizeof quotes[0]; i++)
 		for (size_t k = 1; k < sizeof bad_kinds; k++)
 			CHECK_INT(tmsg_with(tmsg_named(quotes[i]), "kind", bad_kinds[k]), PROTO_E_FIELD);
 	CHECK_INT(tmsg_with(tmsg_named("quote req (anonymous)"), "kind", 0), 0);
-	CHECK_INT(tmsg_with(tmsg_named("quote req (anonymous)"), "kind", 4), PROTO_E_FIELD);
+	CHECK_INT(tmsg_with(tmsg_named("quote req (anonymous)"), "kind", PROTO_REF_CARD + 1), PROTO_E_FIELD);
+	CHECK_INT(tmsg_with(tmsg_named("lookup req (card)"), "kind", PROTO_REF_PHONE), 0);
 	CHECK_INT(tmsg_with(tmsg_named("lookup req (email)"), "kind", PROTO_REF_PHONE), 0);
 	CHECK_INT(tmsg_with(tmsg_named("lookup req (phone)"), "kind", PROTO_REF_EMAIL), 0);
 	/* An email of 33..254 bytes read as a phone is over the phone limit. */
@@ -614,7 +662,21 @@ static void test_enum_ranges(void)
 		CHECK_INT(tmsg_with(m, "ngroups", PROTO_MAX_GROUPS), PROTO_E_BODY);
 		CHECK_INT(tmsg_with(m, "ngroups", 3), PROTO_E_BODY);
 		CHECK_INT(tmsg_with(m, "ngroups", 1), PROTO_E_BODY);
+		/* opted_out is 0 or 1, and a customer holds at most 8 cards. */
+		CHECK_INT(tmsg_with(m, "opted_out", 0), 0);
+		CHECK_INT(tmsg_with(m, "opted_out", 2), PROTO_E_FIELD);
+		CHECK_INT(tmsg_with(m, "ncards", PROTO_MAX_CARDS + 1), PROTO_E_FIELD);
+		CHECK_INT(tmsg_with(m, "ncards", 0xff), PROTO_E_FIELD);
+		CHECK_INT(tmsg_with(m, "ncards", 1), PROTO_E_BODY);
 	}
+	/* EDIT changes 1 to 15 (every bit a field); CARD links or unlinks; OPTOUT is 0 or 1. */
+	CHECK_INT(tmsg_with(tmsg_named("edit req"), "fields", 0), PROTO_E_FIELD);
+	CHECK_INT(tmsg_with(tmsg_named("edit req"), "fields", PROTO_EDIT_ALL), 0);
+	CHECK_INT(tmsg_with(tmsg_named("edit req"), "fields", PROTO_EDIT_ALL + 1), PROTO_E_FIELD);
+	CHECK_INT(tmsg_with(tmsg_named("card req"), "link", 0), 0);
+	CHECK_INT(tmsg_with(tmsg_named("card req"), "link", 2), PROTO_E_FIELD);
+	CHECK_INT(tmsg_with(tmsg_named("optout req"), "opted_out", 0), 0);
+	CHECK_INT(tmsg_with(tmsg_named("optout req"), "opted_out", 2), PROTO_E_FIELD);
 
 	/* At most 256 lines, judged from the count before any line is read. */
 	static const char *const with_lines[] = {"accrue req", "return req", "quote req (id)", "quote req (anonymous)",

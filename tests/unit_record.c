@@ -79,9 +79,10 @@ static void reseal(uint8_t *buf, size_t n, uint64_t seq)
 static const uint8_t all_types[] = {PROTO_ENTRY_ENROL,  PROTO_ENTRY_ACCRUE,  PROTO_ENTRY_ADJUST,
 				    PROTO_ENTRY_KEY_CREATE, PROTO_ENTRY_KEY_REVOKE, PROTO_ENTRY_RETURN,
 				    PROTO_ENTRY_PROGRAM, PROTO_ENTRY_GROUP,   PROTO_ENTRY_TIER,
-				    PROTO_ENTRY_JOIN};
+				    PROTO_ENTRY_JOIN,   PROTO_ENTRY_EDIT,    PROTO_ENTRY_CARD,
+				    PROTO_ENTRY_OPTOUT};
 /* One past the last type: the first number no record has. */
-#define FIRST_UNKNOWN_TYPE (PROTO_ENTRY_JOIN + 1)
+#define FIRST_UNKNOWN_TYPE (PROTO_ENTRY_TYPE_MAX + 1)
 
 /* Three lines of a sale (or a return), each with its own values. */
 static const struct record_line sample_lines[3] = {
@@ -186,6 +187,21 @@ static void sample_record(uint8_t type, struct record *rec)
 	case PROTO_ENTRY_KEY_REVOKE:
 		rec->u.key_revoke.key_id = 7;
 		break;
+	case PROTO_ENTRY_EDIT:
+		rec->u.edit.fields = PROTO_EDIT_EMAIL | PROTO_EDIT_LAST;
+		rec->u.edit.email = (struct proto_str)LIT("ann.lee@example.com");
+		rec->u.edit.phone = (struct proto_str)LIT("");
+		rec->u.edit.first_name = (struct proto_str)LIT("");
+		rec->u.edit.last_name = (struct proto_str)LIT("Lee");
+		break;
+	case PROTO_ENTRY_CARD:
+		rec->u.card.link = 1;
+		rec->u.card.card = (struct proto_str)LIT("4000123412341234");
+		break;
+	case PROTO_ENTRY_OPTOUT:
+		rec->u.optout.opted_out = 1;
+		rec->u.optout.source = (struct proto_str)LIT("sms STOP");
+		break;
 	}
 }
 
@@ -224,6 +240,13 @@ static size_t payload_size(const struct record *rec)
 		return 8 + 1 + 2 + rec->u.key_create.location.len + RECORD_HASH_SIZE;
 	case PROTO_ENTRY_KEY_REVOKE:
 		return 8;
+	case PROTO_ENTRY_EDIT:
+		return 1 + 8 + rec->u.edit.email.len + rec->u.edit.phone.len + rec->u.edit.first_name.len +
+		       rec->u.edit.last_name.len;
+	case PROTO_ENTRY_CARD:
+		return 1 + 2 + rec->u.card.card.len;
+	case PROTO_ENTRY_OPTOUT:
+		return 1 + 2 + rec->u.optout.source.len;
 	}
 	REQUIRE(!"unknown record type");
 	return 0;
@@ -308,6 +331,21 @@ static void check_record(const struct record *got, const struct record *want)
 		break;
 	case PROTO_ENTRY_KEY_REVOKE:
 		CHECK(got->u.key_revoke.key_id == want->u.key_revoke.key_id);
+		break;
+	case PROTO_ENTRY_EDIT:
+		CHECK_INT(got->u.edit.fields, want->u.edit.fields);
+		CHECK(str_same(got->u.edit.email, want->u.edit.email));
+		CHECK(str_same(got->u.edit.phone, want->u.edit.phone));
+		CHECK(str_same(got->u.edit.first_name, want->u.edit.first_name));
+		CHECK(str_same(got->u.edit.last_name, want->u.edit.last_name));
+		break;
+	case PROTO_ENTRY_CARD:
+		CHECK_INT(got->u.card.link, want->u.card.link);
+		CHECK(str_same(got->u.card.card, want->u.card.card));
+		break;
+	case PROTO_ENTRY_OPTOUT:
+		CHECK_INT(got->u.optout.opted_out, want->u.optout.opted_out);
+		CHECK(str_same(got->u.optout.source, want->u.optout.source));
 		break;
 	}
 }
@@ -459,6 +497,19 @@ static void max_record(uint8_t type, struct record *rec)
 		break;
 	case PROTO_ENTRY_KEY_CREATE:
 		rec->u.key_create.location = (struct proto_str){fill, PROTO_MAX_LOCATION};
+		break;
+	case PROTO_ENTRY_EDIT:
+		rec->u.edit.fields = PROTO_EDIT_ALL;
+		rec->u.edit.email = (struct proto_str){fill, PROTO_MAX_EMAIL};
+		rec->u.edit.phone = (struct proto_str){fill, PROTO_MAX_PHONE};
+		rec->u.edit.first_name = (struct proto_str){fill, PROTO_MAX_NAME};
+		rec->u.edit.last_name = (struct proto_str){fill, PROTO_MAX_NAME};
+		break;
+	case PROTO_ENTRY_CARD:
+		rec->u.card.card = (struct proto_str){fill, PROTO_MAX_CARD};
+		break;
+	case PROTO_ENTRY_OPTOUT:
+		rec->u.optout.source = (struct proto_str){fill, PROTO_MAX_OPTOUT_SOURCE};
 		break;
 	}
 }
@@ -795,8 +846,10 @@ static void test_snapshot_customer(void)
 
 	proto_wbuf_init(&w, buf, sizeof buf);
 	CHECK_INT(record_customer_encode(&w, &s), 0);
-	CHECK_INT(buf[0], RECORD_FORMAT);
-	CHECK_INT(w.len, 1 + 8 + (2 + 15) + (2 + 12) + (2 + 3) + (2 + 3) + 6 * 8 + 1 + (2 + 4) + 1 + (2 + 5) + (2 + 3) + 8);
+	CHECK_INT(buf[0], RECORD_CUSTOMER_FORMAT);
+	/* ... + opted out, its time, an empty source, no cards, then last_seq. */
+	CHECK_INT(w.len, 1 + 8 + (2 + 15) + (2 + 12) + (2 + 3) + (2 + 3) + 6 * 8 + 1 + (2 + 4) + 1 + (2 + 5) + (2 + 3) + 1 + 8 +
+				 2 + 1 + 8);
 	CHECK(le_read(buf + 1, 8) == snap_customer.id);
 	CHECK(le_read(buf + w.len - 8, 8) == s.last_seq);
 
@@ -865,7 +918,7 @@ static void test_snapshot_customer(void)
 	}
 	buf[w.len] = 0;
 	CHECK_INT(record_customer_decode(buf, w.len + 1, &got), PROTO_E_BODY);
-	buf[0] = RECORD_FORMAT + 1;
+	buf[0] = RECORD_CUSTOMER_FORMAT + 1;
 	CHECK_INT(record_customer_decode(buf, w.len, &got), RECORD_E_FORMAT);
 	buf[0] = 0;
 	CHECK_INT(record_customer_decode(buf, w.len, &got), RECORD_E_FORMAT);

@@ -41,7 +41,8 @@ static const char usage_head[] =
 static const char usage_tail[] =
 	"\n"
 	"REF names a customer: an email (ana@example.com), a phone number\n"
-	"(+15550100) or #ID (#42; quote it in a shell, '#42', or # starts a comment).\n"
+	"(+15550100), #ID (#42; quote it in a shell, '#42', or # starts a comment)\n"
+	"or a loyalty card, card:NUMBER (card:4000123412341234).\n"
 	"Amounts have at most two decimals (12, 12.3, 12.34). A line is\n"
 	"SKU:CATEGORY:QTY:AMOUNT, AMOUNT what the whole line cost (COF-1:coffee:2:7.00).\n"
 	"Times are ISO-8601 (2026-11-23T12:19:41Z). 'accruectl program --help' explains\n"

@@ -322,6 +322,12 @@ static void compare_customer(struct check *ck, const struct model_customer *j, c
 	differs_str(ck, seq, id, "first name", a.first_name, b.first_name);
 	differs_str(ck, seq, id, "last name", a.last_name, b.last_name);
 	differs_str(ck, seq, id, "tier", a.tier, b.tier);
+	differs_num(ck, seq, id, "opted out", a.opted_out, b.opted_out);
+	differs_num(ck, seq, id, "opt-out time", a.optout_us, b.optout_us);
+	differs_str(ck, seq, id, "opt-out source", a.optout_source, b.optout_source);
+	differs_num(ck, seq, id, "cards", a.ncards, b.ncards);
+	for (uint8_t i = 0; i < a.ncards && i < b.ncards; i++)
+		differs_str(ck, seq, id, "card", a.cards[i], b.cards[i]);
 	groups_text(&a, ga, sizeof ga);
 	groups_text(&b, gb, sizeof gb);
 	if (strcmp(ga, gb) != 0)

@@ -260,6 +260,84 @@ static int diagnose_key_revoke(const struct model *m, const struct record *rec, 
 	return 0;
 }
 
+/* EDIT: what it leaves must be free and still reach the customer. */
+static int diagnose_edit(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			 size_t cap)
+{
+	const __typeof__(rec->u.edit) *e = &rec->u.edit;
+	const struct model_customer *other;
+	struct proto_customer v;
+
+	if (!e->fields || e->fields > PROTO_EDIT_ALL) {
+		snprintf(out, cap, "an edit of fields %u", e->fields);
+		return 1;
+	}
+	if ((!(e->fields & PROTO_EDIT_EMAIL) && e->email.len) || (!(e->fields & PROTO_EDIT_PHONE) && e->phone.len) ||
+	    (!(e->fields & PROTO_EDIT_FIRST) && e->first_name.len) || (!(e->fields & PROTO_EDIT_LAST) && e->last_name.len)) {
+		snprintf(out, cap, "an edit carries a value for a field it does not change");
+		return 1;
+	}
+	if ((e->fields & PROTO_EDIT_EMAIL) && (other = model_customer_by_email(m, e->email)) && other->id != rec->customer_id) {
+		snprintf(out, cap, "email %s already belongs to customer %" PRIu64, check_qstr(e->email), other->id);
+		return 1;
+	}
+	if ((e->fields & PROTO_EDIT_PHONE) && (other = model_customer_by_phone(m, e->phone)) && other->id != rec->customer_id) {
+		snprintf(out, cap, "phone %s already belongs to customer %" PRIu64, check_qstr(e->phone), other->id);
+		return 1;
+	}
+	model_customer_view(pre, &v);
+	if ((e->fields & PROTO_EDIT_EMAIL ? !e->email.len : !v.email.len) &&
+	    (e->fields & PROTO_EDIT_PHONE ? !e->phone.len : !v.phone.len) && !v.ncards) {
+		snprintf(out, cap, "it leaves the customer without an email, a phone or a card");
+		return 1;
+	}
+	return 0;
+}
+
+/* CARD: a card is one customer's at a time. */
+static int diagnose_card(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			 size_t cap)
+{
+	const struct model_customer *holder = model_customer_by_card(m, rec->u.card.card);
+	struct proto_customer v;
+
+	model_customer_view(pre, &v);
+	if (rec->u.card.link && holder) {
+		snprintf(out, cap, "card %s already belongs to customer %" PRIu64, check_qstr(rec->u.card.card), holder->id);
+		return 1;
+	}
+	if (rec->u.card.link && v.ncards >= PROTO_MAX_CARDS) {
+		snprintf(out, cap, "it links a card to a customer who holds %d already", PROTO_MAX_CARDS);
+		return 1;
+	}
+	if (!rec->u.card.link && (!holder || holder->id != rec->customer_id)) {
+		snprintf(out, cap, "it unlinks card %s, which the customer does not hold", check_qstr(rec->u.card.card));
+		return 1;
+	}
+	if (!rec->u.card.link && !v.email.len && !v.phone.len && v.ncards == 1) {
+		snprintf(out, cap, "it unlinks the last card of a customer with neither email nor phone");
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_optout(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			   size_t cap)
+{
+	struct proto_customer v;
+
+	model_customer_view(pre, &v);
+	if (rec->u.optout.opted_out == v.opted_out) {
+		snprintf(out, cap, "the customer is opted %s already", v.opted_out ? "out" : "in");
+		return 1;
+	}
+	if (!rec->u.optout.opted_out && rec->u.optout.source.len) {
+		snprintf(out, cap, "an opt-in with a source");
+		return 1;
+	}
+	return 0;
+}
+
 static diagnose_fn *const diagnose_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 #define DIAGNOSE_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = diagnose_##kind,
 	PROTO_ENTRIES(DIAGNOSE_ROW)
@@ -534,6 +612,42 @@ static void pass1_join(struct check *ck, struct check_p1_customer *pc, uint64_t 
 	p1_check_contact(ck, pc, seq, cid, rec);
 }
 
+/* EDIT: the new email and phone are normalised, and counted for uniqueness from here. */
+static void pass1_edit(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	uint64_t cid = rec->customer_id;
+	char buf[PROTO_MAX_EMAIL + 1];
+	struct proto_str norm;
+	const __typeof__(rec->u.edit) *e = &rec->u.edit;
+
+	if (e->email.len && (model_email_normalise(e->email, buf, &norm) || norm.len != e->email.len ||
+			     memcmp(norm.ptr, e->email.ptr, norm.len)))
+		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(e->email));
+	/* A stored phone starts with '+', which no country changes. */
+	if (e->phone.len && (model_phone_normalise(e->phone, 0, buf, &norm) || norm.len != e->phone.len ||
+			     memcmp(norm.ptr, e->phone.ptr, norm.len)))
+		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(e->phone));
+	if (e->fields & PROTO_EDIT_EMAIL) {
+		set_text(&pc->email, &pc->email_len, e->email);
+		pc->contact_seq = seq;
+	}
+	if (e->fields & PROTO_EDIT_PHONE) {
+		set_text(&pc->phone, &pc->phone_len, e->phone);
+		pc->contact_seq = seq;
+	}
+}
+
+/* CARD: the card is a normalised card number. Who holds it is the replay's to check. */
+static void pass1_card(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	char buf[PROTO_MAX_CARD + 1];
+	struct proto_str norm;
+
+	if (model_card_normalise(rec->u.card.card, buf, &norm) || norm.len != rec->u.card.card.len ||
+	    memcmp(norm.ptr, rec->u.card.card.ptr, norm.len))
+		p1_problem(ck, pc, seq, rec->customer_id, "card %s is not a normalised card number", check_qstr(rec->u.card.card));
+}
+
 /* Kinds that change nothing pass 1 adds up. */
 static void pass1_nothing(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
 {
@@ -544,6 +658,7 @@ static void pass1_nothing(struct check *ck, struct check_p1_customer *pc, uint64
 #define pass1_program pass1_nothing
 #define pass1_key_create pass1_nothing
 #define pass1_key_revoke pass1_nothing
+#define pass1_optout pass1_nothing
 
 static pass1_fn *const pass1_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 #define PASS1_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = pass1_##kind,

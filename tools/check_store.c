@@ -221,8 +221,15 @@ static void load_refusal(const struct model *m, int db, const void *e, char *out
 			snprintf(out, cap, "email %s is customer %" PRIu64 "'s too", check_qstr(s->c.email), other->id);
 		else if ((other = model_customer_by_phone(m, s->c.phone)))
 			snprintf(out, cap, "phone %s is customer %" PRIu64 "'s too", check_qstr(s->c.phone), other->id);
-		else
+		else {
+			for (uint8_t i = 0; i < s->c.ncards; i++)
+				if ((other = model_customer_by_card(m, s->c.cards[i]))) {
+					snprintf(out, cap, "card %s is customer %" PRIu64 "'s too", check_qstr(s->c.cards[i]),
+						 other->id);
+					return;
+				}
 			snprintf(out, cap, "its fields are out of range");
+		}
 		return;
 	}
 	case RECORD_DB_ORDERS: {

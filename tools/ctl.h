@@ -177,7 +177,7 @@ int ctl_amount_parse(const char *s, int64_t *out);
  */
 int ctl_time_parse(const char *s, int64_t *us);
 
-/* REF (an email, a phone number or #ID) into ref: 0, or CTL_EXIT_USAGE after saying why. */
+/* REF (an email, a phone number, #ID or card:NUMBER) into ref: 0, or CTL_EXIT_USAGE after saying why. */
 int ctl_ref_parse(const struct ctl *c, const char *text, struct accrue_ref *ref);
 
 /* ---- the session and failures (ctl_session.c) -------------------------- */

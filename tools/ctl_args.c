@@ -247,7 +247,7 @@ int ctl_amount_parse(const char *s, int64_t *out)
 int ctl_ref_parse(const struct ctl *c, const char *text, struct accrue_ref *ref)
 {
 	if (accrue_ref_parse(text, ref) != 0)
-		return ctl_usage_error(c, "'%s' does not name a customer: give an email, a phone number or #ID", text);
+		return ctl_usage_error(c, "'%s' does not name a customer: give an email, a phone number, #ID or card:NUMBER", text);
 	return 0;
 }
 

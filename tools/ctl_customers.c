@@ -40,7 +40,20 @@ void ctl_customer_print_json(const struct accrue_customer *cu)
 			putchar(',');
 		out_json_str(cu->groups[i]);
 	}
-	fputs("]}", stdout);
+	fputs("],\"cards\":[", stdout);
+	for (int i = 0; i < cu->ncards; i++) {
+		if (i)
+			putchar(',');
+		out_json_str(cu->cards[i]);
+	}
+	printf("],\"opted_out\":%s,\"optout_time\":", cu->opted_out ? "true" : "false");
+	out_json_time(cu->opted_out ? cu->optout_us : 0);
+	fputs(",\"optout_source\":", stdout);
+	if (cu->opted_out && cu->optout_source[0])
+		out_json_str(cu->optout_source);
+	else
+		fputs("null", stdout);
+	putchar('}');
 }
 
 /* The groups as "vip, staff" ("-" for none). */
@@ -83,6 +96,24 @@ void ctl_customer_print(const char *unit, const struct accrue_customer *cu)
 	out_field_print("membership", cu->member ? "member" : "guest");
 	out_field_print("tier", cu->tier);
 	groups_print(cu);
+	{
+		/* The cards as "1234, 5678"; the marketing opt-out with its time and source. */
+		char cards[ACCRUE_MAX_CARDS * 42 + 1], when[64], mk[64 + 72 + 32];
+		size_t len = 0;
+
+		cards[0] = '\0';
+		for (int i = 0; i < cu->ncards && len < sizeof cards; i++)
+			len += (size_t)snprintf(cards + len, sizeof cards - len, "%s%s", i ? ", " : "", cu->cards[i]);
+		out_field_print("cards", cards);
+		if (cu->opted_out) {
+			out_time_format(when, sizeof when, cu->optout_us);
+			snprintf(mk, sizeof mk, "opted out %s%s%s%s", when, cu->optout_source[0] ? " (" : "", cu->optout_source,
+				 cu->optout_source[0] ? ")" : "");
+			out_field_print("marketing", mk);
+		} else {
+			out_field_print("marketing", "opted in");
+		}
+	}
 }
 
 void ctl_change_print(struct ctl *c, const struct accrue_result *res, const char *what)
@@ -146,10 +177,11 @@ const char ctl_help_show[] =
 	"\n"
 	"Show a customer: contact details, balance, lifetime points, visits and spend,\n"
 	"whether a member or a guest (recorded by a sale, earns nothing), tier and\n"
-	"groups.\n"
-	"REF is an email, a phone number or #ID ('#42' in a shell). The email and\n"
-	"phone are looked up as enrol stores them (\"555 010 0001\" is +15550100001\n"
-	"with phone.country 1); \"no customer\" names the form that was searched.\n";
+	"groups, loyalty cards, and the marketing opt-out with its time and source.\n"
+	"REF is an email, a phone number, #ID ('#42' in a shell) or card:NUMBER. The\n"
+	"email and phone are looked up as enrol stores them (\"555 010 0001\" is\n"
+	"+15550100001 with phone.country 1); \"no customer\" names the form that was\n"
+	"searched.\n";
 
 int ctl_cmd_show(struct ctl *c, int argc, char **argv)
 {
@@ -182,8 +214,10 @@ const char ctl_help_history[] =
 	"Usage: accruectl history REF [--limit N]\n"
 	"\n"
 	"A customer's point history, newest first: enrolment, sales (accrue),\n"
-	"returns, adjustments, group and tier changes, joining as a member, with\n"
-	"the balance after each. Shows at most N entries (default 20).\n";
+	"returns, adjustments, group and tier changes, joining as a member, edits\n"
+	"(naming the fields changed, not their values), cards linked and unlinked,\n"
+	"marketing opt-outs and opt-ins, with the balance after each. Shows at\n"
+	"most N entries (default 20).\n";
 
 static void history_print_json(const struct accrue_entry *e, uint32_t n)
 {

@@ -106,7 +106,7 @@ static void name_join(const struct accrue_customer *cu, char *buf, size_t cap)
 static const char *const csv_heads[] = {"id",	   "email",	     "phone",  "first_name",
 					"last_name", "member",	     "groups", "tier",
 					"balance",   "lifetime_points", "visits", "total_spend",
-					"average_spend", "created",	     "last_visit"};
+					"average_spend", "created",	     "last_visit", "opted_out", "cards"};
 
 static void csv_header(FILE *f)
 {
@@ -143,6 +143,15 @@ static void csv_row(FILE *f, const struct accrue_customer *cu)
 	out_csv_plain(f, buf, 0);
 	out_time_format(buf, sizeof buf, cu->last_visit_us);
 	out_csv_plain(f, buf, 0);
+	out_csv_plain(f, cu->opted_out ? "1" : "0", 0);
+	{
+		size_t len = 0;
+
+		buf[0] = '\0';
+		for (int i = 0; i < cu->ncards && len < sizeof buf; i++)
+			len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s", i ? ";" : "", cu->cards[i]);
+		out_csv_text(f, buf, 0);
+	}
 	out_csv_end(f);
 }
 
@@ -346,7 +355,8 @@ const char ctl_help_export[] =
 	"as RFC 4180 CSV with a header row:\n"
 	"  id, email, phone, first_name, last_name, member, groups (separated by ;),\n"
 	"  tier, balance, lifetime_points, visits, total_spend, average_spend,\n"
-	"  created, last_visit\n"
+	"  created, last_visit, opted_out (1: opted out of marketing), cards\n"
+	"  (loyalty card numbers, separated by ;)\n"
 	"in id order unless --sort says otherwise, to FILE (written whole to\n"
 	"FILE.part, then renamed) or to standard output. Pages of 1000 are fetched\n"
 	"one after another, so memory stays constant whatever the size of the\n"

@@ -779,7 +779,7 @@ int ctl_cmd_batch(struct ctl *c, int argc, char **argv)
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		if (accrue_ref_parse(list[i].ref_text, &refs[i]) != 0) {
-			rc = ctl_usage_error(c, "%s:%d: '%s' does not name a customer: give an email, a phone number or #ID",
+			rc = ctl_usage_error(c, "%s:%d: '%s' does not name a customer: give an email, a phone number, #ID or card:NUMBER",
 					     pos[0], list[i].line, list[i].ref_text);
 			goto done;
 		}

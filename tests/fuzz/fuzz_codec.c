@@ -95,6 +95,9 @@ union fuzz_msg {
 	struct proto_key_create_req key_create;
 	struct proto_key_revoke_req key_revoke;
 	struct proto_customers_req customers;
+	struct proto_edit_req edit;
+	struct proto_card_req card;
+	struct proto_optout_req optout;
 	struct proto_hello_rep hello_rep;
 	struct proto_customer customer;
 	struct proto_change_rep change_rep;
@@ -169,6 +172,10 @@ static void ref_promises(const struct proto_ref *ref, int anonymous_ok, const ui
 	case PROTO_REF_PHONE:
 		FUZZ_ASSERT(ref->id == 0);
 		STR_OK(ref->text, PROTO_MAX_PHONE);
+		break;
+	case PROTO_REF_CARD:
+		FUZZ_ASSERT(ref->id == 0);
+		STR_OK(ref->text, PROTO_MAX_CARD);
 		break;
 	default:
 		FUZZ_ASSERT(!"ref kind out of range");
@@ -291,6 +298,30 @@ static void key_revoke_promises(const union fuzz_msg *m, const uint8_t *b, size_
 	(void)m;
 }
 
+static void edit_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	ref_promises(&m->edit.ref, 0, b, n);
+	FUZZ_ASSERT(m->edit.fields >= 1 && m->edit.fields <= PROTO_EDIT_ALL);
+	STR_OK(m->edit.email, PROTO_MAX_EMAIL);
+	STR_OK(m->edit.phone, PROTO_MAX_PHONE);
+	STR_OK(m->edit.first_name, PROTO_MAX_NAME);
+	STR_OK(m->edit.last_name, PROTO_MAX_NAME);
+}
+
+static void card_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	ref_promises(&m->card.ref, 0, b, n);
+	FUZZ_ASSERT(m->card.link <= 1);
+	STR_OK(m->card.card, PROTO_MAX_CARD);
+}
+
+static void optout_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	ref_promises(&m->optout.ref, 0, b, n);
+	FUZZ_ASSERT(m->optout.opted_out <= 1);
+	STR_OK(m->optout.source, PROTO_MAX_OPTOUT_SOURCE);
+}
+
 static void customer_promises(const struct proto_customer *c, const uint8_t *b, size_t n)
 {
 	STR_OK(c->email, PROTO_MAX_EMAIL);
@@ -302,6 +333,11 @@ static void customer_promises(const struct proto_customer *c, const uint8_t *b, 
 	FUZZ_ASSERT(c->ngroups <= PROTO_MAX_GROUPS);
 	for (uint8_t i = 0; i < c->ngroups; i++)
 		STR_OK(c->groups[i], PROTO_MAX_GROUP);
+	FUZZ_ASSERT(c->opted_out <= 1);
+	STR_OK(c->optout_source, PROTO_MAX_OPTOUT_SOURCE);
+	FUZZ_ASSERT(c->ncards <= PROTO_MAX_CARDS);
+	for (uint8_t i = 0; i < c->ncards; i++)
+		STR_OK(c->cards[i], PROTO_MAX_CARD);
 }
 
 static void hello_rep_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
@@ -366,6 +402,9 @@ CODEC_WRAPPERS(history_req, history)
 CODEC_WRAPPERS(key_create_req, key_create)
 CODEC_WRAPPERS(key_revoke_req, key_revoke)
 CODEC_WRAPPERS(customers_req, customers)
+CODEC_WRAPPERS(edit_req, edit)
+CODEC_WRAPPERS(card_req, card)
+CODEC_WRAPPERS(optout_req, optout)
 CODEC_WRAPPERS(hello_rep, hello_rep)
 CODEC_WRAPPERS(customer_rep, customer)
 CODEC_WRAPPERS(change_rep, change_rep)
@@ -391,6 +430,9 @@ static const struct codec history_req = CODEC(history_req, history_promises);
 static const struct codec key_create_req = CODEC(key_create_req, key_create_promises);
 static const struct codec key_revoke_req = CODEC(key_revoke_req, key_revoke_promises);
 static const struct codec customers_req = CODEC(customers_req, customers_promises);
+static const struct codec edit_req = CODEC(edit_req, edit_promises);
+static const struct codec card_req = CODEC(card_req, card_promises);
+static const struct codec optout_req = CODEC(optout_req, optout_promises);
 static const struct codec hello_rep = CODEC(hello_rep, hello_rep_promises);
 static const struct codec customer_rep = CODEC(customer_rep, customer_rep_promises);
 static const struct codec change_rep = CODEC(change_rep, change_rep_promises);
@@ -641,7 +683,10 @@ void fuzz_check_reply(uint8_t opcode, const uint8_t *b, size_t n)
 	case PROTO_OP_ENROL:
 	case PROTO_OP_LOOKUP:
 	case PROTO_OP_GROUP:
-	case PROTO_OP_TIER: check_codec(&customer_rep, b, n); break;
+	case PROTO_OP_TIER:
+	case PROTO_OP_EDIT:
+	case PROTO_OP_CARD:
+	case PROTO_OP_OPTOUT: check_codec(&customer_rep, b, n); break;
 	case PROTO_OP_ACCRUE:
 	case PROTO_OP_ADJUST: check_codec(&change_rep, b, n); break;
 	case PROTO_OP_RETURN: check_codec(&return_rep, b, n); break;
@@ -680,6 +725,9 @@ REQUEST_CHECK(history_req)
 REQUEST_CHECK(key_create_req)
 REQUEST_CHECK(key_revoke_req)
 REQUEST_CHECK(customers_req)
+REQUEST_CHECK(edit_req)
+REQUEST_CHECK(card_req)
+REQUEST_CHECK(optout_req)
 
 /* Names are the fuzz targets' (body_<name>); tests/fuzz/CMakeLists.txt lists the same. */
 const struct fuzz_body fuzz_requests[] = {
@@ -699,6 +747,9 @@ const struct fuzz_body fuzz_requests[] = {
 	{"key_revoke", PROTO_OP_KEY_REVOKE, check_key_revoke_req},
 	{"batch", PROTO_OP_ACCRUE_BATCH, check_batch_req},
 	{"customers", PROTO_OP_CUSTOMERS, check_customers_req},
+	{"edit", PROTO_OP_EDIT, check_edit_req},
+	{"card", PROTO_OP_CARD, check_card_req},
+	{"optout", PROTO_OP_OPTOUT, check_optout_req},
 };
 const size_t fuzz_nrequests = sizeof fuzz_requests / sizeof fuzz_requests[0];
 

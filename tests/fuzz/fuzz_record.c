@@ -80,6 +80,21 @@ static void record_promises(const struct record *r, const uint8_t *b, size_t n)
 		break;
 	case PROTO_ENTRY_KEY_REVOKE:
 		break;
+	case PROTO_ENTRY_EDIT:
+		FUZZ_ASSERT(r->u.edit.fields >= 1 && r->u.edit.fields <= PROTO_EDIT_ALL);
+		STR_OK(r->u.edit.email, PROTO_MAX_EMAIL);
+		STR_OK(r->u.edit.phone, PROTO_MAX_PHONE);
+		STR_OK(r->u.edit.first_name, PROTO_MAX_NAME);
+		STR_OK(r->u.edit.last_name, PROTO_MAX_NAME);
+		break;
+	case PROTO_ENTRY_CARD:
+		FUZZ_ASSERT(r->u.card.link <= 1);
+		STR_OK(r->u.card.card, PROTO_MAX_CARD);
+		break;
+	case PROTO_ENTRY_OPTOUT:
+		FUZZ_ASSERT(r->u.optout.opted_out <= 1);
+		STR_OK(r->u.optout.source, PROTO_MAX_OPTOUT_SOURCE);
+		break;
 	default:
 		FUZZ_ASSERT(!"a record of unknown type decoded");
 	}

@@ -459,6 +459,71 @@ static void seeds_group(void)
 	emit_request("group", PROTO_OP_GROUP, "bad-add", 0);
 }
 
+/* The customer book: EDIT, CARD and OPTOUT, typical, at the limits, and one field out of range each. */
+static void seeds_book(void)
+{
+	struct proto_edit_req e;
+	struct proto_card_req k;
+	struct proto_optout_req o;
+
+	memcpy(e.key, request_key, sizeof e.key);
+	e.ref = ref_id(1);
+	e.fields = PROTO_EDIT_EMAIL | PROTO_EDIT_LAST;
+	e.email = C("ana@lima.example");
+	e.phone = e.first_name = C("");
+	e.last_name = C("Lima Souza");
+	body_begin();
+	proto_edit_req_encode(&w, &e);
+	emit_request("edit", PROTO_OP_EDIT, "email-last", 1);
+	e.ref = ref_text(PROTO_REF_CARD, S(PROTO_MAX_CARD));
+	e.fields = PROTO_EDIT_ALL;
+	e.email = S(PROTO_MAX_EMAIL);
+	e.phone = S(PROTO_MAX_PHONE);
+	e.first_name = e.last_name = S(PROTO_MAX_NAME);
+	body_begin();
+	proto_edit_req_encode(&w, &e);
+	emit_request("edit", PROTO_OP_EDIT, "max", 0);
+	e.fields = 0;
+	body_begin();
+	proto_edit_req_encode(&w, &e);
+	emit_request("edit", PROTO_OP_EDIT, "no-fields", 0);
+
+	memcpy(k.key, request_key, sizeof k.key);
+	k.ref = ref_text(PROTO_REF_EMAIL, C("ana.lima@example.com"));
+	k.link = 1;
+	k.card = C("4000 1234 5678 9010");
+	body_begin();
+	proto_card_req_encode(&w, &k);
+	emit_request("card", PROTO_OP_CARD, "link", 1);
+	k.ref = ref_text(PROTO_REF_CARD, C("4000123456789010"));
+	k.link = 0;
+	k.card = S(PROTO_MAX_CARD);
+	body_begin();
+	proto_card_req_encode(&w, &k);
+	emit_request("card", PROTO_OP_CARD, "unlink-max", 0);
+	k.link = 2;
+	body_begin();
+	proto_card_req_encode(&w, &k);
+	emit_request("card", PROTO_OP_CARD, "bad-link", 0);
+
+	memcpy(o.key, request_key, sizeof o.key);
+	o.ref = ref_text(PROTO_REF_PHONE, C("+15550100001"));
+	o.opted_out = 1;
+	o.source = C("sms STOP");
+	body_begin();
+	proto_optout_req_encode(&w, &o);
+	emit_request("optout", PROTO_OP_OPTOUT, "out", 1);
+	o.opted_out = 0;
+	o.source = C("");
+	body_begin();
+	proto_optout_req_encode(&w, &o);
+	emit_request("optout", PROTO_OP_OPTOUT, "in", 0);
+	o.source = S(PROTO_MAX_OPTOUT_SOURCE + 1);
+	body_begin();
+	proto_optout_req_encode(&w, &o);
+	emit_request("optout", PROTO_OP_OPTOUT, "over-source", 0);
+}
+
 static void seeds_tier(void)
 {
 	struct proto_tier_req m;
@@ -722,6 +787,11 @@ static void customer_shape(int max)
 		c->tier = C("gold");
 		c->ngroups = 1;
 		c->groups[0] = C("staff");
+		c->opted_out = 1;
+		c->optout_us = 1700000200000000;
+		c->optout_source = C("sms STOP");
+		c->ncards = 1;
+		c->cards[0] = C("4000123456789010");
 		return;
 	}
 	c->email = S(PROTO_MAX_EMAIL);
@@ -731,6 +801,11 @@ static void customer_shape(int max)
 	c->ngroups = PROTO_MAX_GROUPS;
 	for (int i = 0; i < PROTO_MAX_GROUPS; i++)
 		c->groups[i] = S(PROTO_MAX_GROUP);
+	c->opted_out = 1;
+	c->optout_source = S(PROTO_MAX_OPTOUT_SOURCE);
+	c->ncards = PROTO_MAX_CARDS;
+	for (int i = 0; i < PROTO_MAX_CARDS; i++)
+		c->cards[i] = S(PROTO_MAX_CARD);
 }
 
 static struct proto_quote_rep quote_rep_m;
@@ -756,7 +831,8 @@ static void seeds_replies(void)
 	emit_reply(PROTO_OP_HELLO, "hello", 1);
 
 	for (int max = 0; max <= 1; max++) {
-		static const uint8_t customer_ops[] = {PROTO_OP_ENROL, PROTO_OP_LOOKUP, PROTO_OP_GROUP, PROTO_OP_TIER};
+		static const uint8_t customer_ops[] = {PROTO_OP_ENROL, PROTO_OP_LOOKUP, PROTO_OP_GROUP, PROTO_OP_TIER,
+						       PROTO_OP_EDIT,  PROTO_OP_CARD,   PROTO_OP_OPTOUT};
 		customer_shape(max);
 		for (size_t i = 0; i < sizeof customer_ops; i++) {
 			body_begin();
@@ -1199,6 +1275,19 @@ static void seeds_records(void)
 	rec.u.tier.tier = C("gold");
 	rec.u.tier.note = C("over 500.00 this year");
 	emit_record("tier", 17);
+	record_begin(PROTO_ENTRY_EDIT, 1);
+	rec.u.edit.fields = PROTO_EDIT_EMAIL;
+	rec.u.edit.email = C("ana@lima.example");
+	rec.u.edit.phone = rec.u.edit.first_name = rec.u.edit.last_name = C("");
+	emit_record("edit", 18);
+	record_begin(PROTO_ENTRY_CARD, 1);
+	rec.u.card.link = 1;
+	rec.u.card.card = C("4000123456789010");
+	emit_record("card", 19);
+	record_begin(PROTO_ENTRY_OPTOUT, 1);
+	rec.u.optout.opted_out = 1;
+	rec.u.optout.source = C("sms STOP");
+	emit_record("optout", 20);
 }
 
 /* A snapshot value in body[] as snapshot/<name>, after its selector byte. */
@@ -1225,6 +1314,15 @@ static void seeds_snapshots(void)
 		record_customer_encode(&w, &c);
 		emit_snapshot(0, max ? "customer-max" : "customer");
 	}
+	/* A format-1 customer, as checkpoints wrote it before the opt-out and
+	 * the cards: the customer up to its groups, then last_seq. */
+	customer_shape(0);
+	body_begin();
+	proto_put_u8(&w, 1);
+	proto_customer_put(&w, &customer_m);
+	w.len -= 1 + 8 + 2 + 8 + 1 + 2 + 16; /* the opt-out ("sms STOP") and one card of 16 */
+	proto_put_u64(&w, 17);
+	emit_snapshot(0, "customer-format-1");
 	body_begin();
 	record_order_encode(&w, &o);
 	emit_snapshot(1, "order");
@@ -1267,6 +1365,7 @@ int main(int argc, char **argv)
 	seeds_order();
 	seeds_group();
 	seeds_tier();
+	seeds_book();
 	seeds_program_set();
 	seeds_adjust();
 	seeds_history();

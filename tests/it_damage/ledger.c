@@ -6,7 +6,8 @@
  * checkpoint (its effect then lives in the snapshots, and the daemon does
  * not read the record at start) and once in the journal tail after it
  * (replayed at every start). Every snapshot database gets entries: the
- * customers (members, a guest who joined, a tier, groups), the orders and
+ * customers (members, a guest who joined, a tier, groups, cards, an edit,
+ * opt-outs), the orders and
  * request keys of some 3,000 sales (enough that the journal, orders and
  * requests trees have branch pages), the API keys (one created and one
  * revoked on each side of the checkpoint) and the program (three settings
@@ -126,6 +127,17 @@ static void tier(uint64_t id, const char *name)
 	struct accrue_ref ref = by_id(id);
 
 	CHECK_RC(a, accrue_tier(a, NULL, &ref, name, "set by the damage corpus", NULL), 0);
+}
+
+/* The customer book: a card linked, an edit and an opt-out (EDIT, CARD, OPTOUT records). */
+static void book(uint64_t id, const char *card, const char *last_name, const char *source)
+{
+	struct accrue_ref ref = by_id(id);
+	struct accrue_edit e = {NULL, NULL, NULL, last_name};
+
+	CHECK_RC(a, accrue_card(a, NULL, &ref, 1, card, NULL), 0);
+	CHECK_RC(a, accrue_edit(a, NULL, &ref, &e, NULL), 0);
+	CHECK_RC(a, accrue_optout(a, NULL, &ref, 1, source, NULL), 0);
 }
 
 static uint64_t key_create(int role, const char *location)
@@ -302,6 +314,7 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	group(members[4], 1, "staff");
 	group(members[4], 0, "staff");
 	tier(members[5], "gold");
+	book(members[6], "DMG-0006", "Damage-Edited", "sms STOP");
 	terminal = key_create(ACCRUE_ROLE_TERMINAL, "store-1");
 	readonly = key_create(ACCRUE_ROLE_READONLY, NULL);
 	CHECK_RC(a, accrue_key_revoke(a, NULL, readonly), 0);
@@ -330,6 +343,7 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	adjust(members[8], 25, "damage corpus: tail goodwill");
 	group(members[8], 1, "tailgroup");
 	tier(members[8], "silver");
+	book(members[9], "DMG-0010", "Tail-Edited", "till 4");
 	key_create(ACCRUE_ROLE_READONLY, NULL);
 	CHECK_RC(a, accrue_key_revoke(a, NULL, terminal), 0);
 

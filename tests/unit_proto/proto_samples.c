@@ -126,6 +126,11 @@ const struct proto_customer s_customer = {
 	.tier = LIT("gold"),
 	.ngroups = 2,
 	.groups = {LIT("staff"), LIT("vip")},
+	.opted_out = 1,
+	.optout_us = 1700000200000003ll,
+	.optout_source = LIT("sms STOP"),
+	.ncards = 2,
+	.cards = {LIT("4000123412341234"), LIT("A7")},
 };
 const struct proto_customer s_guest = {
 	.id = 77,
@@ -140,6 +145,8 @@ const struct proto_customer s_guest = {
 	.member = 0,
 	.tier = LIT(""),
 	.ngroups = 0,
+	.optout_source = LIT(""),
+	.ncards = 0,
 };
 const struct proto_entry s_entries[2] = {
 	{.seq = 1001, .type = PROTO_ENTRY_ACCRUE, .time_us = 1700000000000123ll, .points = 123,
@@ -192,6 +199,12 @@ void check_customer(const struct proto_customer *got, const struct proto_custome
 	CHECK_INT(got->ngroups, want->ngroups);
 	for (uint8_t i = 0; i < got->ngroups && i < want->ngroups; i++)
 		CHECK(str_same(got->groups[i], want->groups[i]));
+	CHECK_INT(got->opted_out, want->opted_out);
+	CHECK(got->optout_us == want->optout_us);
+	CHECK(str_same(got->optout_source, want->optout_source));
+	CHECK_INT(got->ncards, want->ncards);
+	for (uint8_t i = 0; i < got->ncards && i < want->ncards; i++)
+		CHECK(str_same(got->cards[i], want->cards[i]));
 }
 
 void spec_customer(struct spec *s, const struct proto_customer *c)
@@ -212,6 +225,12 @@ void spec_customer(struct spec *s, const struct proto_customer *c)
 	spec_le(s, c->ngroups, 1);
 	for (uint8_t i = 0; i < c->ngroups; i++)
 		spec_str(s, c->groups[i]);
+	spec_le(s, c->opted_out, 1);
+	spec_le(s, (uint64_t)c->optout_us, 8);
+	spec_str(s, c->optout_source);
+	spec_le(s, c->ncards, 1);
+	for (uint8_t i = 0; i < c->ncards; i++)
+		spec_str(s, c->cards[i]);
 }
 
 /* The strings of sample_lines' lines. */
