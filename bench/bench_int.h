@@ -241,7 +241,7 @@ struct bench {
 	/* List queries (bench_list.c). */
 	struct histogram list_hist;
 	uint64_t list_done, list_failed;
-	char list_error[160]; /* the first failure's message */
+	char list_error[256]; /* the first failure's message */
 };
 
 /* ---- bench_list.c ---------------------------------------------------- */

@@ -73,7 +73,7 @@ struct list_thread {
 	uint32_t index;
 	struct histogram hist;
 	uint64_t done, failed;
-	char error[160];
+	char error[256];
 };
 
 static _Atomic int list_go, list_stop;
@@ -84,7 +84,7 @@ static void *list_thread_main(void *arg)
 	struct accrue_customer *rows = calloc(50, sizeof *rows);
 	struct accrue_customer_page page;
 	accrue *a = NULL;
-	char msg[200], search[96];
+	char msg[160], search[96];
 	uint32_t i = t->index * 37;
 
 	if (!rows || accrue_connect_message(t->b->opt.server, t->b->api_key, &a, msg, sizeof msg) != 0) {
