@@ -20,11 +20,12 @@
  * change (balance, visits, spend, last visit), a customer whose value moves
  * across the cursor between two pages can be seen twice or not at all.
  */
-#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <unicase.h>
 
 #include "dispatch_ops.h"
 
@@ -44,7 +45,7 @@ struct list_scan {
 	uint8_t sort, desc, flags, member, optout;
 	uint32_t limit;
 	int64_t min_points, max_points;
-	char needle[PROTO_MAX_SEARCH + 1]; /* the search, ASCII lower-cased */
+	char needle[4 * PROTO_MAX_SEARCH + 1]; /* the search, lower-cased (it may grow) */
 	uint32_t needle_len;
 	char digits[PROTO_MAX_SEARCH + 1]; /* the search's digits, when it reads as a phone */
 	uint32_t ndigits;
@@ -175,29 +176,53 @@ static int ci_contains(const char *hay, uint32_t len, const char *needle, uint32
 	return 0;
 }
 
+/* Whether needle[0..n) is in hay[0..len), byte for byte. glibc's memmem
+ * prepares the needle on every call, which costs more than these short
+ * texts do: look for the first byte, then compare. */
+static int contains(const char *hay, uint32_t len, const char *needle, uint32_t n)
+{
+	const char *p = hay, *end = hay + len;
+
+	if (n == 0 || n > len)
+		return n == 0;
+	while ((p = memchr(p, needle[0], (size_t)(end - p) - n + 1)) != NULL) {
+		if (memcmp(p + 1, needle + 1, n - 1) == 0)
+			return 1;
+		p++;
+		if ((size_t)(end - p) < n)
+			return 0;
+	}
+	return 0;
+}
+
+/*
+ * The customer's text is email, phone, first and last name back to back
+ * (model.h); read it in place, without a view: this runs for every customer
+ * of a search, and a million of them must take milliseconds, not tens.
+ */
 static int search_matches(const struct list_scan *ls, const struct model_customer *c)
 {
-	struct proto_customer v;
+	const char *t = c->text;
+	const char *phone = t + c->email_len, *first = phone + c->phone_len, *last = first + c->first_len;
 
-	model_customer_view(c, &v);
-	/* Emails are stored lower-cased (model_email_normalise). */
-	if ((v.email.len >= ls->needle_len && memmem(v.email.ptr, v.email.len, ls->needle, ls->needle_len)) ||
-	    ci_contains(v.first_name.ptr, v.first_name.len, ls->needle, ls->needle_len) ||
-	    ci_contains(v.last_name.ptr, v.last_name.len, ls->needle, ls->needle_len))
+	/* Emails are stored lower-cased (model_email_normalise); so is the needle. */
+	if (contains(t, c->email_len, ls->needle, ls->needle_len) ||
+	    ci_contains(first, c->first_len, ls->needle, ls->needle_len) ||
+	    ci_contains(last, c->last_len, ls->needle, ls->needle_len))
 		return 1;
-	if (ls->ndigits && v.phone.len > 1) {
+	if (ls->ndigits && c->phone_len > 1) {
 		/* The phone is '+' and digits; a number typed nationally may
 		 * carry a trunk 0 that the stored form does not. */
 		const char *d = ls->digits;
 		uint32_t n = ls->ndigits;
 
-		if (ci_contains(v.phone.ptr + 1, v.phone.len - 1, d, n))
+		if (contains(phone + 1, c->phone_len - 1u, d, n))
 			return 1;
 		while (n > 3 && *d == '0') {
 			d++;
 			n--;
 		}
-		if (n != ls->ndigits && ci_contains(v.phone.ptr + 1, v.phone.len - 1, d, n))
+		if (n != ls->ndigits && contains(phone + 1, c->phone_len - 1u, d, n))
 			return 1;
 	}
 	return 0;
@@ -470,6 +495,11 @@ static enum dispatch_action list_step(struct dispatch *d, struct dispatch_cont *
 
 	while (!page_full(ls) && (slot = next_slot(ls)) >= 0) {
 		const struct model_customer *c = &d->model->customers[slot];
+		int64_t ahead = ls->desc ? slot - 8 : slot + 8;
+
+		/* The text of a customer a few slots on: its cache miss overlaps this one's work. */
+		if (ls->needle_len && ahead >= 0 && ahead < ls->end)
+			__builtin_prefetch(d->model->customers[ahead].text);
 
 		if (matches(ls, c)) {
 			ls->matched++;
@@ -492,7 +522,8 @@ static void copy_str(char *dst, uint32_t *len, struct proto_str s)
 	*len = s.len;
 }
 
-/* The search as a needle: trimmed and lower-cased; its digits too when it reads as a phone. */
+/* The search as a needle: trimmed and lower-cased (Unicode, as emails are
+ * stored); its digits too when it reads as a phone. */
 static void search_set(struct list_scan *ls, struct proto_str s)
 {
 	uint32_t a = 0, b = s.len, digits = 0, other = 0;
@@ -501,10 +532,25 @@ static void search_set(struct list_scan *ls, struct proto_str s)
 		a++;
 	while (b > a && (s.ptr[b - 1] == ' ' || s.ptr[b - 1] == '\t'))
 		b--;
+	{
+		size_t n = sizeof ls->needle - 1;
+		uint8_t *low = u8_tolower((const uint8_t *)s.ptr + a, b - a, NULL, NULL, (uint8_t *)ls->needle, &n);
+
+		if (low && n < sizeof ls->needle) {
+			if (low != (uint8_t *)ls->needle)
+				memcpy(ls->needle, low, n);
+			ls->needle_len = (uint32_t)n;
+		} else {
+			/* Not UTF-8 (or absurdly long once lowered): ASCII letters only. */
+			for (uint32_t i = a; i < b; i++)
+				ls->needle[ls->needle_len++] = ascii_lower(s.ptr[i]);
+		}
+		if (low != (uint8_t *)ls->needle)
+			free(low);
+	}
 	for (uint32_t i = a; i < b; i++) {
 		char ch = s.ptr[i];
 
-		ls->needle[ls->needle_len++] = ascii_lower(ch);
 		if (ch >= '0' && ch <= '9')
 			ls->digits[digits++] = ch;
 		else if (!strchr(" ()-.+/", ch))
