@@ -30,6 +30,10 @@ checks=0
 
 harness_cleanup() {
 	local status=$?
+	# A test with more to stop (an accruectl in the background) defines harness_on_exit.
+	if declare -F harness_on_exit >/dev/null; then
+		harness_on_exit
+	fi
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
 		kill -KILL "$PID" 2>/dev/null
 		wait "$PID" 2>/dev/null
@@ -51,9 +55,18 @@ fail() {
 	echo "$NAME.sh:${BASH_LINENO[n - 2]}: FAILED: $*" >&2
 }
 
+# die MESSAGE: a failure after which the test cannot go on.
+die() {
+	fail "$*"
+	exit 1
+}
+
+# How long one accruectl may take before it is killed (seconds).
+HARNESS_TIMEOUT=${HARNESS_TIMEOUT:-60}
+
 # run ARGS...: accruectl with the admin key; sets OUT, ERR and RC. Bounded.
 run() {
-	OUT=$(timeout -k 2 60 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" "$@" 2>"$TMP/stderr")
+	OUT=$(timeout -k 2 "$HARNESS_TIMEOUT" "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" "$@" 2>"$TMP/stderr")
 	RC=$?
 	ERR=$(cat "$TMP/stderr")
 }
@@ -62,7 +75,7 @@ run() {
 run_key() {
 	local keyfile=$1
 	shift
-	OUT=$(timeout -k 2 60 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$keyfile" "$@" 2>"$TMP/stderr")
+	OUT=$(timeout -k 2 "$HARNESS_TIMEOUT" "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$keyfile" "$@" 2>"$TMP/stderr")
 	RC=$?
 	ERR=$(cat "$TMP/stderr")
 }
@@ -115,6 +128,21 @@ expect_err() {
 	if ! grep -qiF -- "$1" <<<"$ERR"; then
 		fail "$2: stderr lacks [$1]; stderr: [$ERR]"
 	fi
+}
+
+# expect_json FIELD VALUE DESCRIPTION: stdout has "FIELD":VALUE (VALUE as
+# JSON text: 12, "x", true), the value ending there (so "balance":1 does not
+# match "balance":12).
+expect_json() {
+	checks=$((checks + 1))
+	local pattern
+	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[,}]' "$1" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$2")")
+	grep -qE -- "$pattern" <<<"$OUT" || fail "$3: JSON lacks \"$1\":$2; stdout: [$OUT]"
+}
+
+# json_num FIELD: the value of a numeric JSON field of the last output.
+json_num() {
+	sed -n "s/.*\"$1\":\\([0-9-]*\\).*/\\1/p" <<<"$OUT" | head -n 1
 }
 
 # expect_eq GOT WANT DESCRIPTION

@@ -13,67 +13,23 @@
 # directory. Every wait is bounded; nothing waits a fixed time.
 set -u
 
-: "${ACCRUED_BIN:?ACCRUED_BIN must name the accrued binary}"
-: "${ACCRUECTL_BIN:?ACCRUECTL_BIN must name the accruectl binary}"
+NAME=it_import
+HARNESS_TIMEOUT=120
+. "$(dirname "$0")/harness.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 GEN="$HERE/../bench/gen-import.sh"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/accrue-it_import-XXXXXX") || exit 1
-DATA="$TMP/data"
-LOG="$TMP/accrued.log"
-KEY="$DATA/admin.key"
-PID=""
 IMPORT_PID=""
-failures=0
-checks=0
 
-cleanup() {
-	local status=$?
-	for p in "$IMPORT_PID" "$PID"; do
-		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
-	if [ "$failures" -ne 0 ] || [ "$status" -ne 0 ]; then
-		echo "---- it_import: accrued log ($LOG) ----" >&2
-		tail -c 65536 "$LOG" >&2 2>/dev/null
-		echo "---- end of accrued log ----" >&2
+# The import accruectl running in the background, if any, goes with the daemon.
+harness_on_exit() {
+	if [ -n "$IMPORT_PID" ] && kill -0 "$IMPORT_PID" 2>/dev/null; then
+		kill -KILL "$IMPORT_PID" 2>/dev/null
+		wait "$IMPORT_PID" 2>/dev/null
 	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	failures=$((failures + 1))
-	local n=${#BASH_LINENO[@]}
-	echo "it_import.sh:${BASH_LINENO[n - 2]}: FAILED: $*" >&2
 }
 
-die() {
-	failures=$((failures + 1))
-	echo "it_import.sh: $*" >&2
-	exit 1
-}
-
-# run ARGS...: accruectl against the daemon with the admin key; sets OUT, ERR, RC. Bounded.
-run() {
-	OUT=$(timeout -k 2 120 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" "$@" 2>"$TMP/stderr")
-	RC=$?
-	ERR=$(cat "$TMP/stderr")
-}
-
-expect_rc() {
-	checks=$((checks + 1))
-	[ "$RC" -eq "$1" ] || fail "$2: exit status $RC, expected $1; stdout: [$OUT] stderr: [$ERR]"
-}
-
-expect_out() {
-	checks=$((checks + 1))
-	grep -qF -- "$1" <<<"$OUT" || fail "$2: stdout lacks [$1]; stdout: [$OUT] stderr: [$ERR]"
-}
-
+# Here stderr is matched with its case (the harness's expect_err ignores it).
 expect_err() {
 	checks=$((checks + 1))
 	grep -qF -- "$1" <<<"$ERR" || fail "$2: stderr lacks [$1]; stderr: [$ERR]"
@@ -104,23 +60,6 @@ journal_seq() {
 		sed -n 's/.*"journal.seq":"\([0-9]*\)".*/\1/p'
 }
 
-start_daemon() {
-	rm -f "$DATA/accrued.addr"
-	"$ACCRUED_BIN" --data "$DATA" --listen 127.0.0.1:0 2>>"$LOG" >>"$LOG" </dev/null &
-	PID=$!
-	ADDR=""
-	for _ in $(seq 1 200); do
-		if [ -s "$DATA/accrued.addr" ]; then
-			ADDR=$(head -n 1 "$DATA/accrued.addr")
-			break
-		fi
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$ADDR" ] || die "accrued did not write $DATA/accrued.addr within 20 s"
-	[ -s "$KEY" ] || die "accrued did not create $KEY"
-}
-
 # stop_daemon SIGNAL: send it and wait (bounded) for the daemon to go.
 stop_daemon() {
 	kill "-$1" "$PID"
@@ -135,8 +74,7 @@ stop_daemon() {
 	die "accrued did not exit within 30 s of SIG$1"
 }
 
-mkdir -m 700 "$DATA" || exit 1
-start_daemon
+daemon_start
 
 run enrol --email ann@example.com
 expect_rc 0 "enrol ann"
@@ -447,7 +385,7 @@ checks=$((checks + 1))
 
 # The daemon crashes too, and starts again from its journal.
 stop_daemon KILL
-start_daemon
+daemon_start
 
 run import adjustments "$TMP/large.csv"
 expect_rc 0 "the large file again after the kill"
@@ -500,7 +438,7 @@ checks=$((checks + 1))
 [ "$killed" = 1 ] || fail "the daemon was not killed under the import: [$OUT] [$ERR]"
 expect_rc 3 "an import whose daemon died"
 expect_err "run the same file again to send the rest" "accruectl says how to go on"
-start_daemon
+daemon_start
 run import adjustments "$TMP/large2.csv"
 expect_rc 0 "the second large file again after the daemon's crash"
 checks=$((checks + 1))

@@ -12,128 +12,10 @@
 # is bounded; the EXIT trap kills the daemon and prints its log on failure.
 set -u
 
-: "${ACCRUED_BIN:?ACCRUED_BIN must name the accrued binary}"
-: "${ACCRUECTL_BIN:?ACCRUECTL_BIN must name the accruectl binary}"
+NAME=it_phones
+. "$(dirname "$0")/harness.sh"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/accrue-it_phones-XXXXXX") || exit 1
-DATA="$TMP/data"
-LOG="$TMP/accrued.log"
-KEY="$DATA/admin.key"
-PID=""
-ADDR=""
-failures=0
-checks=0
-
-cleanup() {
-	local status=$?
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	if [ "$failures" -ne 0 ] || [ "$status" -ne 0 ]; then
-		echo "---- it_phones: accrued log ($LOG) ----" >&2
-		tail -c 65536 "$LOG" >&2 2>/dev/null
-		echo "---- end of accrued log ----" >&2
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	failures=$((failures + 1))
-	local n=${#BASH_LINENO[@]}
-	echo "it_phones.sh:${BASH_LINENO[n - 2]}: FAILED: $*" >&2
-}
-
-die() {
-	fail "$*"
-	exit 1
-}
-
-# run ARGS...: accruectl against the daemon; sets OUT, ERR and RC (bounded).
-run() {
-	OUT=$(timeout -k 2 20 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" "$@" 2>"$TMP/stderr")
-	RC=$?
-	ERR=$(cat "$TMP/stderr")
-}
-
-expect_rc() {
-	checks=$((checks + 1))
-	if [ "$RC" -ne "$1" ]; then
-		fail "$2: exit status $RC, expected $1; stdout: [$OUT] stderr: [$ERR]"
-		return 1
-	fi
-	return 0
-}
-
-expect_out() {
-	checks=$((checks + 1))
-	grep -qF -- "$1" <<<"$OUT" || fail "$2: stdout lacks [$1]; stdout: [$OUT] stderr: [$ERR]"
-}
-
-expect_no_out() {
-	checks=$((checks + 1))
-	if grep -qF -- "$1" <<<"$OUT"; then
-		fail "$2: stdout has [$1] and should not; stdout: [$OUT]"
-	fi
-}
-
-expect_err() {
-	checks=$((checks + 1))
-	grep -qiF -- "$1" <<<"$ERR" || fail "$2: stderr lacks [$1]; stderr: [$ERR]"
-}
-
-# expect_json FIELD VALUE DESCRIPTION: stdout has "FIELD":VALUE, the value ending there.
-expect_json() {
-	checks=$((checks + 1))
-	local pattern
-	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[,}]' "$1" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$2")")
-	grep -qE -- "$pattern" <<<"$OUT" || fail "$3: JSON lacks \"$1\":$2; stdout: [$OUT]"
-}
-
-# The value of a numeric JSON field of the last output.
-json_num() {
-	sed -n "s/.*\"$1\":\\([0-9-]*\\).*/\\1/p" <<<"$OUT" | head -n 1
-}
-
-start_daemon() {
-	rm -f "$DATA/accrued.addr"
-	"$ACCRUED_BIN" --data "$DATA" --listen 127.0.0.1:0 2>>"$LOG" >>"$LOG" </dev/null &
-	PID=$!
-	ADDR=""
-	for _ in $(seq 1 200); do
-		if [ -s "$DATA/accrued.addr" ]; then
-			ADDR=$(head -n 1 "$DATA/accrued.addr")
-			break
-		fi
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$ADDR" ] || die "accrued did not write $DATA/accrued.addr within 20 s"
-	[ -s "$KEY" ] || die "accrued did not create $KEY"
-}
-
-# A clean stop (SIGTERM, bounded wait, exit 0) and a fresh start on the same data.
-restart_daemon() {
-	local rc=""
-	kill -TERM "$PID"
-	for _ in $(seq 1 200); do
-		if ! kill -0 "$PID" 2>/dev/null; then
-			wait "$PID"
-			rc=$?
-			break
-		fi
-		sleep 0.1
-	done
-	checks=$((checks + 1))
-	[ "$rc" = "0" ] || die "accrued did not exit 0 within 20 s of SIGTERM (status: ${rc:-still running})"
-	PID=""
-	start_daemon
-}
-
-mkdir -m 700 "$DATA" || exit 1
-start_daemon
+daemon_start
 
 # ---- phones: without a country, a number without + is refused ---------------
 
@@ -190,7 +72,7 @@ expect_err "+15550100404" "not found names the normalised number searched"
 run program show
 expect_out "phone.country       1" "program show has phone.country 1"
 
-restart_daemon
+redaemon_start
 
 run --json show "555 010 0009"
 expect_rc 0 "the national number after a restart"
@@ -341,7 +223,7 @@ expect_rc 1 "the cap itself has a ceiling"
 kill -KILL "$PID"
 wait "$PID" 2>/dev/null
 PID=""
-start_daemon
+daemon_start
 checks=$((checks + 1))
 grep -qE "[1-9][0-9]* records replayed" "$LOG" || fail "the restart after a crash replayed no journal records"
 
