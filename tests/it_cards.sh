@@ -329,6 +329,7 @@ restart
 run history "#$CAROL"
 expect_rc 0 "Carol's history"
 expect_line 'edit .* email changed +- +-$' "history says the email changed"
+expect_line 'edit .* email removed +- +-$' "history says the email was removed"
 expect_line 'card .* card C9 unlinked +- +-$' "history shows the unlink"
 expect_no_out "carol@example.com" "history does not copy the email"
 run show card:C9
