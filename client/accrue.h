@@ -160,9 +160,9 @@ enum accrue_entry_type {
 	ACCRUE_ENTRY_GROUP = 8,
 	ACCRUE_ENTRY_TIER = 9,
 	ACCRUE_ENTRY_JOIN = 10, /* a guest became a member */
-	ACCRUE_ENTRY_EDIT = 11,   /* names or contact changed (comment: which fields) */
-	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (reason: the card) */
-	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (reason: the source) */
+	ACCRUE_ENTRY_EDIT = 11,   /* names or contact changed (detail: which fields) */
+	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (detail: the card) */
+	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (detail: the source) */
 };
 
 /* The unit a program counts in (the "unit" setting). */
@@ -334,8 +334,9 @@ struct accrue_entry {
 	int64_t amount; /* sale amount in minor units; 0 if not a sale */
 	char location[72];
 	char order_id[72];
-	char reason[504];
-	char comment[504];
+	char reason[504];  /* the internal note: an adjustment's reason, a tier change's note */
+	char comment[504]; /* what the customer sees: an adjustment's comment; empty otherwise */
+	char detail[208];  /* what happened, for staff: "added to group vip", "card 1234 linked" */
 };
 
 struct accrue_key_info {
@@ -816,7 +817,10 @@ int accrue_adjust_batch(accrue *a, uint32_t n, const uint8_t (*keys)[ACCRUE_KEY_
  * *next_before (when not NULL) is the before_seq for the next page, 0 when
  * there is none. max is capped at 1000. A page may hold fewer than max
  * entries while older ones remain (the server keeps a reply within its
- * size limit): page until *next_before is 0. Any role.
+ * size limit): page until *next_before is 0. Any role. Each text means
+ * one thing: detail what happened (for staff), reason the internal note,
+ * comment what the customer sees (PROTOCOL.md, HISTORY, lists what each
+ * kind of entry fills).
  * Refusals: NOT_FOUND (no such customer), STORAGE (a record of the
  * customer's journal is missing or damaged; accrue-check names it).
  * Local: ACCRUE_E_INVALID for a NULL entries or count, max 0, or a bad

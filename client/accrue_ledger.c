@@ -818,6 +818,7 @@ int accrue_history(accrue *a, const struct accrue_ref *ref, uint64_t before_seq,
 		accrue__str_copy(d->order_id, sizeof d->order_id, e.order_id);
 		accrue__str_copy(d->reason, sizeof d->reason, e.reason);
 		accrue__str_copy(d->comment, sizeof d->comment, e.comment);
+		accrue__str_copy(d->detail, sizeof d->detail, e.detail);
 	}
 	if (proto_rbuf_finish(&r) != 0)
 		return accrue__reply_invalid(a, "trailing bytes after the history entries");

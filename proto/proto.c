@@ -1071,6 +1071,7 @@ void proto_entry_put(struct proto_wbuf *w, const struct proto_entry *e)
 	proto_put_str(w, e->order_id);
 	proto_put_str(w, e->reason);
 	proto_put_str(w, e->comment);
+	proto_put_str(w, e->detail);
 }
 
 int proto_history_rep_begin(struct proto_rbuf *r, uint64_t *next_before, uint32_t *count)
@@ -1093,6 +1094,7 @@ int proto_entry_next(struct proto_rbuf *r, struct proto_entry *e)
 	e->order_id = proto_get_str(r, PROTO_MAX_ORDER);
 	e->reason = proto_get_str(r, PROTO_MAX_REASON);
 	e->comment = proto_get_str(r, PROTO_MAX_REASON);
+	e->detail = proto_get_str(r, PROTO_MAX_DETAIL);
 	return r->error;
 }
 

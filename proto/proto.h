@@ -53,6 +53,7 @@
 #define PROTO_MAX_CARD 32          /* a loyalty card number: letters and digits, upper-cased */
 #define PROTO_MAX_CARDS 8          /* cards one customer holds */
 #define PROTO_MAX_OPTOUT_SOURCE 64 /* where a marketing opt-out came from ("sms STOP") */
+#define PROTO_MAX_DETAIL 200       /* a HISTORY entry's detail ("added to group vip") */
 
 /*
  * The opcodes, one row each: X(NAME, code). The enum and proto_opcode_name()
@@ -579,7 +580,10 @@ struct proto_entry {
 	int64_t points;         /* change to the balance, 0 if none */
 	int64_t balance_after;  /* balance after this entry */
 	int64_t amount;         /* sale amount in minor units, 0 if none */
-	struct proto_str location, order_id, reason, comment;
+	struct proto_str location, order_id;
+	struct proto_str reason;  /* the internal note: an ADJUST's reason, a TIER change's note */
+	struct proto_str comment; /* what the customer sees: an ADJUST's comment */
+	struct proto_str detail;  /* what happened, for staff ("tier gold", "card 1234 linked") */
 };
 
 struct proto_key_info {

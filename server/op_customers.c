@@ -230,8 +230,8 @@ struct history_walk {
 	uint32_t count, limit;
 	uint64_t before;
 	uint64_t next_before;
-	int64_t balance; /* the balance after the entry being visited (newest first) */
-	char note[96];   /* an entry's comment made up for it */
+	int64_t balance;                    /* the balance after the entry being visited (newest first) */
+	char detail[PROTO_MAX_DETAIL + 1];  /* an entry's detail made up for it */
 };
 
 /*
@@ -239,24 +239,27 @@ struct history_walk {
  * an entry: e arrives zeroed with empty texts and the seq, type and time
  * set. A kind that changes the balance sets points and balance_after and
  * returns 1; one that does not returns 0 and shows the balance it left
- * standing. note is room for a text the entry may point e->comment at.
+ * standing. Each text field means one thing (PROTOCOL.md, HISTORY): detail
+ * says what happened, for staff; reason is the internal note someone wrote
+ * (an adjustment's reason, a tier change's note); comment is only what the
+ * customer is meant to see (an adjustment's comment). det is room for a
+ * detail the function writes; snprintf cuts it at PROTO_MAX_DETAIL.
  */
-typedef int history_fn(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap);
+typedef int history_fn(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap);
 
-static int history_enrol(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_enrol(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
-	if (!rec->u.enrol.member)
-		e->comment = proto_str_c("guest, recorded by a sale");
+	e->detail = proto_str_c(rec->u.enrol.member ? "enrolled as a member" : "recorded as a guest by a sale");
 	return 0;
 }
 
-static int history_join(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_join(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
-	e->comment = proto_str_c("joined as a member");
+	e->detail = proto_str_c("joined as a member");
 	return 0;
 }
 
-static int history_accrue(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_accrue(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	e->points = rec->u.accrue.points;
 	e->balance_after = rec->u.accrue.balance_after;
@@ -266,7 +269,7 @@ static int history_accrue(const struct record *rec, struct proto_entry *e, char 
 	return 1;
 }
 
-static int history_adjust(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_adjust(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	e->points = rec->u.adjust.points;
 	e->balance_after = rec->u.adjust.balance_after;
@@ -275,7 +278,9 @@ static int history_adjust(const struct record *rec, struct proto_entry *e, char 
 	return 1;
 }
 
-static int history_return(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+/* Why a return removed less than it took, or left the balance below zero,
+ * is the program's rule at work: staff explain it, so it is detail. */
+static int history_return(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	e->points = -rec->u.ret.applied;
 	e->balance_after = rec->u.ret.balance_after;
@@ -283,66 +288,108 @@ static int history_return(const struct record *rec, struct proto_entry *e, char 
 	e->location = rec->u.ret.location;
 	e->order_id = rec->u.ret.order_id;
 	if (rec->u.ret.taken > rec->u.ret.applied) {
-		snprintf(note, note_cap, "shortfall %lld: the balance stops at zero",
+		snprintf(det, det_cap, "shortfall %lld: the balance stops at zero",
 			 (long long)(rec->u.ret.taken - rec->u.ret.applied));
-		e->comment = proto_str_c(note);
+		e->detail = proto_str_c(det);
 	} else if (rec->u.ret.balance_after < 0) {
-		e->comment = proto_str_c("balance below zero after a return of spent points");
+		e->detail = proto_str_c("balance below zero after a return of spent points");
 	}
 	return 1;
 }
 
-static int history_group(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_group(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
-	e->reason = rec->u.group.group;
-	e->comment = proto_str_c(rec->u.group.add ? "added to group" : "removed from group");
+	snprintf(det, det_cap, "%s group %.*s", rec->u.group.add ? "added to" : "removed from",
+		 (int)rec->u.group.group.len, (const char *)rec->u.group.group.ptr);
+	e->detail = proto_str_c(det);
 	return 0;
 }
 
-static int history_tier(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_tier(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
+	if (rec->u.tier.tier.len)
+		snprintf(det, det_cap, "tier %.*s", (int)rec->u.tier.tier.len, (const char *)rec->u.tier.tier.ptr);
+	else
+		snprintf(det, det_cap, "tier removed");
+	e->detail = proto_str_c(det);
 	e->reason = rec->u.tier.note;
-	e->comment = rec->u.tier.tier.len ? rec->u.tier.tier : proto_str_c("(no tier)");
 	return 0;
 }
 
-/* The book's entries say what changed, not the old or new personal data. */
-static int history_edit(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+/* Append a then b to det[0..used), cut at det_cap; returns the new length. */
+static size_t detail_append(char *det, size_t det_cap, size_t used, const char *a, const char *b)
 {
-	uint8_t f = rec->u.edit.fields;
+	int n = snprintf(det + used, det_cap - used, "%s%s", a, b);
 
-	snprintf(note, note_cap, "changed:%s%s%s%s", f & PROTO_EDIT_EMAIL ? " email" : "", f & PROTO_EDIT_PHONE ? " phone" : "",
-		 f & PROTO_EDIT_FIRST ? " first name" : "", f & PROTO_EDIT_LAST ? " last name" : "");
-	e->comment = proto_str_c(note);
+	if (n < 0)
+		return used;
+	return used + (size_t)n < det_cap ? used + (size_t)n : det_cap - 1;
+}
+
+/* The book's entries say which fields changed, never the old or new
+ * personal data: "email, last name changed", "phone removed". */
+static int history_edit(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
+{
+	static const struct {
+		uint8_t bit;
+		const char *name;
+	} fields[] = {{PROTO_EDIT_EMAIL, "email"},
+		      {PROTO_EDIT_PHONE, "phone"},
+		      {PROTO_EDIT_FIRST, "first name"},
+		      {PROTO_EDIT_LAST, "last name"}};
+	const struct proto_str *value[] = {&rec->u.edit.email, &rec->u.edit.phone, &rec->u.edit.first_name,
+					   &rec->u.edit.last_name};
+	size_t used = 0;
+
+	det[0] = '\0';
+	/* Two passes: the fields given a value, then those removed (empty). */
+	for (int removed = 0; removed < 2; removed++) {
+		int listed = 0;
+
+		for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) {
+			if (!(rec->u.edit.fields & fields[i].bit) || (value[i]->len == 0) != removed)
+				continue;
+			used = detail_append(det, det_cap, used, listed ? ", " : used ? "; " : "", fields[i].name);
+			listed = 1;
+		}
+		if (listed)
+			used = detail_append(det, det_cap, used, " ", removed ? "removed" : "changed");
+	}
+	e->detail = proto_str_c(det);
 	return 0;
 }
 
-static int history_card(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_card(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
-	e->reason = rec->u.card.card;
-	e->comment = proto_str_c(rec->u.card.link ? "card linked" : "card unlinked");
+	snprintf(det, det_cap, "card %.*s %s", (int)rec->u.card.card.len, (const char *)rec->u.card.card.ptr,
+		 rec->u.card.link ? "linked" : "unlinked");
+	e->detail = proto_str_c(det);
 	return 0;
 }
 
-static int history_optout(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_optout(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
-	e->reason = rec->u.optout.source;
-	e->comment = proto_str_c(rec->u.optout.opted_out ? "opted out of marketing" : "opted in to marketing");
+	if (rec->u.optout.source.len)
+		snprintf(det, det_cap, "%s (%.*s)", rec->u.optout.opted_out ? "opted out" : "opted in",
+			 (int)rec->u.optout.source.len, (const char *)rec->u.optout.source.ptr);
+	else
+		snprintf(det, det_cap, "%s", rec->u.optout.opted_out ? "opted out" : "opted in");
+	e->detail = proto_str_c(det);
 	return 0;
 }
 
 /* Records of no customer are never on a customer's chain; shown bare if they were. */
-static int history_program(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_program(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	return 0;
 }
 
-static int history_key_create(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_key_create(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	return 0;
 }
 
-static int history_key_revoke(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+static int history_key_revoke(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
 	return 0;
 }
@@ -365,8 +412,8 @@ static int history_entry(void *ctx, uint64_t seq, const struct record *rec)
 	e.seq = seq;
 	e.type = rec->type;
 	e.time_us = rec->time_us;
-	e.location = e.order_id = e.reason = e.comment = proto_str_c("");
-	changes = fn ? fn(rec, &e, hw->note, sizeof hw->note) : 0;
+	e.location = e.order_id = e.reason = e.comment = e.detail = proto_str_c("");
+	changes = fn ? fn(rec, &e, hw->detail, sizeof hw->detail) : 0;
 	/* Entries that change no balance show the balance they left standing;
 	 * walking newest first, that is the balance before the next newer change. */
 	if (changes)

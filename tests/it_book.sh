@@ -222,10 +222,10 @@ with open(sys.argv[1], newline="", encoding="utf-8") as f:
     rows = list(csv.reader(f))
 assert rows[0][0] == "id" and rows[1][0] == "2" and rows[1][1] == "bob@example.com", rows[:2]
 assert rows[2] == [], "an empty line between the two parts: %r" % rows[2]
-assert rows[3] == ["seq","type","time","points","balance_after","amount","location","order_id","reason","comment"], rows[3]
+assert rows[3] == ["seq","type","time","points","balance_after","amount","location","order_id","detail","reason","comment"], rows[3]
 hist = rows[4:]
 types = [r[1] for r in hist]
-assert types[0] == "adjust" and hist[0][3] == "-5" and hist[0][8] == "staff note" and hist[0][9] == "Coffee", hist[0]
+assert types[0] == "adjust" and hist[0][3] == "-5" and hist[0][9] == "staff note" and hist[0][10] == "Coffee", hist[0]
 assert "group" in types and types[-1] == "enrol", types
 assert hist[0][4] == "45", "balance after: %r" % hist[0][4]
 print("ok")' "$TMP/bob.csv" 2>&1)

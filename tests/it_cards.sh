@@ -262,7 +262,7 @@ restart
 
 run history card:400012345678abc
 expect_rc 0 "history by card"
-expect_line 'card +0 +0 .*400012345678ABC +card linked' "history shows the card linked"
+expect_line 'card +0 +0 .* card 400012345678ABC linked +- +-$' "history shows the card linked as detail, no note, no customer comment"
 run --as "$RO_KEY" show card:B77
 expect_rc 0 "a read-only key looks up by card"
 run --as "$TERM_KEY" show card:B77
@@ -328,8 +328,9 @@ restart
 
 run history "#$CAROL"
 expect_rc 0 "Carol's history"
-expect_line 'edit .*changed: email' "history says the email changed"
-expect_line 'card .*C9 +card unlinked' "history shows the unlink"
+expect_line 'edit .* email changed +- +-$' "history says the email changed"
+expect_line 'edit .* email removed +- +-$' "history says the email was removed"
+expect_line 'card .* card C9 unlinked +- +-$' "history shows the unlink"
 expect_no_out "carol@example.com" "history does not copy the email"
 run show card:C9
 expect_rc 1 "an unlinked card names nobody after a restart"
@@ -351,7 +352,28 @@ run --json show ann@example.com
 expect_json opted_out true "the opt-out survived"
 expect_json optout_source '"sms STOP"' "its source survived"
 run history ann@example.com
-expect_line 'optout .*sms STOP +opted out of marketing' "history shows the opt-out"
+expect_line 'optout .* opted out \(sms STOP\) +- +-$' "history shows the opt-out and its source as detail"
+# Group and tier changes: what happened is detail, the tier's note the
+# internal note; the column the customer sees stays empty.
+run group add ann@example.com vip
+expect_rc 0 "Ann in vip"
+run tier set ann@example.com gold --note "spent 1000 this year"
+expect_rc 0 "Ann in gold"
+run add ann@example.com 3 --reason "staff only" --comment "A gift from us"
+expect_rc 0 "an adjustment with a reason and a comment"
+run history ann@example.com --limit 3
+expect_line '^ *SEQ +TIME +TYPE +POINTS +BALANCE +AMOUNT +LOCATION +ORDER +DETAIL +NOTE +COMMENT$' "history's columns"
+expect_line 'adjust +\+3 .* - +staff only +A gift from us$' "an adjustment: no detail, its reason as note, its comment"
+expect_line 'tier +0 .* tier gold +spent 1000 this year +-$' "a tier change: the tier as detail, the note as note"
+expect_line 'group +0 .* added to group vip +- +-$' "a group change: detail only"
+run --json history ann@example.com --limit 3
+expect_out '"detail":"tier gold","reason":"spent 1000 this year","comment":""' "--json: a tier change's fields"
+expect_out '"detail":"added to group vip","reason":"","comment":""' "--json: a group change's fields"
+expect_out '"detail":"","reason":"staff only","comment":"A gift from us"' "--json: an adjustment's fields"
+run tier set ann@example.com ""
+expect_rc 0 "Ann out of any tier"
+run --json history ann@example.com --limit 1
+expect_out '"detail":"tier removed"' "--json: a tier removed"
 run optin ann@example.com
 expect_rc 0 "opt in again"
 expect_line '^marketing +opted in$' "opted in"

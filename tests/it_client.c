@@ -82,6 +82,7 @@ static void check_same_entry(const char *what, const struct accrue_entry *x, con
 	CHECK_STR(x->order_id, y->order_id);
 	CHECK_STR(x->reason, y->reason);
 	CHECK_STR(x->comment, y->comment);
+	CHECK_STR(x->detail, y->detail);
 	if (check_failures != before)
 		fprintf(stderr, "    (history entry seq %llu differs: %s)\n", (unsigned long long)x->seq, what);
 }
@@ -460,6 +461,7 @@ static void test_history(accrue *a)
 	CHECK_INT(all[3].balance_after, 68);
 	CHECK_STR(all[3].reason, "goodwill");
 	CHECK_STR(all[3].comment, "Sorry for the wait");
+	CHECK_STR(all[3].detail, "");
 	CHECK_INT(all[3].amount, 0);
 
 	static const struct {
@@ -483,6 +485,10 @@ static void test_history(accrue *a)
 	CHECK_INT(all[8].type, ACCRUE_ENTRY_ENROL);
 	CHECK_INT(all[8].balance_after, 0);
 	CHECK_INT(all[8].points, 0);
+	/* What an enrolment was is staff's detail; nothing lands in the customer's comment. */
+	CHECK_STR(all[8].detail, "enrolled as a member");
+	CHECK_STR(all[8].reason, "");
+	CHECK_STR(all[8].comment, "");
 
 	for (uint32_t i = 0; i + 1 < n; i++) {
 		CHECK(all[i].seq > all[i + 1].seq);

@@ -99,6 +99,7 @@ static void test_reply_round_trips(void)
 		spec_str(&s, e->order_id);
 		spec_str(&s, e->reason);
 		spec_str(&s, e->comment);
+		spec_str(&s, e->detail);
 	}
 	CHECK(bytes_equal(&w, &s));
 	proto_rbuf_init(&r, buf, w.len);
@@ -119,6 +120,7 @@ static void test_reply_round_trips(void)
 		CHECK(str_same(e.order_id, s_entries[i].order_id));
 		CHECK(str_same(e.reason, s_entries[i].reason));
 		CHECK(str_same(e.comment, s_entries[i].comment));
+		CHECK(str_same(e.detail, s_entries[i].detail));
 	}
 	CHECK_INT(proto_rbuf_finish(&r), 0);
 

@@ -345,7 +345,8 @@ static const struct tfield t_history_rep[] = {
 	{T_U64, 1, 0, "time"},         {T_U64, 5, 0, "points"},
 	{T_U64, 5, 0, "balance_after"}, {T_U64, 500, 0, "amount"},
 	{T_STR, 8, PROTO_MAX_LOCATION, "entry location"}, {T_STR, 8, PROTO_MAX_ORDER, "entry order_id"},
-	{T_STR, 0, PROTO_MAX_REASON, "entry reason"},     {T_STR, 0, PROTO_MAX_REASON, "entry comment"}};
+	{T_STR, 0, PROTO_MAX_REASON, "entry reason"},     {T_STR, 0, PROTO_MAX_REASON, "entry comment"},
+	{T_STR, 9, PROTO_MAX_DETAIL, "entry detail"}};
 static const struct tfield t_key_list_rep[] = {{T_U32, 1, 0, "count"},
 					       {T_U64, 3, 0, "id"},
 					       {T_U8, PROTO_ROLE_ADMIN, 0, "role"},
@@ -536,12 +537,12 @@ static void test_string_limits(void)
 	 * Every string field of every message is in a template: hello req 1,
 	 * hello rep 1, enrol 4, lookup refs 2, accrue 1 + 4 (a sale with a
 	 * line), adjust 3, key_create req 1, customer 8, change 8,
-	 * key_create rep 2, history rep 4, key_list rep 1, error 1, return req
+	 * key_create rep 2, history rep 5, key_list rep 1, error 1, return req
 	 * 4, quotes 4 + 5 + 4, order req 2, group 1, tier 3, program_set 2,
 	 * batch req 2 * 4, return rep 8, order rep 4, batch rep 1, program
 	 * rep 4; the customer book: lookup by card 1, edit 4, card 2, optout 2.
 	 */
-	CHECK_INT(strings, 1 + 1 + 4 + 2 + 5 + 3 + 1 + 8 + 8 + 2 + 4 + 1 + 1 + 4 + 13 + 2 + 1 + 3 + 2 + 8 + 8 + 4 +
+	CHECK_INT(strings, 1 + 1 + 4 + 2 + 5 + 3 + 1 + 8 + 8 + 2 + 5 + 1 + 1 + 4 + 13 + 2 + 1 + 3 + 2 + 8 + 8 + 4 +
 				   1 + 4 + 1 + 4 + 2 + 2);
 }
 

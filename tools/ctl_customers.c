@@ -217,7 +217,14 @@ const char ctl_help_history[] =
 	"returns, adjustments, group and tier changes, joining as a member, edits\n"
 	"(naming the fields changed, not their values), cards linked and unlinked,\n"
 	"marketing opt-outs and opt-ins, with the balance after each. Shows at\n"
-	"most N entries (default 20).\n";
+	"most N entries (default 20).\n"
+	"\n"
+	"Columns: DETAIL says what happened, for staff (\"added to group vip\",\n"
+	"\"tier gold\", \"email, phone changed\", \"card 1234 linked\", \"opted out\n"
+	"(sms STOP)\"); NOTE is the internal note someone wrote (an adjustment's\n"
+	"reason, a tier change's note); COMMENT is what the customer sees (an\n"
+	"adjustment's comment) and is empty on every other entry. --json gives\n"
+	"them as detail, reason and comment.\n";
 
 static void history_print_json(const struct accrue_entry *e, uint32_t n)
 {
@@ -232,6 +239,8 @@ static void history_print_json(const struct accrue_entry *e, uint32_t n)
 		out_json_str(e[i].location);
 		fputs(",\"order_id\":", stdout);
 		out_json_str(e[i].order_id);
+		fputs(",\"detail\":", stdout);
+		out_json_str(e[i].detail);
 		fputs(",\"reason\":", stdout);
 		out_json_str(e[i].reason);
 		fputs(",\"comment\":", stdout);
@@ -244,15 +253,15 @@ static void history_print_json(const struct accrue_entry *e, uint32_t n)
 static int history_print_text(const struct accrue_entry *e, uint32_t n)
 {
 	struct out_table t = {
-		.ncols = 10,
-		.heads = {"SEQ", "TIME", "TYPE", "POINTS", "BALANCE", "AMOUNT", "LOCATION", "ORDER", "REASON",
+		.ncols = 11,
+		.heads = {"SEQ", "TIME", "TYPE", "POINTS", "BALANCE", "AMOUNT", "LOCATION", "ORDER", "DETAIL", "NOTE",
 			  "COMMENT"},
-		.right = {1, 0, 0, 1, 1, 1, 0, 0, 0, 0},
+		.right = {1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0},
 	};
 
 	for (uint32_t i = 0; i < n; i++) {
 		char seq[24], when[64], points[24], balance[24], amount[32];
-		const char *row[10];
+		const char *row[11];
 
 		snprintf(seq, sizeof seq, "%" PRIu64, e[i].seq);
 		out_time_format(when, sizeof when, e[i].time_us);
@@ -270,8 +279,9 @@ static int history_print_text(const struct accrue_entry *e, uint32_t n)
 		row[5] = amount;
 		row[6] = e[i].location;
 		row[7] = e[i].order_id;
-		row[8] = e[i].reason;
-		row[9] = e[i].comment;
+		row[8] = e[i].detail;
+		row[9] = e[i].reason;
+		row[10] = e[i].comment;
 		out_table_row(&t, row);
 	}
 	return ctl_table_finish(&t, "no history");

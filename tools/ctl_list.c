@@ -368,7 +368,8 @@ const char ctl_help_export[] =
 	"header and row above for that customer, an empty line, then their whole\n"
 	"point history, newest first, under the header\n"
 	"  seq, type, time, points, balance_after, amount, location, order_id,\n"
-	"  reason (internal), comment (what the customer sees)\n";
+	"  detail (what happened: \"tier gold\", \"card 1234 linked\"),\n"
+	"  reason (the internal note), comment (what the customer sees)\n";
 
 static void progress(uint64_t done, uint64_t total, int final)
 {
@@ -463,6 +464,7 @@ static void entry_row(FILE *f, const struct accrue_entry *e)
 	out_csv_plain(f, buf, 0);
 	out_csv_text(f, e->location, 0);
 	out_csv_text(f, e->order_id, 0);
+	out_csv_text(f, e->detail, 0);
 	out_csv_text(f, e->reason, 0);
 	out_csv_text(f, e->comment, 0);
 	out_csv_end(f);
@@ -471,8 +473,8 @@ static void entry_row(FILE *f, const struct accrue_entry *e)
 int ctl_cmd_export_customer(struct ctl *c, int argc, char **argv)
 {
 	static const char *const names[] = {"REF"};
-	static const char *const heads[] = {"seq",   "type",     "time",     "points", "balance_after",
-					    "amount", "location", "order_id", "reason", "comment"};
+	static const char *const heads[] = {"seq",    "type",     "time",     "points", "balance_after", "amount",
+					    "location", "order_id", "detail", "reason", "comment"};
 	const char *pos[1], *output = NULL;
 	const struct ctl_option opts[] = {{"output", &output}, {NULL, NULL}};
 	struct accrue_customer cu;

@@ -40,7 +40,7 @@ char *out_text_clean(const char *s);
 /* One "label            value" line, the value cleaned as out_text_clean does. */
 void out_field_print(const char *label, const char *value);
 
-#define OUT_TABLE_MAX_COLS 10
+#define OUT_TABLE_MAX_COLS 12
 
 /*
  * A text table whose columns are as wide as their widest cell. Set ncols,

@@ -558,6 +558,7 @@ static void check_history_rep(const uint8_t *b, size_t n)
 		STR_OK(e.order_id, PROTO_MAX_ORDER);
 		STR_OK(e.reason, PROTO_MAX_REASON);
 		STR_OK(e.comment, PROTO_MAX_REASON);
+		STR_OK(e.detail, PROTO_MAX_DETAIL);
 		proto_entry_put(&re.w, &e);
 	}
 	list_end(&re, rc, &r, b, n);

@@ -957,7 +957,7 @@ static void seeds_replies(void)
 	proto_reply_put_status(&w, PROTO_OK);
 	proto_history_rep_put_header(&w, 2, 3);
 	memset(&e, 0, sizeof e);
-	e.location = e.order_id = e.reason = e.comment = C("");
+	e.location = e.order_id = e.reason = e.comment = e.detail = C("");
 	e.seq = 5;
 	e.type = PROTO_ENTRY_ADJUST;
 	e.time_us = 1700000000000000;
@@ -979,6 +979,7 @@ static void seeds_replies(void)
 	e.type = PROTO_ENTRY_ENROL;
 	e.points = e.balance_after = e.amount = 0;
 	e.location = e.order_id = C("");
+	e.detail = C("enrolled as a member");
 	proto_entry_put(&w, &e);
 	emit_reply(PROTO_OP_HISTORY, "history", 1);
 	body_begin();

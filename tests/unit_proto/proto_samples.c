@@ -151,10 +151,10 @@ const struct proto_customer s_guest = {
 const struct proto_entry s_entries[2] = {
 	{.seq = 1001, .type = PROTO_ENTRY_ACCRUE, .time_us = 1700000000000123ll, .points = 123,
 	 .balance_after = 456, .amount = 12345, .location = LIT("store-12"), .order_id = LIT("ORD-0001"),
-	 .reason = LIT(""), .comment = LIT("")},
+	 .reason = LIT(""), .comment = LIT(""), .detail = LIT("")},
 	{.seq = 999, .type = PROTO_ENTRY_ADJUST, .time_us = 1699999999999999ll, .points = -77,
 	 .balance_after = 333, .amount = 0, .location = LIT(""), .order_id = LIT(""),
-	 .reason = LIT("goodwill"), .comment = LIT("Manual adjustments")},
+	 .reason = LIT("goodwill"), .comment = LIT("Manual adjustments"), .detail = LIT("tier gold")},
 };
 const struct proto_key_info s_keys[2] = {
 	{.id = 1, .role = PROTO_ROLE_ADMIN, .revoked = 0, .created_us = 1600000000000000ll, .location = LIT("")},
