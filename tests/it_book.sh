@@ -141,6 +141,10 @@ run --json customers --sort balance --after 'balance:desc:zz:1'
 expect_rc 1 "a damaged cursor with --json"
 expect_eq "$(field status)" "bad_request" "--json on a refusal: one document with the status on stdout"
 expect_out '"message":"the cursor is damaged' "and the message"
+OUT=$(timeout -k 2 60 "$ACCRUECTL_BIN" --server 127.0.0.1:1 --key-file "$KEY" --json customers 2>/dev/null)
+RC=$?
+expect_rc 3 "no daemon there"
+expect_eq "$(field status)" "unavailable" "--json when the daemon cannot be reached: one document too"
 run --json customers --sort balance --limit 1
 cursor=$(field next)
 run customers --sort name --after "$cursor"
@@ -161,6 +165,9 @@ expect_rc 1 "a terminal key may not list the customer base"
 expect_err "forbidden: a terminal key may not list or export the customer base" "the refusal says what, in words"
 run_key "$TMP/terminal.key" export customers
 expect_rc 1 "a terminal key may not export"
+expect_eq "$OUT" "" "a refused export writes no CSV, not even its header"
+run_key "$TMP/terminal.key" customers --csv
+expect_eq "$OUT" "" "a refused --csv list writes nothing on stdout"
 
 # ---- export and CSV --------------------------------------------------------------------
 

@@ -227,8 +227,6 @@ static int list_run(struct ctl *c, const struct list_args *la, struct accrue_cus
 
 	if (!rows)
 		return ctl_nomem();
-	if (la->csv)
-		csv_header(stdout);
 	for (;;) {
 		q->want_total = first;
 		rc = accrue_customers(c->a, q, rows, q->limit, &page);
@@ -236,8 +234,11 @@ static int list_run(struct ctl *c, const struct list_args *la, struct accrue_cus
 			break;
 		if (first)
 			total = page.total;
-		if (first && c->json)
-			fputs("{\"customers\":[", stdout); /* only once a page came: a failure prints its own document */
+		/* Only once a page came: a refusal prints its own document, or nothing on stdout. */
+		if (first && la->csv)
+			csv_header(stdout);
+		else if (first && c->json)
+			fputs("{\"customers\":[", stdout);
 		for (uint32_t i = 0; i < page.count; i++) {
 			if (la->csv)
 				csv_row(stdout, &rows[i]);
@@ -414,14 +415,16 @@ int ctl_cmd_export_customers(struct ctl *c, int argc, char **argv)
 		free(rows);
 		return CTL_EXIT_IO;
 	}
-	csv_header(f);
 	for (int first = 1;; first = 0) {
 		q.want_total = first && bar;
 		rc = accrue_customers(c->a, &q, rows, EXPORT_PAGE, &page);
 		if (rc != 0)
 			break;
-		if (first)
+		if (first) {
+			/* Only once the server has answered: a refusal writes no CSV at all. */
+			csv_header(f);
 			total = page.total;
+		}
 		for (uint32_t i = 0; i < page.count; i++)
 			csv_row(f, &rows[i]);
 		done += page.count;

@@ -79,6 +79,7 @@ static int key_read(const struct ctl *c, char *key, size_t cap)
 
 	if (accrue_key_file_read(c->key_file, key, cap, msg, sizeof msg)) {
 		fprintf(stderr, "accruectl: %s\n", msg);
+		failure_json(c, "unavailable", msg);
 		return CTL_EXIT_IO;
 	}
 	return 0;
@@ -104,10 +105,12 @@ int ctl_session_open(struct ctl *c)
 		if (rc == ACCRUE_ST_AUTH)
 			fprintf(stderr, " (key from %s)", c->key_file);
 		fputc('\n', stderr);
+		failure_json(c, name, *msg ? msg : accrue_strerror(rc));
 		return CTL_EXIT_REFUSED;
 	}
 	if (rc == ACCRUE_E_INVALID)
 		return ctl_usage_error(c, "%s", msg);
 	fprintf(stderr, "accruectl: %s\n", *msg ? msg : accrue_strerror(rc));
+	failure_json(c, "unavailable", *msg ? msg : accrue_strerror(rc));
 	return CTL_EXIT_IO;
 }
