@@ -131,12 +131,12 @@ expect_err() {
 }
 
 # expect_json FIELD VALUE DESCRIPTION: stdout has "FIELD":VALUE (VALUE as
-# JSON text: 12, "x", true), the value ending there (so "balance":1 does not
-# match "balance":12).
+# JSON text: 12, "x", true, ["a"]), the value ending there (so "balance":1
+# does not match "balance":12).
 expect_json() {
 	checks=$((checks + 1))
 	local pattern
-	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[,}]' "$1" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$2")")
+	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[],}]' "$1" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$2")")
 	grep -qE -- "$pattern" <<<"$OUT" || fail "$3: JSON lacks \"$1\":$2; stdout: [$OUT]"
 }
 

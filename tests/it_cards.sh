@@ -13,40 +13,9 @@
 # if anything failed. Every wait is bounded; nothing sleeps a fixed time.
 set -u
 
-: "${ACCRUED_BIN:?ACCRUED_BIN must name the accrued binary}"
-: "${ACCRUECTL_BIN:?ACCRUECTL_BIN must name the accruectl binary}"
+NAME=it_cards
+. "$(dirname "$0")/harness.sh"
 : "${ACCRUE_CHECK_BIN:?ACCRUE_CHECK_BIN must name the accrue-check binary}"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/accrue-it_cards-XXXXXX") || exit 1
-DATA="$TMP/data"
-LOG="$TMP/accrued.log"
-KEY="$DATA/admin.key"
-PID=""
-ADDR=""
-failures=0
-checks=0
-
-cleanup() {
-	local status=$?
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	if [ "$failures" -ne 0 ] || [ "$status" -ne 0 ]; then
-		echo "---- it_cards: accrued log ($LOG) ----" >&2
-		tail -c 65536 "$LOG" >&2 2>/dev/null
-		echo "---- end of accrued log ----" >&2
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	failures=$((failures + 1))
-	local n=${#BASH_LINENO[@]}
-	echo "it_cards.sh:${BASH_LINENO[n - 2]}: FAILED: $*" >&2
-}
 
 # run [--as KEYFILE] ARGS...: accruectl against the daemon; sets OUT, ERR, RC.
 run() {
@@ -60,36 +29,6 @@ run() {
 	ERR=$(cat "$TMP/stderr")
 }
 
-expect_rc() {
-	checks=$((checks + 1))
-	if [ "$RC" -ne "$1" ]; then
-		fail "$2: exit status $RC, expected $1; stdout: [$OUT] stderr: [$ERR]"
-		return 1
-	fi
-	return 0
-}
-
-expect_out() {
-	checks=$((checks + 1))
-	if ! grep -qF -- "$1" <<<"$OUT"; then
-		fail "$2: stdout lacks [$1]; stdout: [$OUT] stderr: [$ERR]"
-	fi
-}
-
-expect_no_out() {
-	checks=$((checks + 1))
-	if grep -qF -- "$1" <<<"$OUT"; then
-		fail "$2: stdout has [$1] and should not; stdout: [$OUT]"
-	fi
-}
-
-expect_err() {
-	checks=$((checks + 1))
-	if ! grep -qiF -- "$1" <<<"$ERR"; then
-		fail "$2: stderr lacks [$1]; stderr: [$ERR]"
-	fi
-}
-
 # expect_line REGEX DESCRIPTION: a line of stdout matches REGEX (extended).
 expect_line() {
 	checks=$((checks + 1))
@@ -98,39 +37,8 @@ expect_line() {
 	fi
 }
 
-# expect_json FIELD VALUE DESCRIPTION: stdout has "FIELD":VALUE, ending there.
-expect_json() {
-	checks=$((checks + 1))
-	local pattern
-	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[],}]' "$1" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$2")")
-	if ! grep -qE -- "$pattern" <<<"$OUT"; then
-		fail "$3: JSON lacks \"$1\":$2; stdout: [$OUT]"
-	fi
-}
-
 json_id() {
 	grep -oE '"id"[[:space:]]*:[[:space:]]*[0-9]+' <<<"$OUT" | head -1 | grep -oE '[0-9]+$'
-}
-
-# start: run accrued on DATA and wait (bounded) for its address.
-start() {
-	rm -f "$DATA/accrued.addr"
-	"$ACCRUED_BIN" --data "$DATA" --listen 127.0.0.1:0 2>>"$LOG" >>"$LOG" </dev/null &
-	PID=$!
-	ADDR=""
-	for _ in $(seq 1 300); do
-		if [ -s "$DATA/accrued.addr" ]; then
-			ADDR=$(head -n 1 "$DATA/accrued.addr")
-			break
-		fi
-		kill -0 "$PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if [ -z "$ADDR" ]; then
-		failures=$((failures + 1))
-		echo "it_cards.sh: accrued did not start (no $DATA/accrued.addr within 30 s)" >&2
-		exit 1
-	fi
 }
 
 # stop kill|term: a crash (SIGKILL: recovery replays the journal) or a
@@ -162,11 +70,10 @@ restarts=0
 restart() {
 	if [ $((restarts % 2)) -eq 0 ]; then stop kill; else stop term; fi
 	restarts=$((restarts + 1))
-	start
+	daemon_start
 }
 
-mkdir -m 700 "$DATA" || exit 1
-start
+daemon_start
 
 # ---- help and usage ----------------------------------------------------
 
@@ -419,7 +326,7 @@ RC=$?
 ERR=$(cat "$TMP/stderr")
 expect_rc 0 "accrue-check is clean after the book's records and a checkpoint"
 expect_out "clean" "accrue-check says clean"
-start
+daemon_start
 run --json show card:400012345678abc
 expect_json id "$ANN" "the card still names Ann"
 stop term
