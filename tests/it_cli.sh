@@ -11,100 +11,14 @@
 # matching exact "field":value pieces (and parsed with python3 if present).
 set -u
 
-: "${ACCRUED_BIN:?ACCRUED_BIN must name the accrued binary}"
-: "${ACCRUECTL_BIN:?ACCRUECTL_BIN must name the accruectl binary}"
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/accrue-it_cli-XXXXXX") || exit 1
-DATA="$TMP/data"
-LOG="$TMP/accrued.log"
-KEY="$DATA/admin.key"
-PID=""
-failures=0
-checks=0
-
-cleanup() {
-	local status=$?
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -KILL "$PID" 2>/dev/null
-		wait "$PID" 2>/dev/null
-	fi
-	if [ "$failures" -ne 0 ] || [ "$status" -ne 0 ]; then
-		echo "---- it_cli: accrued log ($LOG) ----" >&2
-		tail -c 65536 "$LOG" >&2 2>/dev/null
-		echo "---- end of accrued log ----" >&2
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-	failures=$((failures + 1))
-	# The line of the top-level statement that led here.
-	local n=${#BASH_LINENO[@]}
-	echo "it_cli.sh:${BASH_LINENO[n - 2]}: FAILED: $*" >&2
-}
-
-# run ARGS...: run accruectl against the daemon; sets OUT, ERR and RC.
-# Bounded: a hung accruectl is killed after 20 s.
-run() {
-	OUT=$(timeout -k 2 20 "$ACCRUECTL_BIN" --server "$ADDR" --key-file "$KEY" "$@" 2>"$TMP/stderr")
-	RC=$?
-	ERR=$(cat "$TMP/stderr")
-}
+NAME=it_cli
+. "$(dirname "$0")/harness.sh"
 
 # run_raw ARGS...: accruectl exactly as given (no --server/--key-file).
 run_raw() {
 	OUT=$(timeout -k 2 20 "$ACCRUECTL_BIN" "$@" 2>"$TMP/stderr")
 	RC=$?
 	ERR=$(cat "$TMP/stderr")
-}
-
-# expect_rc N DESCRIPTION: the last command exited with N.
-expect_rc() {
-	checks=$((checks + 1))
-	if [ "$RC" -ne "$1" ]; then
-		fail "$2: exit status $RC, expected $1; stdout: [$OUT] stderr: [$ERR]"
-		return 1
-	fi
-	return 0
-}
-
-# expect_out TEXT DESCRIPTION: stdout contains TEXT (fixed string).
-expect_out() {
-	checks=$((checks + 1))
-	if ! grep -qF -- "$1" <<<"$OUT"; then
-		fail "$2: stdout lacks [$1]; stdout: [$OUT] stderr: [$ERR]"
-	fi
-}
-
-# expect_no_out TEXT DESCRIPTION: stdout does not contain TEXT.
-expect_no_out() {
-	checks=$((checks + 1))
-	if grep -qF -- "$1" <<<"$OUT"; then
-		fail "$2: stdout has [$1] and should not; stdout: [$OUT]"
-	fi
-}
-
-# expect_err TEXT DESCRIPTION: stderr contains TEXT (case-insensitive).
-expect_err() {
-	checks=$((checks + 1))
-	if ! grep -qiF -- "$1" <<<"$ERR"; then
-		fail "$2: stderr lacks [$1]; stderr: [$ERR]"
-	fi
-}
-
-# expect_json FIELD VALUE DESCRIPTION: stdout has "FIELD":VALUE (VALUE as
-# JSON text: 12, "x", true), allowing spaces around the colon, and the
-# value ends there (so "balance":1 does not match "balance":12).
-expect_json() {
-	checks=$((checks + 1))
-	local field=$1 value=$2
-	local pattern
-	pattern=$(printf '"%s"[[:space:]]*:[[:space:]]*%s[[:space:]]*[,}]' "$field" "$(sed 's/[][\.*^$+?(){}|/]/\\&/g' <<<"$value")")
-	if ! grep -qE -- "$pattern" <<<"$OUT"; then
-		fail "$3: JSON lacks \"$field\":$value; stdout: [$OUT]"
-	fi
 }
 
 # expect_one_json DESCRIPTION: stdout is exactly one JSON document.
@@ -124,32 +38,7 @@ expect_one_json() {
 	fi
 }
 
-# ---- start the daemon ----------------------------------------------------
-
-mkdir -m 700 "$DATA" || exit 1
-"$ACCRUED_BIN" --data "$DATA" --listen 127.0.0.1:0 2>"$LOG" >>"$LOG" </dev/null &
-PID=$!
-ADDR=""
-for _ in $(seq 1 200); do
-	if [ -s "$DATA/accrued.addr" ]; then
-		ADDR=$(head -n 1 "$DATA/accrued.addr")
-		break
-	fi
-	if ! kill -0 "$PID" 2>/dev/null; then
-		break
-	fi
-	sleep 0.1
-done
-if [ -z "$ADDR" ]; then
-	failures=1
-	echo "it_cli.sh: accrued did not write $DATA/accrued.addr within 20 s" >&2
-	exit 1
-fi
-if [ ! -s "$KEY" ]; then
-	failures=1
-	echo "it_cli.sh: accrued did not create $KEY" >&2
-	exit 1
-fi
+daemon_start
 
 # ---- help and usage errors (no server needed, but one is there) ----------
 
@@ -394,56 +283,10 @@ expect_rc 2 "key revoke with a non-numeric id"
 
 # ---- everything is still there after a clean restart ------------------------
 
-kill -TERM "$PID"
-rc=""
-for _ in $(seq 1 200); do
-	if ! kill -0 "$PID" 2>/dev/null; then
-		wait "$PID"
-		rc=$?
-		break
-	fi
-	sleep 0.1
-done
-checks=$((checks + 1))
-if [ "$rc" != "0" ]; then
-	fail "accrued did not exit 0 within 20 s of SIGTERM (status: ${rc:-still running})"
-fi
-PID=""
-rm -f "$DATA/accrued.addr"
-"$ACCRUED_BIN" --data "$DATA" --listen 127.0.0.1:0 2>>"$LOG" >>"$LOG" </dev/null &
-PID=$!
-ADDR=""
-for _ in $(seq 1 200); do
-	if [ -s "$DATA/accrued.addr" ]; then
-		ADDR=$(head -n 1 "$DATA/accrued.addr")
-		break
-	fi
-	kill -0 "$PID" 2>/dev/null || break
-	sleep 0.1
-done
-if [ -z "$ADDR" ]; then
-	fail "accrued did not come back after a clean stop"
-	exit 1
-fi
+daemon_restart
 run --json show ann.lee@example.com
 expect_rc 0 "show after restart"
 expect_json balance 89 "balance after restart (87 + 2 from the terminal)"
 expect_json visits 4 "visits after restart"
 
-kill -TERM "$PID"
-for _ in $(seq 1 200); do
-	kill -0 "$PID" 2>/dev/null || break
-	sleep 0.1
-done
-wait "$PID"
-rc=$?
-PID=""
-checks=$((checks + 1))
-[ "$rc" -eq 0 ] || fail "accrued exited $rc after SIGTERM"
-
-if [ "$failures" -ne 0 ]; then
-	echo "it_cli: $failures of $checks checks failed" >&2
-	exit 1
-fi
-echo "it_cli: $checks checks passed"
-exit 0
+finish
