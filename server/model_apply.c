@@ -106,13 +106,15 @@ static int return_apply(struct model *m, struct model_customer *c, uint64_t seq,
 	}
 	o->refunded += rec->u.ret.refunded;
 	o->taken_back += rec->u.ret.taken;
+	if (places_return(&m->places, rec->u.ret.location, rec->u.ret.refunded, rec->u.ret.taken))
+		return MODEL_E_CORRUPT;
 	o->last_return_seq = seq;
 	model__order_mark_dirty(m, slot);
 	return 0;
 }
 
-/* GROUP and TIER: rebuild the customer's tags. */
-static int tags_apply(struct model_customer *c, const struct record *rec)
+/* GROUP and TIER: rebuild the customer's tags (and a GROUP the group's count). */
+static int tags_apply(struct model *m, struct model_customer *c, const struct record *rec)
 {
 	struct proto_customer v;
 	struct proto_str groups[PROTO_MAX_GROUPS];
@@ -140,6 +142,11 @@ static int tags_apply(struct model_customer *c, const struct record *rec)
 	t = model__tags_make(v.tier, n, groups, &rc);
 	if (rc)
 		return rc;
+	if (rec->type == PROTO_ENTRY_GROUP &&
+	    (rc = places_group_count(&m->places, rec->u.group.group, rec->u.group.add ? 1 : -1))) {
+		free(t);
+		return rc == -1 ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+	}
 	free(c->tags);
 	c->tags = t;
 	return 0;
@@ -189,6 +196,15 @@ static int apply_accrue(struct apply *a)
 		rc = model__order_add(a->m, key, klen, &o);
 	if (rc && rc != MODEL_EXISTED)
 		return rc;
+	/* A new order counts at its location; one loaded with its snapshot was
+	 * counted then, and only learns its time here. */
+	if (rc == 0 && a->seq > a->m->saved_seq) {
+		if (places_sale(&a->m->places, rec->u.accrue.location, rec->u.accrue.amount, rec->u.accrue.points, 0, 0,
+				a->seq, rec->time_us))
+			return MODEL_E_NOMEM;
+	} else {
+		places_sale_time(&a->m->places, rec->u.accrue.location, a->seq, rec->time_us);
+	}
 	c->visits++;
 	/* The latest sale, not the last one booked: a sale dated back (a till
 	 * that was offline) never moves the last visit earlier. */
@@ -236,12 +252,12 @@ static int apply_program(struct apply *a)
 
 static int apply_group(struct apply *a)
 {
-	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+	return a->c ? tags_apply(a->m, a->c, a->rec) : MODEL_E_CORRUPT;
 }
 
 static int apply_tier(struct apply *a)
 {
-	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+	return a->c ? tags_apply(a->m, a->c, a->rec) : MODEL_E_CORRUPT;
 }
 
 static int apply_adjust(struct apply *a)

@@ -1,0 +1,206 @@
+/*
+ * op_places.c - the program's groups and locations: GROUPS (each group
+ * with its member count) and LOCATIONS (each location with its sales,
+ * points, last sale and the terminal keys bound to it). See
+ * dispatch_ops.h.
+ *
+ * Both answer from the aggregates the model keeps (places.h), so a page
+ * costs O(groups) or O(locations + keys), never a scan of the customers,
+ * and a checkout is not held up behind it. A page is the names after the
+ * request's cursor in byte order, at most PROTO_MAX_PLACES of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatch_ops.h"
+
+/* Byte order, shorter first on a common prefix. */
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* ---- GROUPS ----------------------------------------------------------- */
+
+static const struct places *sort_places; /* qsort has no context argument; only the loop thread sorts */
+
+static int group_order(const void *x, const void *y)
+{
+	const struct places_group *a = &sort_places->groups[*(const uint32_t *)x];
+	const struct places_group *b = &sort_places->groups[*(const uint32_t *)y];
+
+	return name_cmp(a->name, a->len, b->name, b->len);
+}
+
+enum dispatch_action op_groups(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			       struct dispatch_out *out)
+{
+	const struct places *p = &d->model->places;
+	struct proto_places_req req;
+	struct proto_wbuf w;
+	uint32_t *rows, n = 0, page;
+
+	(void)sess;
+	if (proto_groups_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed GROUPS body (a cursor of at most %d bytes)",
+			       PROTO_MAX_GROUP);
+		return DISPATCH_REPLY;
+	}
+	if (!(rows = malloc(((size_t)p->ngroups + 1) * sizeof *rows))) {
+		dispatch_error(out, PROTO_ST_BUSY, "out of memory listing %u groups", (unsigned)p->ngroups);
+		return DISPATCH_REPLY;
+	}
+	/* A group nobody is in any more keeps its row (and index slot) but is not listed. */
+	for (uint32_t i = 0; i < p->ngroups; i++)
+		if (p->groups[i].members &&
+		    name_cmp(p->groups[i].name, p->groups[i].len, req.after.ptr, req.after.len) > 0)
+			rows[n++] = i;
+	sort_places = p;
+	qsort(rows, n, sizeof *rows, group_order);
+	page = n < PROTO_MAX_PLACES ? n : PROTO_MAX_PLACES;
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_places_rep_put_header(&w, n > page, page);
+	for (uint32_t i = 0; i < page; i++) {
+		const struct places_group *g = &p->groups[rows[i]];
+		struct proto_group_info info = {{g->name, g->len}, g->members};
+		proto_group_info_put(&w, &info);
+	}
+	free(rows);
+	out->len = w.len;
+	/* The counts include every record applied: answer once they are durable. */
+	dispatch_depend(out, store_last_seq(d->store));
+	return DISPATCH_REPLY;
+}
+
+/* ---- LOCATIONS -------------------------------------------------------- */
+
+/* One row: a location with sales, or one a terminal key is bound to (sales NULL). */
+struct location_row {
+	char name[PROTO_MAX_LOCATION + 1];
+	uint8_t len;
+	const struct places_location *sales;
+};
+
+static int location_order(const void *x, const void *y)
+{
+	const struct location_row *a = x, *b = y;
+
+	return name_cmp(a->name, a->len, b->name, b->len);
+}
+
+/* A terminal key's location as sales store it (keys made before locations were normalised may hold capitals). */
+static struct proto_str key_location(const struct model_apikey *k, char buf[PROTO_MAX_LOCATION + 1])
+{
+	struct proto_str loc;
+
+	if (k->revoked || k->role != PROTO_ROLE_TERMINAL || !k->location[0])
+		return proto_str_c("");
+	if (model_location_normalise(proto_str_c(k->location), buf, &loc))
+		return proto_str_c(k->location);
+	return loc;
+}
+
+static int first_record_time(void *ctx, uint64_t seq, const struct record *rec)
+{
+	(void)seq;
+	*(int64_t *)ctx = rec->time_us;
+	return 1;
+}
+
+enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+				  struct dispatch_out *out)
+{
+	struct model *m = d->model;
+	struct places *p = &m->places;
+	struct proto_places_req req;
+	struct proto_location_info info;
+	struct location_row *rows;
+	struct proto_wbuf w;
+	uint32_t n = 0, page;
+
+	(void)sess;
+	if (proto_locations_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed LOCATIONS body (a cursor of at most %d bytes)",
+			       PROTO_MAX_LOCATION);
+		return DISPATCH_REPLY;
+	}
+	if (!(rows = malloc(((size_t)p->nlocations + m->nkeys + 1) * sizeof *rows))) {
+		dispatch_error(out, PROTO_ST_BUSY, "out of memory listing %u locations", (unsigned)p->nlocations);
+		return DISPATCH_REPLY;
+	}
+	for (uint32_t i = 0; i < p->nlocations; i++) {
+		const struct places_location *l = &p->locations[i];
+		if (name_cmp(l->name, l->len, req.after.ptr, req.after.len) <= 0)
+			continue;
+		memcpy(rows[n].name, l->name, l->len);
+		rows[n].len = l->len;
+		rows[n++].sales = l;
+	}
+	/* Locations with keys but no sale yet are locations too. */
+	for (uint32_t i = 0; i < m->nkeys; i++) {
+		char buf[PROTO_MAX_LOCATION + 1];
+		struct proto_str loc = key_location(&m->keys[i], buf);
+		uint32_t j;
+
+		if (!loc.len || places_location_find(p, loc) ||
+		    name_cmp(loc.ptr, loc.len, req.after.ptr, req.after.len) <= 0)
+			continue;
+		for (j = 0; j < n; j++)
+			if (rows[j].len == loc.len && memcmp(rows[j].name, loc.ptr, loc.len) == 0)
+				break;
+		if (j < n)
+			continue;
+		memcpy(rows[n].name, loc.ptr, loc.len);
+		rows[n].len = (uint8_t)loc.len;
+		rows[n++].sales = NULL;
+	}
+	qsort(rows, n, sizeof *rows, location_order);
+	page = n < PROTO_MAX_PLACES ? n : PROTO_MAX_PLACES;
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_places_rep_put_header(&w, n > page, page);
+	for (uint32_t i = 0; i < page; i++) {
+		const struct places_location *l = rows[i].sales;
+		struct proto_str name = {rows[i].name, rows[i].len};
+
+		memset(&info, 0, sizeof info);
+		info.name = name;
+		if (l) {
+			/* A sale loaded from a snapshot has no time in memory: the journal has it. */
+			if (l->last_seq && !l->last_us && l->last_seq <= store_durable_seq(d->store)) {
+				int64_t t = 0;
+				if (store_walk_chain(d->store, l->last_seq, first_record_time, &t) == 0 && t)
+					places_sale_time(p, name, l->last_seq, t);
+			}
+			info.sales = l->sales;
+			info.amount = l->amount;
+			info.points = l->points;
+			info.refunded = l->refunded;
+			info.taken_back = l->taken_back;
+			info.last_seq = l->last_seq;
+			info.last_us = l->last_us;
+		}
+		for (uint32_t k = 0; k < m->nkeys; k++) {
+			char buf[PROTO_MAX_LOCATION + 1];
+			struct proto_str loc = key_location(&m->keys[k], buf);
+
+			if (loc.len != name.len || memcmp(loc.ptr, name.ptr, name.len) != 0)
+				continue;
+			if (info.nkeys < PROTO_MAX_PLACE_KEYS)
+				info.keys[info.nkeys++] = m->keys[k].id;
+			info.nkeys_total++;
+		}
+		proto_location_info_put(&w, &info);
+	}
+	free(rows);
+	if (w.overflow) {
+		dispatch_error(out, PROTO_ST_INTERNAL, "the LOCATIONS page does not fit the reply");
+		return DISPATCH_REPLY;
+	}
+	out->len = w.len;
+	dispatch_depend(out, store_last_seq(d->store));
+	return DISPATCH_REPLY;
+}
