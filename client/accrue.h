@@ -163,6 +163,7 @@ enum accrue_entry_type {
 	ACCRUE_ENTRY_EDIT = 11,   /* names or contact changed (comment: which fields) */
 	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (reason: the card) */
 	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (reason: the source) */
+	ACCRUE_ENTRY_GROUP_RENAME = 14, /* a group renamed (a record of no customer: never in a history) */
 };
 
 /* The unit a program counts in (the "unit" setting). */
@@ -928,6 +929,25 @@ struct accrue_location_info {
  * Local: ACCRUE_E_INVALID for a NULL groups or count; ACCRUE_E_NOMEM.
  */
 int accrue_groups(accrue *a, struct accrue_group_info **groups, uint32_t *count);
+
+/*
+ * Rename group from to to: every customer in from is in to instead, in
+ * one journal record (GROUP_RENAME). If to has members already the two
+ * merge: a customer who was in both is in to once. key is the request key
+ * (NULL: the library makes one; a retry after a lost connection re-sends
+ * it, so the rename happens once); a replay answers as the first time did,
+ * with *replay (when not NULL) set to 1. *moved (when not NULL) gets how
+ * many customers joined to, *members how many are in to now. The record
+ * belongs to no customer: a member's history does not show it. Admin keys
+ * only. With a million members the daemon spends a moment applying it.
+ * Refusals: BAD_REQUEST (a name empty, with a blank, comma or control, or
+ * from and to the same), NOT_FOUND (no customer is in from), CONFLICT (a
+ * program setting, multiplier.group.FROM or a promotion's group list,
+ * names from: change it first), FORBIDDEN (not an admin key), KEY_REUSED.
+ * Local: ACCRUE_E_INVALID for a NULL or empty name or one over 64 bytes.
+ */
+int accrue_group_rename(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *from, const char *to,
+			uint64_t *moved, uint64_t *members, int *replay);
 
 /*
  * Every location seen, in byte order of the names: each one a sale was

@@ -128,3 +128,37 @@ int accrue_locations(accrue *a, struct accrue_location_info **locations, uint32_
 	return list_pages(a, PROTO_OP_LOCATIONS, "a malformed LOCATIONS reply", sizeof **locations, location_rows,
 			  (void **)locations, count);
 }
+
+int accrue_group_rename(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *from, const char *to,
+			uint64_t *moved, uint64_t *members, int *replay)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_group_rename_req m;
+	struct proto_group_rename_rep r;
+	int rc;
+
+	if ((rc = accrue__call_begin(a)) != 0)
+		return rc;
+	if (!from || !*from || !to || !*to)
+		return accrue__arg_invalid(a, "both group names are required");
+	if (accrue__text_too_long(a, "group", from, PROTO_MAX_GROUP) || accrue__text_too_long(a, "group", to, PROTO_MAX_GROUP))
+		return ACCRUE_E_INVALID;
+	if ((rc = accrue__key_fill(a, m.key, key)) != 0)
+		return rc;
+	m.from = proto_str_c(from);
+	m.to = proto_str_c(to);
+	accrue__request_init(&rq, PROTO_OP_GROUP_RENAME);
+	proto_group_rename_req_encode(&rq.body, &m);
+	if ((rc = accrue__call(a, &rq, &rep)) != 0)
+		return rc;
+	if (proto_group_rename_rep_decode(rep.body, rep.len, &r) != 0)
+		return accrue__reply_invalid(a, "a malformed GROUP_RENAME reply");
+	if (moved)
+		*moved = r.moved;
+	if (members)
+		*members = r.members;
+	if (replay)
+		*replay = (rep.flags & PROTO_FLAG_REPLAY) != 0;
+	return 0;
+}

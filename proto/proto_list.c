@@ -183,3 +183,43 @@ int proto_location_info_next(struct proto_rbuf *r, struct proto_location_info *l
 		l->keys[i] = proto_get_u64(r);
 	return r->error;
 }
+
+/* ---- GROUP_RENAME ------------------------------------------------------ */
+
+int proto_group_rename_req_encode(struct proto_wbuf *w, const struct proto_group_rename_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_put_str(w, m->from);
+	proto_put_str(w, m->to);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int proto_group_rename_req_decode(const uint8_t *b, size_t n, struct proto_group_rename_req *m)
+{
+	struct proto_rbuf r;
+
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	m->from = proto_get_str(&r, PROTO_MAX_GROUP);
+	m->to = proto_get_str(&r, PROTO_MAX_GROUP);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_group_rename_rep_encode(struct proto_wbuf *w, const struct proto_group_rename_rep *m)
+{
+	proto_put_u64(w, m->moved);
+	proto_put_u64(w, m->members);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int proto_group_rename_rep_decode(const uint8_t *b, size_t n, struct proto_group_rename_rep *m)
+{
+	struct proto_rbuf r;
+
+	proto_rbuf_init(&r, b, n);
+	m->moved = proto_get_u64(&r);
+	m->members = proto_get_u64(&r);
+	if (!r.error && m->moved > m->members)
+		r.error = PROTO_E_FIELD;
+	return proto_rbuf_finish(&r);
+}

@@ -394,6 +394,64 @@ static int apply_optout(struct apply *a)
 	return 0;
 }
 
+/*
+ * GROUP_RENAME: every member of from is in to instead (once, if they were
+ * in both). A record of no customer: it joins no chain and leaves every
+ * last_seq as it is, but each member's snapshot is marked for the next
+ * checkpoint. It walks every customer, so with a million it is one long
+ * apply on the loop thread: a rare admin act (README, "Groups").
+ */
+static int apply_group_rename(struct apply *a)
+{
+	const __typeof__(a->rec->u.group_rename) *r = &a->rec->u.group_rename;
+	struct model *m = a->m;
+	const struct places_group *g = places_group_find(&m->places, r->from);
+	uint64_t found = 0, moved = 0;
+
+	if (a->rec->customer_id || !r->from.len || !r->to.len || r->from.len > PROTO_MAX_GROUP ||
+	    r->to.len > PROTO_MAX_GROUP || (r->from.len == r->to.len && memcmp(r->from.ptr, r->to.ptr, r->to.len) == 0) ||
+	    !g || !g->members)
+		return MODEL_E_CORRUPT;
+	for (uint32_t slot = 0; slot < m->ncustomers; slot++) {
+		struct model_customer *c = &m->customers[slot];
+		struct proto_customer v;
+		struct proto_str groups[PROTO_MAX_GROUPS];
+		struct model_tags *t;
+		uint8_t n = 0;
+		int in_from = 0, in_to = 0, rc;
+
+		if (!c->tags || !c->tags->ngroups)
+			continue;
+		model_customer_view(c, &v);
+		for (uint8_t i = 0; i < v.ngroups; i++) {
+			if (v.groups[i].len == r->from.len && memcmp(v.groups[i].ptr, r->from.ptr, r->from.len) == 0) {
+				in_from = 1;
+				continue;
+			}
+			if (v.groups[i].len == r->to.len && memcmp(v.groups[i].ptr, r->to.ptr, r->to.len) == 0)
+				in_to = 1;
+			groups[n++] = v.groups[i];
+		}
+		if (!in_from)
+			continue;
+		if (!in_to)
+			groups[n++] = r->to; /* in place of from: never more groups than before */
+		t = model__tags_make(v.tier, n, groups, &rc);
+		if (rc)
+			return rc;
+		free(c->tags);
+		c->tags = t;
+		model__mark_dirty(m, slot);
+		found++;
+		moved += !in_to;
+	}
+	if (places_group_count(&m->places, r->from, -(int64_t)found) ||
+	    (moved && places_group_count(&m->places, r->to, (int64_t)moved)))
+		return MODEL_E_NOMEM;
+	a->req->value = (int64_t)moved;
+	return 0;
+}
+
 typedef int apply_fn(struct apply *a);
 
 static apply_fn *const apply_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {

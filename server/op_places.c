@@ -1,6 +1,7 @@
 /*
  * op_places.c - the program's groups and locations: GROUPS (each group
- * with its member count) and LOCATIONS (each location with its sales,
+ * with its member count), GROUP_RENAME (every member of one group moved
+ * to another) and LOCATIONS (each location with its sales,
  * points, last sale and the terminal keys bound to it). See
  * dispatch_ops.h.
  *
@@ -9,8 +10,10 @@
  * and a checkout is not held up behind it. A page is the names after the
  * request's cursor in byte order, at most PROTO_MAX_PLACES of them.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "dispatch_ops.h"
 
@@ -202,5 +205,123 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 	}
 	out->len = w.len;
 	dispatch_depend(out, store_last_seq(d->store));
+	return DISPATCH_REPLY;
+}
+
+/* ---- GROUP_RENAME ----------------------------------------------------- */
+
+/* A group name: printable, no spaces or commas (they separate lists in settings), as GROUP takes it. */
+static int group_name_ok(struct proto_str n)
+{
+	if (!n.len)
+		return 0;
+	for (uint32_t i = 0; i < n.len; i++) {
+		unsigned char ch = (unsigned char)n.ptr[i];
+		if (ch <= ' ' || ch == ',' || ch == 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+static int rules_name_is(const struct rules_name *r, struct proto_str s)
+{
+	return r->len == s.len && memcmp(r->text, s.ptr, s.len) == 0;
+}
+
+/*
+ * The program setting that names group g (a multiplier for it, or a
+ * promotion limited to it), written into buf; 0 when none does. A rename
+ * is refused while one does: the program is changed by PROGRAM_SET
+ * records alone, and a rename that rewrote it behind the manager's back
+ * would be a change of the program no PROGRAM record shows.
+ */
+static int program_names_group(const struct rules *r, struct proto_str g, char *buf, size_t cap)
+{
+	for (uint32_t i = 0; i < r->ngroup_mults; i++)
+		if (rules_name_is(&r->group_mults[i].name, g)) {
+			snprintf(buf, cap, "multiplier.group.%.*s", (int)g.len, g.ptr);
+			return 1;
+		}
+	for (uint32_t i = 0; i < r->npromos; i++)
+		for (uint32_t j = 0; j < r->promos[i].groups.n; j++)
+			if (rules_name_is(&r->promos[i].groups.item[j], g)) {
+				snprintf(buf, cap, "promo.%.*s", (int)r->promos[i].name.len, r->promos[i].name.text);
+				return 1;
+			}
+	return 0;
+}
+
+static void rename_reply(struct dispatch_out *out, uint64_t moved, uint64_t members)
+{
+	struct proto_wbuf w;
+	struct proto_group_rename_rep rep = {moved, members};
+
+	proto_wbuf_init(&w, out->body, out->cap);
+	proto_reply_put_status(&w, PROTO_OK);
+	proto_group_rename_rep_encode(&w, &rep);
+	out->len = w.len;
+}
+
+enum dispatch_action op_group_rename(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+				     struct dispatch_out *out)
+{
+	struct proto_group_rename_req req;
+	struct record *rec = &d->scratch->rec;
+	const struct model_request *q;
+	const struct places_group *g;
+	uint64_t seq, hash = XXH3_64bits(body, len);
+	char msg[160];
+	uint16_t status;
+
+	(void)sess;
+	if (proto_group_rename_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed GROUP_RENAME body");
+		return DISPATCH_REPLY;
+	}
+	/* The reply of a replay is the original one's: what moved then, and the new group's count now. */
+	status = dispatch_request_key_lookup(d, PROTO_OP_GROUP_RENAME, req.key, hash, &q, msg, sizeof msg);
+	if (q)
+		dispatch_depend(out, q->seq);
+	if (status) {
+		dispatch_error(out, status, "%s", msg);
+		return DISPATCH_REPLY;
+	}
+	if (q) {
+		g = places_group_find(&d->model->places, req.to);
+		rename_reply(out, (uint64_t)q->value, g ? g->members : 0);
+		out->flags |= PROTO_FLAG_REPLAY;
+		return DISPATCH_REPLY;
+	}
+	if (!group_name_ok(req.from) || !group_name_ok(req.to)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "both group names are required: printable, no spaces or commas");
+		return DISPATCH_REPLY;
+	}
+	if (req.from.len == req.to.len && memcmp(req.from.ptr, req.to.ptr, req.to.len) == 0) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "group \"%.*s\" is renamed to itself", (int)req.to.len, req.to.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (!(g = places_group_find(&d->model->places, req.from)) || !g->members) {
+		dispatch_depend(out, store_last_seq(d->store));
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "no customer is in group \"%.*s\"", (int)req.from.len, req.from.ptr);
+		return DISPATCH_REPLY;
+	}
+	if (program_names_group(&d->model->rules, req.from, msg, sizeof msg)) {
+		dispatch_depend(out, d->model->program_seq);
+		dispatch_error(out, PROTO_ST_CONFLICT,
+			       "program setting %s names group \"%.*s\": change or remove it first (program set), then rename",
+			       msg, (int)req.from.len, req.from.ptr);
+		return DISPATCH_REPLY;
+	}
+	dispatch_record_init(rec, PROTO_ENTRY_GROUP_RENAME, req.key, hash);
+	rec->u.group_rename.from = req.from;
+	rec->u.group_rename.to = req.to;
+	if (!(seq = dispatch_commit_record(d, rec, out)))
+		return DISPATCH_REPLY;
+	{
+		const struct model_request *made = model_request_find(d->model, req.key);
+		g = places_group_find(&d->model->places, req.to);
+		rename_reply(out, made ? (uint64_t)made->value : 0, g ? g->members : 0);
+	}
+	dispatch_depend(out, seq);
 	return DISPATCH_REPLY;
 }

@@ -4,6 +4,8 @@
 # restart, both a crash's journal replay and a clean stop's checkpoint),
 # `locations` (sales, amounts, points, returns, the last sale and the
 # terminal keys bound, at two locations and one with a key but no sale),
+# `group rename` (members move, a merge keeps a customer in a group once,
+# refused while the program names the group, the same after restarts),
 # and the roles that may list them (admin and read-only; not a terminal).
 set -u
 NAME=it_places
@@ -69,6 +71,53 @@ run group add dan@example.com vip; expect_rc 0 "dan in vip after the restart"
 run --json groups
 expect_eq "$(groups_text)" "staff=1 vip=3" "a count loaded from a snapshot goes on counting"
 
+# ---- group rename --------------------------------------------------------------
+
+run group add cara@example.com staff; expect_rc 0 "cara in staff"
+run group rename vip members
+expect_rc 0 "group rename to a new name"
+expect_out "3 customers moved" "what moved"
+run --json groups
+expect_eq "$(groups_text)" "members=3 staff=2" "the members moved and the counts followed"
+run --json customers --group members
+expect_eq "$(py 'import json,sys; print(" ".join(str(c["id"]) for c in json.load(sys.stdin)["customers"]))' <<<"$OUT")" "4 2 1" \
+	"the members are in the new group"
+run --json group rename staff members
+expect_rc 0 "group rename into an existing group merges"
+expect_eq "$(py 'import json,sys; d=json.load(sys.stdin); print(d["moved"], d["members"])' <<<"$OUT")" "1 4" \
+	"bob, in both, stays in members once; cara joins"
+run --json groups
+expect_eq "$(groups_text)" "members=4" "after the merge"
+run --json show bob@example.com
+expect_eq "$(py 'import json,sys; print(",".join(json.load(sys.stdin)["groups"]))' <<<"$OUT")" "members" "bob is in the group once"
+run group rename nobody-group other
+expect_rc 1 "a rename of a group nobody is in"
+expect_err "not_found: no customer is in group" "it is not found"
+run group rename members members
+expect_rc 1 "a rename to itself"
+expect_err "bad_request" "it is a bad request"
+run program set multiplier.group.members 2
+expect_rc 0 "a multiplier for the group"
+run group rename members crew
+expect_rc 1 "a rename while the program names the group"
+expect_err "multiplier.group.members" "the refusal names the setting"
+run program set multiplier.group.members ""
+expect_rc 0 "the multiplier removed"
+run --json history bob@example.com
+expect_no_out "group-rename" "a rename is not in a member's history"
+
+crash_restart
+run --json groups
+expect_eq "$(groups_text)" "members=4" "the rename after a crash (journal replayed)"
+daemon_restart
+run --json groups
+expect_eq "$(groups_text)" "members=4" "the rename after a clean stop (checkpoint)"
+run --json show bob@example.com
+expect_eq "$(py 'import json,sys; print(",".join(json.load(sys.stdin)["groups"]))' <<<"$OUT")" "members" "bob's groups after the restart"
+run group remove bob@example.com members; expect_rc 0 "bob out of the renamed group"
+run --json groups
+expect_eq "$(groups_text)" "members=3" "counts go on after the restart"
+
 # ---- locations -----------------------------------------------------------------
 
 new_key terminal store-1 "$TMP/t1.key"
@@ -118,7 +167,7 @@ check_locations "after a clean stop"
 
 run_key "$TMP/ro.key" --json groups
 expect_rc 0 "a read-only key lists groups"
-expect_eq "$(groups_text)" "staff=1 vip=3" "what it lists"
+expect_eq "$(groups_text)" "members=3" "what it lists"
 run_key "$TMP/ro.key" --json locations
 expect_rc 0 "a read-only key lists locations"
 run_key "$TMP/t1.key" groups
@@ -127,6 +176,9 @@ expect_err "forbidden: a terminal key may not list the groups" "the refusal says
 run_key "$TMP/t1.key" locations
 expect_rc 1 "a terminal key may not list locations"
 expect_err "forbidden: a terminal key may not list the locations" "the refusal says what"
+run_key "$TMP/ro.key" group rename members crew
+expect_rc 1 "a read-only key may not rename a group"
+expect_err "forbidden: a readonly key may not rename groups" "it is forbidden"
 
 run groups --help
 expect_rc 0 "groups --help"

@@ -142,3 +142,42 @@ int ctl_cmd_locations(struct ctl *c, int argc, char **argv)
 	free(locs);
 	return rc;
 }
+
+const char ctl_help_group_rename[] =
+	"Usage: accruectl group rename OLD NEW [--json]\n"
+	"\n"
+	"Move every customer in group OLD to group NEW, in one journal record\n"
+	"(admin keys only). If NEW has customers already the groups merge: a\n"
+	"customer in both is in NEW once. Refused while a program setting names\n"
+	"OLD (multiplier.group.OLD, or a promotion's group list): change that\n"
+	"setting first with `program set`. The rename belongs to no customer, so\n"
+	"a member's history does not show it. Names as `group add` takes them:\n"
+	"printable, no spaces or commas, at most 64 bytes.\n"
+	"\n"
+	"  --json   {\"from\":OLD,\"to\":NEW,\"moved\":N,\"members\":N}\n";
+
+int ctl_cmd_group_rename(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = {"OLD", "NEW"};
+	const char *pos[2];
+	uint64_t moved = 0, members = 0;
+	int rc;
+
+	if ((rc = ctl_args_parse(c, argc, argv, NULL, pos, names, 2, 2)) != 0)
+		return rc;
+	if ((rc = ctl_session_open(c)) != 0)
+		return rc;
+	if ((rc = accrue_group_rename(c->a, NULL, pos[0], pos[1], &moved, &members, NULL)) != 0)
+		return ctl_call_failed(c, rc);
+	if (c->json) {
+		fputs("{\"from\":", stdout);
+		out_json_str(pos[0]);
+		fputs(",\"to\":", stdout);
+		out_json_str(pos[1]);
+		printf(",\"moved\":%" PRIu64 ",\"members\":%" PRIu64 "}\n", moved, members);
+	} else {
+		printf("renamed group %s to %s: %" PRIu64 " customer%s moved, %" PRIu64 " in %s now\n", pos[0], pos[1],
+		       moved, moved == 1 ? "" : "s", members, pos[1]);
+	}
+	return 0;
+}
