@@ -106,6 +106,20 @@ static struct proto_str key_location(const struct model_apikey *k, char buf[PROT
 	return loc;
 }
 
+/* Add a row for loc (with no sales) unless it is there or not after the cursor. */
+static void row_add(const struct places *p, struct location_row *rows, uint32_t *n, struct proto_str loc,
+		    struct proto_str after)
+{
+	if (!loc.len || places_location_find(p, loc) || name_cmp(loc.ptr, loc.len, after.ptr, after.len) <= 0)
+		return;
+	for (uint32_t j = 0; j < *n; j++)
+		if (rows[j].len == loc.len && memcmp(rows[j].name, loc.ptr, loc.len) == 0)
+			return;
+	memcpy(rows[*n].name, loc.ptr, loc.len);
+	rows[*n].len = (uint8_t)loc.len;
+	rows[(*n)++].sales = NULL;
+}
+
 static int first_record_time(void *ctx, uint64_t seq, const struct record *rec)
 {
 	(void)seq;
@@ -130,7 +144,7 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 			       PROTO_MAX_LOCATION);
 		return DISPATCH_REPLY;
 	}
-	if (!(rows = malloc(((size_t)p->nlocations + m->nkeys + 1) * sizeof *rows))) {
+	if (!(rows = malloc(((size_t)p->nlocations + m->nkeys + m->rules.locations.n + 1) * sizeof *rows))) {
 		dispatch_error(out, PROTO_ST_BUSY, "out of memory listing %u locations", (unsigned)p->nlocations);
 		return DISPATCH_REPLY;
 	}
@@ -142,23 +156,17 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 		rows[n].len = l->len;
 		rows[n++].sales = l;
 	}
-	/* Locations with keys but no sale yet are locations too. */
+	/* Locations with keys but no sale yet, and those the program lists, are locations too. */
 	for (uint32_t i = 0; i < m->nkeys; i++) {
 		char buf[PROTO_MAX_LOCATION + 1];
-		struct proto_str loc = key_location(&m->keys[i], buf);
-		uint32_t j;
-
-		if (!loc.len || places_location_find(p, loc) ||
-		    name_cmp(loc.ptr, loc.len, req.after.ptr, req.after.len) <= 0)
-			continue;
-		for (j = 0; j < n; j++)
-			if (rows[j].len == loc.len && memcmp(rows[j].name, loc.ptr, loc.len) == 0)
-				break;
-		if (j < n)
-			continue;
-		memcpy(rows[n].name, loc.ptr, loc.len);
-		rows[n].len = (uint8_t)loc.len;
-		rows[n++].sales = NULL;
+		row_add(p, rows, &n, key_location(&m->keys[i], buf), req.after);
+	}
+	for (uint32_t i = 0; i < m->rules.locations.n; i++) {
+		char buf[PROTO_MAX_LOCATION + 1];
+		struct proto_str item = {m->rules.locations.item[i].text, m->rules.locations.item[i].len}, loc;
+		if (model_location_normalise(item, buf, &loc))
+			loc = item;
+		row_add(p, rows, &n, loc, req.after);
 	}
 	qsort(rows, n, sizeof *rows, location_order);
 	page = n < PROTO_MAX_PLACES ? n : PROTO_MAX_PLACES;

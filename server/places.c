@@ -2,6 +2,7 @@
  * places.c - group member counts and location sales (see places.h).
  */
 #include "places.h"
+#include "model.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -182,4 +183,20 @@ void places_sale_time(struct places *p, struct proto_str location, uint64_t seq,
 
 	if (slot != HIDX_NONE && p->locations[slot].last_seq == seq)
 		p->locations[slot].last_us = time_us;
+}
+
+int places_location_listed(const struct rules_list *list, struct proto_str loc)
+{
+	if (!list->n)
+		return 1;
+	for (uint32_t i = 0; i < list->n; i++) {
+		char buf[PROTO_MAX_LOCATION + 1];
+		struct proto_str item = {list->item[i].text, list->item[i].len}, norm;
+
+		if (model_location_normalise(item, buf, &norm))
+			norm = item;
+		if (norm.len == loc.len && memcmp(norm.ptr, loc.ptr, loc.len) == 0)
+			return 1;
+	}
+	return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "hidx.h"
 #include "proto.h"
+#include "rules.h"
 
 struct places_group {
 	char name[PROTO_MAX_GROUP];
@@ -78,5 +79,14 @@ int places_sale(struct places *p, struct proto_str location, int64_t amount, int
 int places_return(struct places *p, struct proto_str location, int64_t refunded, int64_t taken);
 /* The time of sale seq, if it is the location's last sale. */
 void places_sale_time(struct places *p, struct proto_str location, uint64_t seq, int64_t time_us);
+
+/*
+ * The program's list of locations (the setting "locations", a comma list):
+ * whether loc (normalised, as sales store it) may be named by a new sale or
+ * terminal key. An empty list allows any, as before the list existed. The
+ * list's entries are compared normalised too, so "Store-1" in the setting
+ * is store-1.
+ */
+int places_location_listed(const struct rules_list *list, struct proto_str loc);
 
 #endif

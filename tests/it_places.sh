@@ -163,6 +163,37 @@ check_locations "after a crash"
 daemon_restart
 check_locations "after a clean stop"
 
+# ---- the program's list of locations -------------------------------------------
+
+run accrue bob@example.com --order L0 --amount 1.00 --location store-9
+expect_rc 0 "with no list, a sale at any location is taken"
+run program set locations "store-1,Store-2 ,store-3,store-4"
+expect_rc 0 "the program lists its locations"
+run --json locations
+expect_eq "$(loc_names)" "store-1 store-2 store-3 store-4 store-9" "a listed location with no sale is shown, and one seen before stays"
+expect_eq "$(loc store-4 sales)" "0" "store-4 has no sale"
+run accrue bob@example.com --order L1 --amount 1.00 --location store-9
+expect_rc 1 "a sale at a location not in the list"
+expect_err "bad_request: location \"store-9\" is not one of the program's locations" "the refusal says why"
+run accrue bob@example.com --order L2 --amount 1.00 --location STORE-2
+expect_rc 0 "a sale at a listed location, typed otherwise"
+run key create --role terminal --location store-9
+expect_rc 1 "a terminal key for a location not in the list"
+expect_err "not one of the program's locations" "its refusal says why"
+new_key terminal store-4 "$TMP/t4.key"
+run_key "$TMP/t4.key" accrue bob@example.com --order L3 --amount 1.00
+expect_rc 0 "a terminal of a listed location sells"
+daemon_restart
+run accrue bob@example.com --order L4 --amount 1.00 --location store-9
+expect_rc 1 "the list holds after a restart"
+run program set locations ""
+expect_rc 0 "the list emptied"
+run accrue bob@example.com --order L5 --amount 1.00 --location store-9
+expect_rc 0 "with the list empty again, any location is taken"
+run --json locations
+expect_eq "$(loc store-9 sales)" "2" "store-9's sales"
+expect_eq "$(loc store-4 sales)" "1" "store-4's sale"
+
 # ---- roles ---------------------------------------------------------------------
 
 run_key "$TMP/ro.key" --json groups
