@@ -951,8 +951,8 @@ int accrue_group_rename(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const cha
 
 /*
  * Every location seen, in byte order of the names: each one a sale was
- * booked at, and each one an active terminal key is bound to (with no sales
- * yet: zero figures), with what was sold there, the last sale and the
+ * booked at, each one an active terminal key is bound to and each one the
+ * program setting "locations" lists (with no sales yet: zero figures), with what was sold there, the last sale and the
  * terminal keys bound to it. Locations are stored normalised (trimmed,
  * A-Z lower-cased). Admin and read-only keys. Memory and errors as
  * accrue_groups.

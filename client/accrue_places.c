@@ -100,8 +100,18 @@ static int list_pages(accrue *a, uint8_t opcode, const char *what, size_t size, 
 			goto fail;
 		}
 		list = grown;
-		if ((rc = rows_fn(a, &r, n, list, total, last, sizeof last)) != 0)
-			goto fail;
+		{
+			char before[sizeof last];
+
+			memcpy(before, last, sizeof last);
+			if ((rc = rows_fn(a, &r, n, list, total, last, sizeof last)) != 0)
+				goto fail;
+			/* Each page must move past the one before, or a broken server could keep us here. */
+			if (more && strcmp(last, before) <= 0) {
+				rc = accrue__reply_invalid(a, what);
+				goto fail;
+			}
+		}
 		if (proto_rbuf_finish(&r) != 0) {
 			rc = accrue__reply_invalid(a, what);
 			goto fail;
