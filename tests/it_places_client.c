@@ -4,8 +4,9 @@
  * A rename sent twice with one request key applies once: the second is a
  * replay with the first one's answer, and the counts do not move again,
  * before and after a crash and restart; another body under the used key is
- * KEY_REUSED. Also what the library refuses before anything is sent, and
- * accrue_groups after the rename.
+ * KEY_REUSED. Also what the library refuses before anything is sent,
+ * accrue_groups after the rename, and accrue_groups paging through more
+ * groups than one reply holds.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +48,40 @@ static void enrol_in(accrue *a, const char *email, const char *group1, const cha
 		CHECK_RC(a, accrue_group(a, NULL, &ref, 1, group1, NULL), 0);
 	if (group2)
 		CHECK_RC(a, accrue_group(a, NULL, &ref, 1, group2, NULL), 0);
+}
+
+/* More groups than one reply holds (500): accrue_groups pages through them all, in byte order. */
+static void test_many_groups(accrue *a)
+{
+	struct accrue_group_info *g = NULL;
+	uint32_t n = 0, ours = 0;
+	char email[64], name[16];
+
+	for (int c = 0; c < 33; c++) {
+		struct accrue_customer cu;
+		struct accrue_ref ref;
+
+		snprintf(email, sizeof email, "many-%02d@example.com", c);
+		CHECK_RC(a, accrue_enrol(a, NULL, email, NULL, "Many", "Groups", &cu, NULL), 0);
+		ref.kind = ACCRUE_REF_ID;
+		ref.id = cu.id;
+		ref.text[0] = '\0';
+		for (int i = 0; i < 16; i++) {
+			snprintf(name, sizeof name, "m%03d", c * 16 + i);
+			CHECK_RC(a, accrue_group(a, NULL, &ref, 1, name, NULL), 0);
+		}
+	}
+	CHECK_RC(a, accrue_groups(a, &g, &n), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			CHECK(strcmp(g[i - 1].name, g[i].name) < 0);
+		if (g[i].name[0] == 'm' && strlen(g[i].name) == 4) {
+			CHECK_INT(g[i].members, 1);
+			ours++;
+		}
+	}
+	CHECK_INT(ours, 33 * 16);
+	free(g);
 }
 
 int main(void)
@@ -96,6 +131,7 @@ int main(void)
 	CHECK_INT(replay, 1);
 	CHECK_INT(members_of(a, "gold"), 4);
 	CHECK_INT(members_of(a, "vip"), -1);
+	test_many_groups(a);
 
 	accrue_close(a);
 	CHECK_INT(harness_stop(&h), 0);
