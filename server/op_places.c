@@ -80,6 +80,9 @@ enum dispatch_action op_groups(struct dispatch *d, struct dispatch_session *sess
 
 /* ---- LOCATIONS -------------------------------------------------------- */
 
+/* The most bytes one LOCATIONS row takes (PROTOCOL.md). */
+#define LOCATION_ROW_MAX (2 + PROTO_MAX_LOCATION + 8 * 7 + 4 + 2 + 8 * PROTO_MAX_PLACE_KEYS)
+
 /* One row: a location with sales, or one a terminal key is bound to (sales NULL). */
 struct location_row {
 	char name[PROTO_MAX_LOCATION + 1];
@@ -137,6 +140,7 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 	struct location_row *rows;
 	struct proto_wbuf w;
 	uint32_t n = 0, page;
+	size_t header_at;
 
 	(void)sess;
 	if (proto_locations_req_decode(body, len, &req)) {
@@ -172,8 +176,18 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 	page = n < PROTO_MAX_PLACES ? n : PROTO_MAX_PLACES;
 	proto_wbuf_init(&w, out->body, out->cap);
 	proto_reply_put_status(&w, PROTO_OK);
+	header_at = w.len;
 	proto_places_rep_put_header(&w, n > page, page);
 	for (uint32_t i = 0; i < page; i++) {
+		/* A page ends early where the next row might not fit the reply (a small max_body). */
+		if (w.len + LOCATION_ROW_MAX > out->cap) {
+			struct proto_wbuf hdr;
+
+			proto_wbuf_init(&hdr, out->body + header_at, 5);
+			proto_places_rep_put_header(&hdr, 1, i);
+			page = i;
+			break;
+		}
 		const struct places_location *l = rows[i].sales;
 		struct proto_str name = {rows[i].name, rows[i].len};
 
@@ -207,7 +221,7 @@ enum dispatch_action op_locations(struct dispatch *d, struct dispatch_session *s
 		proto_location_info_put(&w, &info);
 	}
 	free(rows);
-	if (w.overflow) {
+	if (w.overflow || (n && !page)) {
 		dispatch_error(out, PROTO_ST_INTERNAL, "the LOCATIONS page does not fit the reply");
 		return DISPATCH_REPLY;
 	}
