@@ -163,6 +163,7 @@ enum accrue_entry_type {
 	ACCRUE_ENTRY_EDIT = 11,   /* names or contact changed (detail: which fields) */
 	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (detail: the card) */
 	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (detail: the source) */
+	ACCRUE_ENTRY_GROUP_RENAME = 14, /* a group renamed (a record of no customer: never in a history) */
 };
 
 /* The unit a program counts in (the "unit" setting). */
@@ -897,6 +898,70 @@ struct accrue_customer_page {
  */
 int accrue_customers(accrue *a, const struct accrue_customer_query *q, struct accrue_customer *rows, uint32_t cap,
 		     struct accrue_customer_page *page);
+
+/* ---- groups and locations --------------------------------------------- */
+
+struct accrue_group_info {
+	char name[72];
+	uint64_t members; /* customers in the group now (never 0: an empty group is not listed) */
+};
+
+#define ACCRUE_MAX_LOCATION_KEYS 64 /* terminal key ids one location lists */
+
+struct accrue_location_info {
+	char name[72];
+	uint64_t sales;       /* orders accrued here */
+	int64_t amount;       /* what they sold for, minor units */
+	int64_t points;       /* points they earned */
+	int64_t refunded;     /* of amount, refunded by returns */
+	int64_t taken_back;   /* of points, taken back by returns */
+	uint64_t last_seq;    /* journal seq of the sale booked last; 0: no sale yet */
+	int64_t last_us;      /* its time (the sale's own, as the till gave it); 0: no sale, or it could not be read */
+	uint32_t nkeys_total; /* active terminal keys bound to the location */
+	uint32_t nkeys;       /* of those, the ids in keys (at most ACCRUE_MAX_LOCATION_KEYS) */
+	uint64_t keys[ACCRUE_MAX_LOCATION_KEYS];
+};
+
+/*
+ * Every group with at least one customer in it and how many are, in byte
+ * order of the names. The server keeps the counts, so this costs
+ * O(groups), not a scan of the customers. Admin and read-only keys (not
+ * terminals). On success *groups is a new array of *count entries that the
+ * caller owns and frees with free(); after any failure but a NULL argument
+ * it is NULL with *count 0. The library asks for as many pages as there are.
+ * Refusals: FORBIDDEN (a terminal key), BUSY (no memory for the list now).
+ * Local: ACCRUE_E_INVALID for a NULL groups or count; ACCRUE_E_NOMEM.
+ */
+int accrue_groups(accrue *a, struct accrue_group_info **groups, uint32_t *count);
+
+/*
+ * Rename group from to to: every customer in from is in to instead, in
+ * one journal record (GROUP_RENAME). If to has members already the two
+ * merge: a customer who was in both is in to once. key is the request key
+ * (NULL: the library makes one; a retry after a lost connection re-sends
+ * it, so the rename happens once); a replay answers as the first time did,
+ * with *replay (when not NULL) set to 1. *moved (when not NULL) gets how
+ * many customers joined to, *members how many are in to now. The record
+ * belongs to no customer: a member's history does not show it. Admin keys
+ * only. With a million members the daemon spends a moment applying it.
+ * Refusals: BAD_REQUEST (a name empty, with a blank, comma or control, or
+ * from and to the same), NOT_FOUND (no customer is in from), CONFLICT (a
+ * program setting, multiplier.group.FROM or a promotion's group list,
+ * names from: change it first), FORBIDDEN (not an admin key), KEY_REUSED.
+ * Local: ACCRUE_E_INVALID for a NULL or empty name or one over 64 bytes.
+ */
+int accrue_group_rename(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const char *from, const char *to,
+			uint64_t *moved, uint64_t *members, int *replay);
+
+/*
+ * Every location seen, in byte order of the names: each one a sale was
+ * booked at, each one an active terminal key is bound to and each one the
+ * program setting "locations" lists (with no sales yet: zero figures), with what was sold there, the last sale and the
+ * terminal keys bound to it. Locations are stored normalised (trimmed,
+ * A-Z lower-cased). Admin and read-only keys. Memory and errors as
+ * accrue_groups.
+ */
+int accrue_locations(accrue *a, struct accrue_location_info **locations, uint32_t *count);
 
 /*
  * Create an API key. role is an enum accrue_role; a terminal key needs a

@@ -81,6 +81,9 @@
 	X(PROGRAM_SET, 0x31)      \
 	X(STATS, 0x40)            \
 	X(CUSTOMERS, 0x50)        \
+	X(GROUPS, 0x51)           \
+	X(GROUP_RENAME, 0x52)     \
+	X(LOCATIONS, 0x53)        \
 	X(ADJUST_BATCH, 0x54)     \
 	X(EDIT, 0x55)             \
 	X(CARD, 0x56)             \
@@ -175,13 +178,14 @@ enum proto_ref_kind {
 	X(JOIN, join, 10, "join", enrol, ENROL, 1) /* a guest became a member */ \
 	X(EDIT, edit, 11, "edit", edit, EDIT, 1)     /* names and contact changed */ \
 	X(CARD, card, 12, "card", card, CARD, 1)     /* a loyalty card linked or unlinked */ \
-	X(OPTOUT, optout, 13, "optout", optout, OPTOUT, 1) /* marketing opt-out or opt-in */
+	X(OPTOUT, optout, 13, "optout", optout, OPTOUT, 1) /* marketing opt-out or opt-in */ \
+	X(GROUP_RENAME, group_rename, 14, "group-rename", group_rename, GROUP_RENAME, 0) /* every member of a group moved to another */
 
 enum proto_entry_type {
 #define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op, of_customer) PROTO_ENTRY_##TYPE = code,
 	PROTO_ENTRIES(PROTO_ENTRY_ENUM)
 #undef PROTO_ENTRY_ENUM
-	PROTO_ENTRY_TYPE_MAX = 13 /* the highest code above; tables indexed by type have this + 1 rows */
+	PROTO_ENTRY_TYPE_MAX = 14 /* the highest code above; tables indexed by type have this + 1 rows */
 };
 
 /* Which unit a program counts in (PROGRAM_GET's "unit" setting names it). */
@@ -769,6 +773,59 @@ int proto_customers_rep_begin(struct proto_rbuf *r, uint64_t *total, struct prot
 const char *proto_sort_name(int sort);
 /* The sort field a name means, or 0. */
 int proto_sort_parse(const char *name);
+
+/* ---- groups and locations (proto_list.c) ------------------------------ */
+
+#define PROTO_MAX_PLACES 500    /* groups or locations in one GROUPS or LOCATIONS reply */
+#define PROTO_MAX_PLACE_KEYS 64 /* terminal key ids one LOCATIONS row lists */
+
+/* GROUPS and LOCATIONS requests: one page of names after after (byte order; empty: the first page). */
+struct proto_places_req {
+	struct proto_str after;
+};
+
+struct proto_group_info {
+	struct proto_str name;
+	uint64_t members;
+};
+
+struct proto_location_info {
+	struct proto_str name;
+	uint64_t sales;
+	int64_t amount, points;       /* sold and earned */
+	int64_t refunded, taken_back; /* of those, by returns */
+	uint64_t last_seq;            /* the sale booked last; 0: no sale */
+	int64_t last_us;              /* its time */
+	uint32_t nkeys_total;         /* active terminal keys bound here */
+	uint16_t nkeys;               /* of those listed, at most PROTO_MAX_PLACE_KEYS */
+	uint64_t keys[PROTO_MAX_PLACE_KEYS];
+};
+
+/* GROUPS's after is at most PROTO_MAX_GROUP bytes, LOCATIONS's PROTO_MAX_LOCATION. */
+int proto_places_req_encode(struct proto_wbuf *w, const struct proto_places_req *m);
+int proto_groups_req_decode(const uint8_t *b, size_t n, struct proto_places_req *m);
+int proto_locations_req_decode(const uint8_t *b, size_t n, struct proto_places_req *m);
+/* GROUP_RENAME request: every member of group from becomes a member of group to (a merge when to has members). */
+struct proto_group_rename_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_str from, to; /* 1..PROTO_MAX_GROUP bytes each */
+};
+/* GROUP_RENAME reply: u64 moved (members of from not in to already), u64 members (of to, after). */
+struct proto_group_rename_rep {
+	uint64_t moved, members;
+};
+int proto_group_rename_req_encode(struct proto_wbuf *w, const struct proto_group_rename_req *m);
+int proto_group_rename_req_decode(const uint8_t *b, size_t n, struct proto_group_rename_req *m);
+int proto_group_rename_rep_encode(struct proto_wbuf *w, const struct proto_group_rename_rep *m);
+int proto_group_rename_rep_decode(const uint8_t *b, size_t n, struct proto_group_rename_rep *m);
+
+/* Both replies: u8 more (1: ask again after the last name), u32 count (at most PROTO_MAX_PLACES), then the rows. */
+void proto_places_rep_put_header(struct proto_wbuf *w, uint8_t more, uint32_t count);
+int proto_places_rep_begin(struct proto_rbuf *r, uint8_t *more, uint32_t *count);
+void proto_group_info_put(struct proto_wbuf *w, const struct proto_group_info *g);
+int proto_group_info_next(struct proto_rbuf *r, struct proto_group_info *g);
+void proto_location_info_put(struct proto_wbuf *w, const struct proto_location_info *l);
+int proto_location_info_next(struct proto_rbuf *r, struct proto_location_info *l);
 
 /*
  * Reply bodies start with a u16 status. For PROTO_OK the message's body

@@ -91,3 +91,135 @@ int proto_customers_rep_begin(struct proto_rbuf *r, uint64_t *total, struct prot
 		r->error = PROTO_E_FIELD;
 	return r->error;
 }
+
+/* ---- GROUPS and LOCATIONS ---------------------------------------------- */
+
+int proto_places_req_encode(struct proto_wbuf *w, const struct proto_places_req *m)
+{
+	proto_put_str(w, m->after);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+static int places_req_decode(const uint8_t *b, size_t n, struct proto_places_req *m, uint32_t max)
+{
+	struct proto_rbuf r;
+
+	proto_rbuf_init(&r, b, n);
+	m->after = proto_get_str(&r, max);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_groups_req_decode(const uint8_t *b, size_t n, struct proto_places_req *m)
+{
+	return places_req_decode(b, n, m, PROTO_MAX_GROUP);
+}
+
+int proto_locations_req_decode(const uint8_t *b, size_t n, struct proto_places_req *m)
+{
+	return places_req_decode(b, n, m, PROTO_MAX_LOCATION);
+}
+
+void proto_places_rep_put_header(struct proto_wbuf *w, uint8_t more, uint32_t count)
+{
+	proto_put_u8(w, more);
+	proto_put_u32(w, count);
+}
+
+int proto_places_rep_begin(struct proto_rbuf *r, uint8_t *more, uint32_t *count)
+{
+	*more = proto_get_u8(r);
+	*count = proto_get_u32(r);
+	if (!r->error && (*more > 1 || *count > PROTO_MAX_PLACES))
+		r->error = PROTO_E_FIELD;
+	return r->error;
+}
+
+void proto_group_info_put(struct proto_wbuf *w, const struct proto_group_info *g)
+{
+	proto_put_str(w, g->name);
+	proto_put_u64(w, g->members);
+}
+
+int proto_group_info_next(struct proto_rbuf *r, struct proto_group_info *g)
+{
+	g->name = proto_get_str(r, PROTO_MAX_GROUP);
+	g->members = proto_get_u64(r);
+	if (!r->error && !g->name.len)
+		r->error = PROTO_E_FIELD;
+	return r->error;
+}
+
+void proto_location_info_put(struct proto_wbuf *w, const struct proto_location_info *l)
+{
+	proto_put_str(w, l->name);
+	proto_put_u64(w, l->sales);
+	proto_put_i64(w, l->amount);
+	proto_put_i64(w, l->points);
+	proto_put_i64(w, l->refunded);
+	proto_put_i64(w, l->taken_back);
+	proto_put_u64(w, l->last_seq);
+	proto_put_i64(w, l->last_us);
+	proto_put_u32(w, l->nkeys_total);
+	proto_put_u16(w, l->nkeys);
+	for (uint16_t i = 0; i < l->nkeys && i < PROTO_MAX_PLACE_KEYS; i++)
+		proto_put_u64(w, l->keys[i]);
+}
+
+int proto_location_info_next(struct proto_rbuf *r, struct proto_location_info *l)
+{
+	l->name = proto_get_str(r, PROTO_MAX_LOCATION);
+	l->sales = proto_get_u64(r);
+	l->amount = proto_get_i64(r);
+	l->points = proto_get_i64(r);
+	l->refunded = proto_get_i64(r);
+	l->taken_back = proto_get_i64(r);
+	l->last_seq = proto_get_u64(r);
+	l->last_us = proto_get_i64(r);
+	l->nkeys_total = proto_get_u32(r);
+	l->nkeys = proto_get_u16(r);
+	if (!r->error && (l->nkeys > PROTO_MAX_PLACE_KEYS || l->nkeys > l->nkeys_total))
+		r->error = PROTO_E_FIELD;
+	for (uint16_t i = 0; !r->error && i < l->nkeys; i++)
+		l->keys[i] = proto_get_u64(r);
+	return r->error;
+}
+
+/* ---- GROUP_RENAME ------------------------------------------------------ */
+
+int proto_group_rename_req_encode(struct proto_wbuf *w, const struct proto_group_rename_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_put_str(w, m->from);
+	proto_put_str(w, m->to);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int proto_group_rename_req_decode(const uint8_t *b, size_t n, struct proto_group_rename_req *m)
+{
+	struct proto_rbuf r;
+
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	m->from = proto_get_str(&r, PROTO_MAX_GROUP);
+	m->to = proto_get_str(&r, PROTO_MAX_GROUP);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_group_rename_rep_encode(struct proto_wbuf *w, const struct proto_group_rename_rep *m)
+{
+	proto_put_u64(w, m->moved);
+	proto_put_u64(w, m->members);
+	return w->overflow ? PROTO_E_SPACE : 0;
+}
+
+int proto_group_rename_rep_decode(const uint8_t *b, size_t n, struct proto_group_rename_rep *m)
+{
+	struct proto_rbuf r;
+
+	proto_rbuf_init(&r, b, n);
+	m->moved = proto_get_u64(&r);
+	m->members = proto_get_u64(&r);
+	if (!r.error && m->moved > m->members)
+		r.error = PROTO_E_FIELD;
+	return proto_rbuf_finish(&r);
+}

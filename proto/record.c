@@ -216,6 +216,12 @@ static void payload_group(struct record_io *io, struct record *rec)
 	io_str(io, &rec->u.group.group, PROTO_MAX_GROUP);
 }
 
+static void payload_group_rename(struct record_io *io, struct record *rec)
+{
+	io_str(io, &rec->u.group_rename.from, PROTO_MAX_GROUP);
+	io_str(io, &rec->u.group_rename.to, PROTO_MAX_GROUP);
+}
+
 static void payload_tier(struct record_io *io, struct record *rec)
 {
 	io_str(io, &rec->u.tier.tier, PROTO_MAX_TIER);

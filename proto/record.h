@@ -109,6 +109,9 @@ struct record {
 			uint8_t opted_out; /* 1: opted out of marketing; 0: opted in again */
 			struct proto_str source;
 		} optout;
+		struct {
+			struct proto_str from, to; /* every member of from is moved to to (a record of no customer) */
+		} group_rename;
 	} u;
 };
 

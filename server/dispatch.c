@@ -466,6 +466,9 @@ static const struct op_info op_table[256] = {
 	OP(EDIT, ADMIN, OP_MUTATION, op_edit, replay_customer, "edit customers"),
 	OP(CARD, ADMIN, OP_MUTATION, op_card, replay_customer, "link or unlink loyalty cards"),
 	OP(OPTOUT, SELLERS, OP_MUTATION, op_optout, replay_customer, "record marketing opt-outs"),
+	OP(GROUPS, BOOK_READERS, 0, op_groups, NULL, "list the groups"),
+	OP(GROUP_RENAME, ADMIN, OP_MUTATION, op_group_rename, NULL, "rename groups"),
+	OP(LOCATIONS, BOOK_READERS, 0, op_locations, NULL, "list the locations"),
 };
 
 static const struct op_info *op_find(uint8_t opcode)

@@ -12,6 +12,7 @@
  *   op_keys.c       HELLO, KEY_CREATE, KEY_LIST, KEY_REVOKE
  *   op_list.c       CUSTOMERS (the customer book's list, a slice per loop turn)
  *   op_book.c       EDIT, CARD, OPTOUT
+ *   op_places.c     GROUPS, GROUP_RENAME, LOCATIONS (groups and locations, places.h)
  *
  * A new opcode is one row in dispatch.c's table plus its handler in the file
  * of its domain, declared here.
@@ -34,6 +35,7 @@ op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_a
 	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats, op_customers;
 op_handler op_adjust_batch;
 op_handler op_edit, op_card, op_optout; /* op_book.c */
+op_handler op_groups, op_group_rename, op_locations; /* op_places.c */
 
 /*
  * The large working structures of the handlers, in one place instead of

@@ -60,7 +60,8 @@ int model_init(struct model *m)
 	m->next_key_id = 1;
 	rules_init_default(&m->rules);
 	if (hidx_init(&m->by_email, 1024) || hidx_init(&m->by_phone, 1024) ||
-	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024) || hidx_init(&m->by_card, 64)) {
+	    hidx_init(&m->by_order, 1024) || hidx_init(&m->by_request, 1024) || hidx_init(&m->by_card, 64) ||
+	    places_init(&m->places)) {
 		model_free(m);
 		return MODEL_E_NOMEM;
 	}
@@ -69,6 +70,7 @@ int model_init(struct model *m)
 
 void model_free(struct model *m)
 {
+	places_free(&m->places);
 	for (uint32_t i = 0; i < m->ncustomers; i++) {
 		free(m->customers[i].text);
 		free(m->customers[i].tags);
@@ -373,6 +375,11 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 	}
 	m->ncustomers++;
 	m->next_customer_id = c->id + 1;
+	/* The customer is in: a count that cannot grow is out of memory, and
+	 * the caller stops, as for a half-indexed customer. */
+	for (uint8_t i = 0; i < v->ngroups; i++)
+		if (places_group_count(&m->places, v->groups[i], 1))
+			return MODEL_E_NOMEM;
 	return 0;
 }
 
@@ -586,8 +593,15 @@ int model_load_customer(struct model *m, const struct record_customer *s)
 int model_load_order(struct model *m, const void *key, size_t key_len, const struct record_order *s)
 {
 	int rc = model__order_add(m, key, key_len, s);
-	if (rc == 0)
+	if (rc == 0) {
+		const char *z = memchr(key, 0, key_len);
+		struct proto_str loc = {key, z ? (uint32_t)(z - (const char *)key) : 0};
+
 		m->orders_saved = m->norders;
+		/* The sale's time is not in the snapshot: places.h says who reads it. */
+		if (places_sale(&m->places, loc, s->amount, s->points, s->refunded, s->taken_back, s->seq, 0))
+			return MODEL_E_NOMEM;
+	}
 	/* Two snapshots of one order cannot both be right. */
 	return rc == MODEL_EXISTED ? MODEL_E_CORRUPT : rc;
 }

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "hidx.h"
+#include "places.h"
 #include "record.h"
 #include "rules.h"
 
@@ -131,6 +132,10 @@ struct model {
 	uint32_t nkeys, keys_cap;
 	int keys_dirty;
 	uint64_t next_key_id;
+
+	/* Group member counts and location sales (places.h), kept by the
+	 * code below that adds customers and orders and by model_apply. */
+	struct places places;
 
 	struct rules rules; /* the program in force */
 	int program_dirty;

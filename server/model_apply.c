@@ -106,13 +106,15 @@ static int return_apply(struct model *m, struct model_customer *c, uint64_t seq,
 	}
 	o->refunded += rec->u.ret.refunded;
 	o->taken_back += rec->u.ret.taken;
+	if (places_return(&m->places, rec->u.ret.location, rec->u.ret.refunded, rec->u.ret.taken))
+		return MODEL_E_CORRUPT;
 	o->last_return_seq = seq;
 	model__order_mark_dirty(m, slot);
 	return 0;
 }
 
-/* GROUP and TIER: rebuild the customer's tags. */
-static int tags_apply(struct model_customer *c, const struct record *rec)
+/* GROUP and TIER: rebuild the customer's tags (and a GROUP the group's count). */
+static int tags_apply(struct model *m, struct model_customer *c, const struct record *rec)
 {
 	struct proto_customer v;
 	struct proto_str groups[PROTO_MAX_GROUPS];
@@ -140,6 +142,11 @@ static int tags_apply(struct model_customer *c, const struct record *rec)
 	t = model__tags_make(v.tier, n, groups, &rc);
 	if (rc)
 		return rc;
+	if (rec->type == PROTO_ENTRY_GROUP &&
+	    (rc = places_group_count(&m->places, rec->u.group.group, rec->u.group.add ? 1 : -1))) {
+		free(t);
+		return rc == -1 ? MODEL_E_NOMEM : MODEL_E_CORRUPT;
+	}
 	free(c->tags);
 	c->tags = t;
 	return 0;
@@ -189,6 +196,15 @@ static int apply_accrue(struct apply *a)
 		rc = model__order_add(a->m, key, klen, &o);
 	if (rc && rc != MODEL_EXISTED)
 		return rc;
+	/* A new order counts at its location; one loaded with its snapshot was
+	 * counted then, and only learns its time here. */
+	if (rc == 0 && a->seq > a->m->saved_seq) {
+		if (places_sale(&a->m->places, rec->u.accrue.location, rec->u.accrue.amount, rec->u.accrue.points, 0, 0,
+				a->seq, rec->time_us))
+			return MODEL_E_NOMEM;
+	} else {
+		places_sale_time(&a->m->places, rec->u.accrue.location, a->seq, rec->time_us);
+	}
 	c->visits++;
 	/* The latest sale, not the last one booked: a sale dated back (a till
 	 * that was offline) never moves the last visit earlier. */
@@ -236,12 +252,12 @@ static int apply_program(struct apply *a)
 
 static int apply_group(struct apply *a)
 {
-	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+	return a->c ? tags_apply(a->m, a->c, a->rec) : MODEL_E_CORRUPT;
 }
 
 static int apply_tier(struct apply *a)
 {
-	return a->c ? tags_apply(a->c, a->rec) : MODEL_E_CORRUPT;
+	return a->c ? tags_apply(a->m, a->c, a->rec) : MODEL_E_CORRUPT;
 }
 
 static int apply_adjust(struct apply *a)
@@ -375,6 +391,64 @@ static int apply_optout(struct apply *a)
 	/* The cards stay as they are: their index entries name the slot, not the book. */
 	free(c->book);
 	c->book = b;
+	return 0;
+}
+
+/*
+ * GROUP_RENAME: every member of from is in to instead (once, if they were
+ * in both). A record of no customer: it joins no chain and leaves every
+ * last_seq as it is, but each member's snapshot is marked for the next
+ * checkpoint. It walks every customer, so with a million it is one long
+ * apply on the loop thread: a rare admin act (README, "Groups").
+ */
+static int apply_group_rename(struct apply *a)
+{
+	const __typeof__(a->rec->u.group_rename) *r = &a->rec->u.group_rename;
+	struct model *m = a->m;
+	const struct places_group *g = places_group_find(&m->places, r->from);
+	uint64_t found = 0, moved = 0;
+
+	if (a->rec->customer_id || !r->from.len || !r->to.len || r->from.len > PROTO_MAX_GROUP ||
+	    r->to.len > PROTO_MAX_GROUP || (r->from.len == r->to.len && memcmp(r->from.ptr, r->to.ptr, r->to.len) == 0) ||
+	    !g || !g->members)
+		return MODEL_E_CORRUPT;
+	for (uint32_t slot = 0; slot < m->ncustomers; slot++) {
+		struct model_customer *c = &m->customers[slot];
+		struct proto_customer v;
+		struct proto_str groups[PROTO_MAX_GROUPS];
+		struct model_tags *t;
+		uint8_t n = 0;
+		int in_from = 0, in_to = 0, rc;
+
+		if (!c->tags || !c->tags->ngroups)
+			continue;
+		model_customer_view(c, &v);
+		for (uint8_t i = 0; i < v.ngroups; i++) {
+			if (v.groups[i].len == r->from.len && memcmp(v.groups[i].ptr, r->from.ptr, r->from.len) == 0) {
+				in_from = 1;
+				continue;
+			}
+			if (v.groups[i].len == r->to.len && memcmp(v.groups[i].ptr, r->to.ptr, r->to.len) == 0)
+				in_to = 1;
+			groups[n++] = v.groups[i];
+		}
+		if (!in_from)
+			continue;
+		if (!in_to)
+			groups[n++] = r->to; /* in place of from: never more groups than before */
+		t = model__tags_make(v.tier, n, groups, &rc);
+		if (rc)
+			return rc;
+		free(c->tags);
+		c->tags = t;
+		model__mark_dirty(m, slot);
+		found++;
+		moved += !in_to;
+	}
+	if (places_group_count(&m->places, r->from, -(int64_t)found) ||
+	    (moved && places_group_count(&m->places, r->to, (int64_t)moved)))
+		return MODEL_E_NOMEM;
+	a->req->value = (int64_t)moved;
 	return 0;
 }
 

@@ -394,6 +394,12 @@ static int history_key_revoke(const struct record *rec, struct proto_entry *e, c
 	return 0;
 }
 
+/* GROUP_RENAME belongs to no customer's chain, so no history walks to it. */
+static int history_group_rename(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
+{
+	return 0;
+}
+
 static history_fn *const history_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 #define HISTORY_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = history_##kind,
 	PROTO_ENTRIES(HISTORY_ROW)

@@ -78,6 +78,12 @@ enum dispatch_action op_key_create(struct dispatch *d, struct dispatch_session *
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "a terminal key needs a location");
 		return DISPATCH_REPLY;
 	}
+	if (req.location.len && !places_location_listed(&d->model->rules.locations, req.location)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST,
+			       "location \"%.*s\" is not one of the program's locations (program setting locations)",
+			       (int)req.location.len, req.location.ptr);
+		return DISPATCH_REPLY;
+	}
 	dispatch_record_init(rec, PROTO_ENTRY_KEY_CREATE, req.key, hash);
 	rec->u.key_create.key_id = d->model->next_key_id;
 	rec->u.key_create.role = req.role;

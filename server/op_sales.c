@@ -207,6 +207,11 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 	}
 	if (sale_location(sess, req->sale.location, loc_buf, &loc, o) || sale_check(&req->sale, 0, lines, &when, o))
 		return;
+	if (!places_location_listed(&d->model->rules.locations, loc)) {
+		fail(o, PROTO_ST_BAD_REQUEST, "location \"%.*s\" is not one of the program's locations (program setting locations)",
+		     (int)loc.len, loc.ptr);
+		return;
+	}
 	if (req->sale.amount > d->model->rules.sale_max_amount) {
 		fail(o, PROTO_ST_RANGE, "sale amount %s is over the program's limit of %s a sale (sale.max_amount)",
 		     dispatch_money_text(req->sale.amount, a, sizeof a),

@@ -475,6 +475,7 @@ static const struct setting settings[] = {
 	{"sale.max_amount", SETTING_MONEY, offsetof(struct rules, sale_max_amount), 1, RULES_SALE_MAX_LIMIT,
 	 RULES_SALE_MAX_DEFAULT, {NULL}},
 	{"phone.country", SETTING_CODE, offsetof(struct rules, phone_country), 1, 999, 0, {NULL}},
+	{"locations", SETTING_LIST, offsetof(struct rules, locations), 0, 0, 0, {NULL}},
 };
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])

@@ -31,6 +31,9 @@
  *                        for customers in at least one of them
  *   returns.below_zero   allow | stop: a return may take the balance below
  *                        zero, or stops at zero and records the shortfall (allow)
+ *   locations            comma list of the program's locations (at most 32):
+ *                        once set, a sale and a new terminal key must name
+ *                        one of them; empty = any location (places.h)
  *   guests               refuse | record: a sale for an unknown email or
  *                        phone is refused, or recorded for a guest (refuse)
  *   sale.max_amount      money, > 0, up to 1000000000.00: the most one
@@ -143,6 +146,7 @@ struct rules {
 	struct rules_list exclude_categories, exclude_skus;
 	int64_t stamps_per_visit, stamps_per_item;
 	struct rules_list stamp_categories;
+	struct rules_list locations; /* the stores sales and terminal keys may name; empty: any (places.h) */
 	uint32_t ngroup_mults, ntier_mults, npromos;
 	struct rules_mult group_mults[RULES_MAX_MULT];
 	struct rules_mult tier_mults[RULES_MAX_MULT];

@@ -80,7 +80,7 @@ static const uint8_t all_types[] = {PROTO_ENTRY_ENROL,  PROTO_ENTRY_ACCRUE,  PRO
 				    PROTO_ENTRY_KEY_CREATE, PROTO_ENTRY_KEY_REVOKE, PROTO_ENTRY_RETURN,
 				    PROTO_ENTRY_PROGRAM, PROTO_ENTRY_GROUP,   PROTO_ENTRY_TIER,
 				    PROTO_ENTRY_JOIN,   PROTO_ENTRY_EDIT,    PROTO_ENTRY_CARD,
-				    PROTO_ENTRY_OPTOUT};
+				    PROTO_ENTRY_OPTOUT, PROTO_ENTRY_GROUP_RENAME};
 /* One past the last type: the first number no record has. */
 #define FIRST_UNKNOWN_TYPE (PROTO_ENTRY_TYPE_MAX + 1)
 
@@ -202,6 +202,10 @@ static void sample_record(uint8_t type, struct record *rec)
 		rec->u.optout.opted_out = 1;
 		rec->u.optout.source = (struct proto_str)LIT("sms STOP");
 		break;
+	case PROTO_ENTRY_GROUP_RENAME:
+		rec->u.group_rename.from = (struct proto_str)LIT("vip");
+		rec->u.group_rename.to = (struct proto_str)LIT("gold-club");
+		break;
 	}
 }
 
@@ -247,6 +251,8 @@ static size_t payload_size(const struct record *rec)
 		return 1 + 2 + rec->u.card.card.len;
 	case PROTO_ENTRY_OPTOUT:
 		return 1 + 2 + rec->u.optout.source.len;
+	case PROTO_ENTRY_GROUP_RENAME:
+		return 2 + rec->u.group_rename.from.len + 2 + rec->u.group_rename.to.len;
 	}
 	REQUIRE(!"unknown record type");
 	return 0;
@@ -346,6 +352,10 @@ static void check_record(const struct record *got, const struct record *want)
 	case PROTO_ENTRY_OPTOUT:
 		CHECK_INT(got->u.optout.opted_out, want->u.optout.opted_out);
 		CHECK(str_same(got->u.optout.source, want->u.optout.source));
+		break;
+	case PROTO_ENTRY_GROUP_RENAME:
+		CHECK(str_same(got->u.group_rename.from, want->u.group_rename.from));
+		CHECK(str_same(got->u.group_rename.to, want->u.group_rename.to));
 		break;
 	}
 }
@@ -510,6 +520,10 @@ static void max_record(uint8_t type, struct record *rec)
 		break;
 	case PROTO_ENTRY_OPTOUT:
 		rec->u.optout.source = (struct proto_str){fill, PROTO_MAX_OPTOUT_SOURCE};
+		break;
+	case PROTO_ENTRY_GROUP_RENAME:
+		rec->u.group_rename.from = (struct proto_str){fill, PROTO_MAX_GROUP};
+		rec->u.group_rename.to = (struct proto_str){fill, PROTO_MAX_GROUP};
 		break;
 	}
 }

@@ -1290,6 +1290,7 @@ static void test_each(void)
 		{"guests", "refuse"},
 		{"sale.max_amount", "1000000.00"},
 		{"phone.country", ""},
+		{"locations", ""},
 	};
 	static struct rules r;
 	static struct pairs p;

@@ -233,6 +233,27 @@ static int diagnose_group(const struct model *m, const struct record *rec, const
 	return 0;
 }
 
+static int diagnose_group_rename(const struct model *m, const struct record *rec, const struct model_customer *pre,
+				 char *out, size_t cap)
+{
+	const __typeof__(rec->u.group_rename) *r = &rec->u.group_rename;
+	const struct places_group *g = places_group_find(&m->places, r->from);
+
+	if (!r->from.len || !r->to.len) {
+		snprintf(out, cap, "a group rename without a %s name", r->from.len ? "new" : "old");
+		return 1;
+	}
+	if (r->from.len == r->to.len && memcmp(r->from.ptr, r->to.ptr, r->to.len) == 0) {
+		snprintf(out, cap, "it renames group %s to itself", check_qstr(r->from));
+		return 1;
+	}
+	if (!g || !g->members) {
+		snprintf(out, cap, "it renames group %s, which no customer is in", check_qstr(r->from));
+		return 1;
+	}
+	return 0;
+}
+
 static int diagnose_tier(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
 			 size_t cap)
 {
@@ -659,6 +680,7 @@ static void pass1_nothing(struct check *ck, struct check_p1_customer *pc, uint64
 #define pass1_key_create pass1_nothing
 #define pass1_key_revoke pass1_nothing
 #define pass1_optout pass1_nothing
+#define pass1_group_rename pass1_nothing /* a record of no customer: the replay checks it */
 
 static pass1_fn *const pass1_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 #define PASS1_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = pass1_##kind,

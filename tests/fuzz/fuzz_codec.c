@@ -98,6 +98,9 @@ union fuzz_msg {
 	struct proto_edit_req edit;
 	struct proto_card_req card;
 	struct proto_optout_req optout;
+	struct proto_places_req places; /* GROUPS and LOCATIONS */
+	struct proto_group_rename_req group_rename;
+	struct proto_group_rename_rep group_rename_rep;
 	struct proto_hello_rep hello_rep;
 	struct proto_customer customer;
 	struct proto_change_rep change_rep;
@@ -315,6 +318,27 @@ static void card_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
 	STR_OK(m->card.card, PROTO_MAX_CARD);
 }
 
+static void groups_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	STR_OK(m->places.after, PROTO_MAX_GROUP);
+}
+
+static void locations_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	STR_OK(m->places.after, PROTO_MAX_LOCATION);
+}
+
+static void group_rename_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	STR_OK(m->group_rename.from, PROTO_MAX_GROUP);
+	STR_OK(m->group_rename.to, PROTO_MAX_GROUP);
+}
+
+static void group_rename_rep_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	FUZZ_ASSERT(m->group_rename_rep.moved <= m->group_rename_rep.members);
+}
+
 static void optout_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
 {
 	ref_promises(&m->optout.ref, 0, b, n);
@@ -405,6 +429,22 @@ CODEC_WRAPPERS(customers_req, customers)
 CODEC_WRAPPERS(edit_req, edit)
 CODEC_WRAPPERS(card_req, card)
 CODEC_WRAPPERS(optout_req, optout)
+CODEC_WRAPPERS(group_rename_req, group_rename)
+CODEC_WRAPPERS(group_rename_rep, group_rename_rep)
+/* GROUPS and LOCATIONS share one encoder and differ in the cursor's limit. */
+static int groups_req_dec(const uint8_t *b, size_t n, union fuzz_msg *m)
+{
+	return proto_groups_req_decode(b, n, &m->places);
+}
+static int locations_req_dec(const uint8_t *b, size_t n, union fuzz_msg *m)
+{
+	return proto_locations_req_decode(b, n, &m->places);
+}
+static int groups_req_enc(struct proto_wbuf *w, const union fuzz_msg *m)
+{
+	return proto_places_req_encode(w, &m->places);
+}
+#define locations_req_enc groups_req_enc
 CODEC_WRAPPERS(hello_rep, hello_rep)
 CODEC_WRAPPERS(customer_rep, customer)
 CODEC_WRAPPERS(change_rep, change_rep)
@@ -433,6 +473,10 @@ static const struct codec customers_req = CODEC(customers_req, customers_promise
 static const struct codec edit_req = CODEC(edit_req, edit_promises);
 static const struct codec card_req = CODEC(card_req, card_promises);
 static const struct codec optout_req = CODEC(optout_req, optout_promises);
+static const struct codec groups_req = CODEC(groups_req, groups_promises);
+static const struct codec locations_req = CODEC(locations_req, locations_promises);
+static const struct codec group_rename_req = CODEC(group_rename_req, group_rename_promises);
+static const struct codec group_rename_rep = CODEC(group_rename_rep, group_rename_rep_promises);
 static const struct codec hello_rep = CODEC(hello_rep, hello_rep_promises);
 static const struct codec customer_rep = CODEC(customer_rep, customer_rep_promises);
 static const struct codec change_rep = CODEC(change_rep, change_rep_promises);
@@ -622,6 +666,47 @@ static void check_key_list_rep(const uint8_t *b, size_t n)
 	list_end(&re, rc, &r, b, n);
 }
 
+/* GROUPS and LOCATIONS: a page header, then rows; locations == 1 for LOCATIONS. */
+static void check_places_rep(const uint8_t *b, size_t n, int locations)
+{
+	struct proto_rbuf r;
+	struct reencode re;
+	struct proto_group_info g;
+	static struct proto_location_info l;
+	uint32_t count;
+	uint8_t more;
+	int rc;
+
+	proto_rbuf_init(&r, b, n);
+	rc = proto_places_rep_begin(&r, &more, &count);
+	assert_decode_code(rc);
+	if (rc != 0)
+		return;
+	FUZZ_ASSERT(more <= 1 && count <= PROTO_MAX_PLACES);
+	reencode_begin(&re, n);
+	proto_places_rep_put_header(&re.w, more, count);
+	for (uint32_t i = 0; i < count; i++) {
+		if (locations) {
+			rc = proto_location_info_next(&r, &l);
+			assert_decode_code(rc);
+			if (rc != 0)
+				break;
+			STR_OK(l.name, PROTO_MAX_LOCATION);
+			FUZZ_ASSERT(l.nkeys <= PROTO_MAX_PLACE_KEYS && l.nkeys <= l.nkeys_total);
+			proto_location_info_put(&re.w, &l);
+		} else {
+			rc = proto_group_info_next(&r, &g);
+			assert_decode_code(rc);
+			if (rc != 0)
+				break;
+			STR_OK(g.name, PROTO_MAX_GROUP);
+			FUZZ_ASSERT(g.name.len > 0);
+			proto_group_info_put(&re.w, &g);
+		}
+	}
+	list_end(&re, rc, &r, b, n);
+}
+
 static void check_program_rep(const uint8_t *b, size_t n)
 {
 	struct proto_rbuf r;
@@ -699,6 +784,9 @@ void fuzz_check_reply(uint8_t opcode, const uint8_t *b, size_t n)
 	case PROTO_OP_KEY_LIST: check_key_list_rep(b, n); break;
 	case PROTO_OP_PROGRAM_GET: check_program_rep(b, n); break;
 	case PROTO_OP_CUSTOMERS: check_customers_rep(b, n); break;
+	case PROTO_OP_GROUPS: check_places_rep(b, n, 0); break;
+	case PROTO_OP_LOCATIONS: check_places_rep(b, n, 1); break;
+	case PROTO_OP_GROUP_RENAME: check_codec(&group_rename_rep, b, n); break;
 	default: break; /* PING, KEY_REVOKE, PROGRAM_SET: an empty reply, no decoder */
 	}
 }
@@ -729,6 +817,9 @@ REQUEST_CHECK(customers_req)
 REQUEST_CHECK(edit_req)
 REQUEST_CHECK(card_req)
 REQUEST_CHECK(optout_req)
+REQUEST_CHECK(groups_req)
+REQUEST_CHECK(locations_req)
+REQUEST_CHECK(group_rename_req)
 
 /* Names are the fuzz targets' (body_<name>); tests/fuzz/CMakeLists.txt lists the same. */
 const struct fuzz_body fuzz_requests[] = {
@@ -751,6 +842,9 @@ const struct fuzz_body fuzz_requests[] = {
 	{"edit", PROTO_OP_EDIT, check_edit_req},
 	{"card", PROTO_OP_CARD, check_card_req},
 	{"optout", PROTO_OP_OPTOUT, check_optout_req},
+	{"groups", PROTO_OP_GROUPS, check_groups_req},
+	{"locations", PROTO_OP_LOCATIONS, check_locations_req},
+	{"group_rename", PROTO_OP_GROUP_RENAME, check_group_rename_req},
 };
 const size_t fuzz_nrequests = sizeof fuzz_requests / sizeof fuzz_requests[0];
 

@@ -95,6 +95,10 @@ static void record_promises(const struct record *r, const uint8_t *b, size_t n)
 		FUZZ_ASSERT(r->u.optout.opted_out <= 1);
 		STR_OK(r->u.optout.source, PROTO_MAX_OPTOUT_SOURCE);
 		break;
+	case PROTO_ENTRY_GROUP_RENAME:
+		STR_OK(r->u.group_rename.from, PROTO_MAX_GROUP);
+		STR_OK(r->u.group_rename.to, PROTO_MAX_GROUP);
+		break;
 	default:
 		FUZZ_ASSERT(!"a record of unknown type decoded");
 	}

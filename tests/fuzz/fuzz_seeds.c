@@ -524,6 +524,44 @@ static void seeds_book(void)
 	emit_request("optout", PROTO_OP_OPTOUT, "over-source", 0);
 }
 
+/* Groups and locations: GROUPS and LOCATIONS pages, GROUP_RENAME; typical, at the limits, and over them. */
+static void seeds_places(void)
+{
+	struct proto_places_req p;
+	struct proto_group_rename_req g;
+
+	p.after = C("");
+	body_begin();
+	proto_places_req_encode(&w, &p);
+	emit_request("groups", PROTO_OP_GROUPS, "first", 1);
+	body_begin();
+	proto_places_req_encode(&w, &p);
+	emit_request("locations", PROTO_OP_LOCATIONS, "first", 1);
+	p.after = S(PROTO_MAX_GROUP);
+	body_begin();
+	proto_places_req_encode(&w, &p);
+	emit_request("groups", PROTO_OP_GROUPS, "max", 0);
+	p.after = S(PROTO_MAX_LOCATION + 1);
+	body_begin();
+	proto_places_req_encode(&w, &p);
+	emit_request("locations", PROTO_OP_LOCATIONS, "over-after", 0);
+
+	memcpy(g.key, request_key, sizeof g.key);
+	g.from = C("vip");
+	g.to = C("gold-club");
+	body_begin();
+	proto_group_rename_req_encode(&w, &g);
+	emit_request("group_rename", PROTO_OP_GROUP_RENAME, "typical", 1);
+	g.from = g.to = S(PROTO_MAX_GROUP);
+	body_begin();
+	proto_group_rename_req_encode(&w, &g);
+	emit_request("group_rename", PROTO_OP_GROUP_RENAME, "max", 0);
+	g.to = S(PROTO_MAX_GROUP + 1);
+	body_begin();
+	proto_group_rename_req_encode(&w, &g);
+	emit_request("group_rename", PROTO_OP_GROUP_RENAME, "over-to", 0);
+}
+
 static void seeds_tier(void)
 {
 	struct proto_tier_req m;
@@ -1034,6 +1072,46 @@ static void seeds_replies(void)
 	proto_setting_put(&w, S(PROTO_MAX_SETTING_KEY), S(PROTO_MAX_SETTING_VALUE));
 	emit_reply(PROTO_OP_PROGRAM_GET, "program", 1);
 
+	{
+		struct proto_group_info g = {C("vip"), 3};
+		static struct proto_location_info l;
+		struct proto_group_rename_rep gr = {2, 4};
+
+		body_begin();
+		proto_reply_put_status(&w, PROTO_OK);
+		proto_places_rep_put_header(&w, 1, 2);
+		proto_group_info_put(&w, &g);
+		g.name = S(PROTO_MAX_GROUP);
+		proto_group_info_put(&w, &g);
+		emit_reply(PROTO_OP_GROUPS, "groups", 1);
+		memset(&l, 0, sizeof l);
+		l.name = C("store-1");
+		l.sales = 12;
+		l.amount = 15500;
+		l.points = 155;
+		l.refunded = 400;
+		l.taken_back = 4;
+		l.last_seq = 40;
+		l.last_us = 1700000000000000;
+		l.nkeys_total = 2;
+		l.nkeys = 2;
+		l.keys[0] = 2;
+		l.keys[1] = 5;
+		body_begin();
+		proto_reply_put_status(&w, PROTO_OK);
+		proto_places_rep_put_header(&w, 0, 2);
+		proto_location_info_put(&w, &l);
+		l.name = S(PROTO_MAX_LOCATION);
+		l.nkeys_total = 1000;
+		l.nkeys = PROTO_MAX_PLACE_KEYS;
+		proto_location_info_put(&w, &l);
+		emit_reply(PROTO_OP_LOCATIONS, "locations", 1);
+		body_begin();
+		proto_reply_put_status(&w, PROTO_OK);
+		proto_group_rename_rep_encode(&w, &gr);
+		emit_reply(PROTO_OP_GROUP_RENAME, "group-rename", 1);
+	}
+
 	for (size_t i = 0; i < sizeof empty_ops; i++) {
 		body_begin();
 		proto_reply_put_status(&w, PROTO_OK);
@@ -1289,6 +1367,10 @@ static void seeds_records(void)
 	rec.u.optout.opted_out = 1;
 	rec.u.optout.source = C("sms STOP");
 	emit_record("optout", 20);
+	record_begin(PROTO_ENTRY_GROUP_RENAME, 0);
+	rec.u.group_rename.from = C("vip");
+	rec.u.group_rename.to = C("gold-club");
+	emit_record("group-rename", 21);
 }
 
 /* A snapshot value in body[] as snapshot/<name>, after its selector byte. */
@@ -1367,6 +1449,7 @@ int main(int argc, char **argv)
 	seeds_group();
 	seeds_tier();
 	seeds_book();
+	seeds_places();
 	seeds_program_set();
 	seeds_adjust();
 	seeds_history();

@@ -6,7 +6,8 @@
  * checkpoint (its effect then lives in the snapshots, and the daemon does
  * not read the record at start) and once in the journal tail after it
  * (replayed at every start). Every snapshot database gets entries: the
- * customers (members, a guest who joined, a tier, groups, cards, an edit,
+ * customers (members, a guest who joined, a tier, groups and a group
+ * renamed, cards, an edit,
  * opt-outs), the orders and
  * request keys of some 3,000 sales (enough that the journal, orders and
  * requests trees have branch pages), the API keys (one created and one
@@ -120,6 +121,12 @@ static void group(uint64_t id, int add, const char *name)
 	struct accrue_ref ref = by_id(id);
 
 	CHECK_RC(a, accrue_group(a, NULL, &ref, add, name, NULL), 0);
+}
+
+/* GROUP_RENAME: a record of no customer that changes every member's groups. */
+static void group_rename(const char *from, const char *to)
+{
+	CHECK_RC(a, accrue_group_rename(a, NULL, from, to, NULL, NULL, NULL), 0);
 }
 
 static void tier(uint64_t id, const char *name)
@@ -313,6 +320,7 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	group(members[4], 1, "vip");
 	group(members[4], 1, "staff");
 	group(members[4], 0, "staff");
+	group_rename("vip", "vip-club");
 	tier(members[5], "gold");
 	book(members[6], "DMG-0006", "Damage-Edited", "sms STOP");
 	terminal = key_create(ACCRUE_ROLE_TERMINAL, "store-1");
@@ -342,6 +350,7 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	}
 	adjust(members[8], 25, "damage corpus: tail goodwill");
 	group(members[8], 1, "tailgroup");
+	group_rename("tailgroup", "tail-club");
 	tier(members[8], "silver");
 	book(members[9], "DMG-0010", "Tail-Edited", "till 4");
 	key_create(ACCRUE_ROLE_READONLY, NULL);
