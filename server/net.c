@@ -486,6 +486,10 @@ static void on_idle(uv_idle_t *handle)
 		n->idling = 0;
 		uv_idle_stop(&n->idle);
 	}
+	/* Send what finished now: with the idle handle stopped, the loop may
+	 * next block in poll until a timer, and the flush of the check phase
+	 * would wait for it. */
+	net_flush(n);
 }
 
 /* ---- reading -------------------------------------------------------------------------- */
