@@ -772,10 +772,14 @@ void proto_customer_put(struct proto_wbuf *w, const struct proto_customer *c)
 	proto_put_u8(w, c->ncards);
 	for (uint8_t i = 0; i < c->ncards; i++)
 		proto_put_str(w, c->cards[i]);
+	proto_put_u8(w, c->archived);
+	proto_put_u64(w, c->merged_into);
 }
 
 void proto_customer_get_v1(struct proto_rbuf *r, struct proto_customer *c)
 {
+	c->archived = 0; /* before format 3 nobody was archived */
+	c->merged_into = 0;
 	c->id = proto_get_u64(r);
 	c->email = proto_get_str(r, PROTO_MAX_EMAIL);
 	c->phone = proto_get_str(r, PROTO_MAX_PHONE);
@@ -804,6 +808,17 @@ void proto_customer_get_v1(struct proto_rbuf *r, struct proto_customer *c)
 
 /* The opt-out and the cards follow the groups. */
 void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c)
+{
+	proto_customer_get_v2(r, c);
+	c->archived = proto_get_u8(r);
+	c->merged_into = proto_get_u64(r);
+	if (!r->error && (c->archived > 1 || (c->merged_into && !c->archived)))
+		r->error = PROTO_E_FIELD;
+	if (r->error)
+		c->ncards = c->ngroups = 0;
+}
+
+void proto_customer_get_v2(struct proto_rbuf *r, struct proto_customer *c)
 {
 	proto_customer_get_v1(r, c);
 	c->opted_out = proto_get_u8(r);

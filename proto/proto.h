@@ -87,7 +87,9 @@
 	X(ADJUST_BATCH, 0x54)     \
 	X(EDIT, 0x55)             \
 	X(CARD, 0x56)             \
-	X(OPTOUT, 0x57)
+	X(OPTOUT, 0x57)           \
+	X(ARCHIVE, 0x58)          \
+	X(MERGE, 0x59)
 
 enum proto_opcode {
 #define PROTO_OPCODE_ENUM(name, code) PROTO_OP_##name = code,
@@ -179,13 +181,15 @@ enum proto_ref_kind {
 	X(EDIT, edit, 11, "edit", edit, EDIT, 1)     /* names and contact changed */ \
 	X(CARD, card, 12, "card", card, CARD, 1)     /* a loyalty card linked or unlinked */ \
 	X(OPTOUT, optout, 13, "optout", optout, OPTOUT, 1) /* marketing opt-out or opt-in */ \
-	X(GROUP_RENAME, group_rename, 14, "group-rename", group_rename, GROUP_RENAME, 0) /* every member of a group moved to another */
+	X(GROUP_RENAME, group_rename, 14, "group-rename", group_rename, GROUP_RENAME, 0) /* every member of a group moved to another */ \
+	X(ARCHIVE, archive, 15, "archive", archive, ARCHIVE, 1) /* erased; or merged into another customer */ \
+	X(MERGE, merge, 16, "merge", merge, MERGE, 1)           /* another customer's points, cards and groups moved in */
 
 enum proto_entry_type {
 #define PROTO_ENTRY_ENUM(TYPE, kind, code, name, payload, op, of_customer) PROTO_ENTRY_##TYPE = code,
 	PROTO_ENTRIES(PROTO_ENTRY_ENUM)
 #undef PROTO_ENTRY_ENUM
-	PROTO_ENTRY_TYPE_MAX = 14 /* the highest code above; tables indexed by type have this + 1 rows */
+	PROTO_ENTRY_TYPE_MAX = 16 /* the highest code above; tables indexed by type have this + 1 rows */
 };
 
 /* Which unit a program counts in (PROGRAM_GET's "unit" setting names it). */
@@ -465,6 +469,18 @@ struct proto_optout_req {
 	struct proto_str source; /* where the opt-out came from; empty with opted_out 0 */
 };
 
+/* ARCHIVE: erase a customer's personal data for good. */
+struct proto_archive_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref ref;
+};
+
+/* MERGE: drop's points, visits, spend, orders, groups and cards move to keep; drop is archived. */
+struct proto_merge_req {
+	uint8_t key[PROTO_KEY_SIZE];
+	struct proto_ref keep, drop;
+};
+
 struct proto_program_set_req {
 	uint8_t key[PROTO_KEY_SIZE];
 	struct proto_str name;  /* setting name, e.g. "earn.points" */
@@ -516,6 +532,10 @@ struct proto_customer {
 	struct proto_str optout_source;
 	uint8_t ncards; /* loyalty card numbers, in the order they were linked */
 	struct proto_str cards[PROTO_MAX_CARDS];
+	/* Archived: personal data erased, amounts kept under the id; merged_into
+	 * names the customer an archive by MERGE moved everything to (0: none). */
+	uint8_t archived;
+	uint64_t merged_into;
 };
 
 /* Reply to ACCRUE and ADJUST. */
@@ -638,6 +658,10 @@ int proto_card_req_encode(struct proto_wbuf *w, const struct proto_card_req *m);
 int proto_card_req_decode(const uint8_t *b, size_t n, struct proto_card_req *m);
 int proto_optout_req_encode(struct proto_wbuf *w, const struct proto_optout_req *m);
 int proto_optout_req_decode(const uint8_t *b, size_t n, struct proto_optout_req *m);
+int proto_archive_req_encode(struct proto_wbuf *w, const struct proto_archive_req *m);
+int proto_archive_req_decode(const uint8_t *b, size_t n, struct proto_archive_req *m);
+int proto_merge_req_encode(struct proto_wbuf *w, const struct proto_merge_req *m);
+int proto_merge_req_decode(const uint8_t *b, size_t n, struct proto_merge_req *m);
 int proto_program_set_req_encode(struct proto_wbuf *w, const struct proto_program_set_req *m);
 int proto_program_set_req_decode(const uint8_t *b, size_t n, struct proto_program_set_req *m);
 
@@ -676,9 +700,11 @@ void proto_customer_get(struct proto_rbuf *r, struct proto_customer *c);
 /*
  * The customer as it was before the opt-out and the cards were added to it
  * (up to its groups): what format-1 customer snapshots hold. The opt-out
- * and card fields are set to none.
+ * and card fields are set to none. _v2: up to the cards, what format-2
+ * snapshots hold (before archive). Both set archived and merged_into to 0.
  */
 void proto_customer_get_v1(struct proto_rbuf *r, struct proto_customer *c);
+void proto_customer_get_v2(struct proto_rbuf *r, struct proto_customer *c);
 
 /* ENROL and LOOKUP replies: one customer. */
 int proto_customer_rep_encode(struct proto_wbuf *w, const struct proto_customer *c);

@@ -84,3 +84,37 @@ int proto_optout_req_decode(const uint8_t *b, size_t n, struct proto_optout_req 
 	field_check(&r, m->opted_out <= 1);
 	return proto_rbuf_finish(&r);
 }
+
+int proto_archive_req_encode(struct proto_wbuf *w, const struct proto_archive_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_ref_put(w, &m->ref);
+	return wbuf_result(w);
+}
+
+int proto_archive_req_decode(const uint8_t *b, size_t n, struct proto_archive_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	proto_ref_get(&r, &m->ref);
+	return proto_rbuf_finish(&r);
+}
+
+int proto_merge_req_encode(struct proto_wbuf *w, const struct proto_merge_req *m)
+{
+	proto_put_bytes(w, m->key, PROTO_KEY_SIZE);
+	proto_ref_put(w, &m->keep);
+	proto_ref_put(w, &m->drop);
+	return wbuf_result(w);
+}
+
+int proto_merge_req_decode(const uint8_t *b, size_t n, struct proto_merge_req *m)
+{
+	struct proto_rbuf r;
+	proto_rbuf_init(&r, b, n);
+	proto_get_bytes(&r, m->key, PROTO_KEY_SIZE);
+	proto_ref_get(&r, &m->keep);
+	proto_ref_get(&r, &m->drop);
+	return proto_rbuf_finish(&r);
+}

@@ -142,6 +142,29 @@ static void io_bytes(struct record_io *io, uint8_t *p, size_t n)
 		proto_get_bytes(io->r, p, n);
 }
 
+/* A u8 count of at most max; a count over it is unfit or malformed (and read as 0). */
+static void io_count(struct record_io *io, uint8_t *n, uint8_t max)
+{
+	if (io->dir == IO_PUT) {
+		proto_put_u8(io->w, *n);
+	} else if (io->dir == IO_FIT) {
+		io->unfit |= *n > max;
+	} else {
+		*n = proto_get_u8(io->r);
+		if (*n > max) {
+			if (!io->r->error)
+				io->r->error = PROTO_E_FIELD;
+			*n = 0;
+		}
+	}
+}
+
+/* Whether a list can go on: nothing is wrong yet. */
+static int io_failed(const struct record_io *io)
+{
+	return io->unfit || (io->dir == IO_GET && io->r->error);
+}
+
 /* A sale's or a return's lines: a u16 count, then each line. */
 static void io_lines(struct record_io *io, uint16_t *n, struct record_line *lines)
 {
@@ -277,6 +300,31 @@ static void payload_optout(struct record_io *io, struct record *rec)
 
 typedef void payload_fn(struct record_io *io, struct record *rec);
 
+static void payload_archive(struct record_io *io, struct record *rec)
+{
+	io_u64(io, &rec->u.archive.merged_into);
+	io_i64(io, &rec->u.archive.points);
+	io_i64(io, &rec->u.archive.lifetime);
+	io_i64(io, &rec->u.archive.spend);
+	io_u64(io, &rec->u.archive.visits);
+}
+
+static void payload_merge(struct record_io *io, struct record *rec)
+{
+	io_u64(io, &rec->u.merge.from);
+	io_i64(io, &rec->u.merge.points);
+	io_i64(io, &rec->u.merge.lifetime);
+	io_i64(io, &rec->u.merge.spend);
+	io_u64(io, &rec->u.merge.visits);
+	io_i64(io, &rec->u.merge.last_visit_us);
+	io_count(io, &rec->u.merge.ngroups, PROTO_MAX_GROUPS);
+	for (uint8_t i = 0; i < rec->u.merge.ngroups && !io_failed(io); i++)
+		io_str(io, &rec->u.merge.groups[i], PROTO_MAX_GROUP);
+	io_count(io, &rec->u.merge.ncards, PROTO_MAX_CARDS);
+	for (uint8_t i = 0; i < rec->u.merge.ncards && !io_failed(io); i++)
+		io_str(io, &rec->u.merge.cards[i], PROTO_MAX_CARD);
+}
+
 static payload_fn *const payload_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 #define PAYLOAD_ROW(TYPE, kind, code, name, payload, op, of_customer) [PROTO_ENTRY_##TYPE] = payload_##payload,
 	PROTO_ENTRIES(PAYLOAD_ROW)
@@ -286,6 +334,52 @@ static payload_fn *const payload_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
 static payload_fn *payload_find(uint8_t type)
 {
 	return type <= PROTO_ENTRY_TYPE_MAX ? payload_of_type[type] : NULL;
+}
+
+int record_erase(struct record *rec)
+{
+	static const struct proto_str none = {"", 0};
+	int had = 0;
+
+#define ERASE(f)                  \
+	do {                      \
+		had |= (f).len != 0; \
+		(f) = none;       \
+	} while (0)
+	switch (rec->type) {
+	case PROTO_ENTRY_ENROL:
+	case PROTO_ENTRY_JOIN:
+		ERASE(rec->u.enrol.email);
+		ERASE(rec->u.enrol.phone);
+		ERASE(rec->u.enrol.first_name);
+		ERASE(rec->u.enrol.last_name);
+		break;
+	case PROTO_ENTRY_EDIT:
+		ERASE(rec->u.edit.email);
+		ERASE(rec->u.edit.phone);
+		ERASE(rec->u.edit.first_name);
+		ERASE(rec->u.edit.last_name);
+		break;
+	case PROTO_ENTRY_CARD: ERASE(rec->u.card.card); break;
+	case PROTO_ENTRY_OPTOUT: ERASE(rec->u.optout.source); break;
+	case PROTO_ENTRY_ADJUST:
+		ERASE(rec->u.adjust.reason);
+		ERASE(rec->u.adjust.comment);
+		break;
+	case PROTO_ENTRY_TIER: ERASE(rec->u.tier.note); break;
+	case PROTO_ENTRY_MERGE:
+		had |= rec->u.merge.ncards != 0;
+		rec->u.merge.ncards = 0;
+		break;
+	default: break;
+	}
+#undef ERASE
+	/* An EDIT or CARD keeps its shape (which fields, link or unlink), so
+	 * it is rewritten even when every field it changed was already empty. */
+	had |= rec->type == PROTO_ENTRY_EDIT || rec->type == PROTO_ENTRY_CARD;
+	if (had)
+		rec->erased = 1;
+	return had;
 }
 
 size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record *rec)
@@ -305,7 +399,7 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 		return 0;
 	proto_wbuf_init(&w, out, cap);
 	proto_put_u8(&w, rec->type);
-	proto_put_u8(&w, RECORD_FORMAT);
+	proto_put_u8(&w, rec->erased ? RECORD_FORMAT_ERASED : RECORD_FORMAT);
 	proto_put_i64(&w, rec->time_us);
 	proto_put_u64(&w, rec->customer_id);
 	proto_put_u64(&w, rec->prev_seq);
@@ -343,8 +437,11 @@ int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *r
 	memset(rec, 0, offsetof(struct record, u));
 	proto_rbuf_init(&r, buf, len - 8);
 	rec->type = proto_get_u8(&r);
-	if (proto_get_u8(&r) != RECORD_FORMAT)
-		return RECORD_E_FORMAT;
+	switch (proto_get_u8(&r)) {
+	case RECORD_FORMAT: break;
+	case RECORD_FORMAT_ERASED: rec->erased = 1; break;
+	default: return RECORD_E_FORMAT;
+	}
 	rec->time_us = proto_get_i64(&r);
 	rec->customer_id = proto_get_u64(&r);
 	rec->prev_seq = proto_get_u64(&r);
@@ -426,6 +523,8 @@ int record_customer_decode(const uint8_t *b, size_t n, struct record_customer *s
 	format = proto_get_u8(&r);
 	if (format == RECORD_CUSTOMER_FORMAT)
 		proto_customer_get(&r, &s->c);
+	else if (format == 2)
+		proto_customer_get_v2(&r, &s->c); /* written before archive */
 	else if (format == 1)
 		proto_customer_get_v1(&r, &s->c); /* written before the opt-out and the cards */
 	else

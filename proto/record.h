@@ -18,11 +18,18 @@
 
 #define RECORD_FORMAT 1
 /*
- * Customer snapshots have a format of their own since they grew the
- * opt-out and the cards: 2 is written; 1 (without them) is still read, so
- * a data directory checkpointed before keeps starting.
+ * A record whose personal fields were erased (ARCHIVE rewrote it in place
+ * under its seq, with a new checksum): names, email, phone, cards, the
+ * opt-out's source and free-text notes are empty; amounts, orders and
+ * chains are as they were. record_decode sets rec->erased.
  */
-#define RECORD_CUSTOMER_FORMAT 2
+#define RECORD_FORMAT_ERASED 2
+/*
+ * Customer snapshots have a format of their own since they grew the
+ * opt-out and the cards (2), and archive (3): 3 is written; 1 and 2 are
+ * still read, so a data directory checkpointed before keeps starting.
+ */
+#define RECORD_CUSTOMER_FORMAT 3 /* 3: with archived and merged_into */
 #define RECORD_HASH_SIZE 32
 /* Upper bound of one encoded record (all strings at their limits). */
 #define RECORD_MAX_SIZE 65536
@@ -48,6 +55,7 @@ struct record {
 	uint64_t prev_seq;    /* this customer's previous record, 0 if none */
 	uint8_t request_key[PROTO_KEY_SIZE];
 	uint64_t body_hash; /* XXH3-64 of the request body, for replays */
+	uint8_t erased;     /* written as RECORD_FORMAT_ERASED: see record_erase */
 	union {
 		struct {
 			struct proto_str email, phone, first_name, last_name;
@@ -112,6 +120,26 @@ struct record {
 		struct {
 			struct proto_str from, to; /* every member of from is moved to to (a record of no customer) */
 		} group_rename;
+		struct {
+			/* 0: archived, the amounts stay under the id. Otherwise archived
+			 * by a MERGE into that customer: these amounts moved there and
+			 * this customer is left with none. */
+			uint64_t merged_into;
+			int64_t points, lifetime, spend;
+			uint64_t visits;
+		} archive;
+		struct {
+			/* Moved in from customer `from` (whose ARCHIVE record comes just
+			 * before): its balance, lifetime points, spend, visits, latest
+			 * visit, groups and cards. */
+			uint64_t from;
+			int64_t points, lifetime, spend;
+			uint64_t visits;
+			int64_t last_visit_us;
+			uint8_t ngroups, ncards;
+			struct proto_str groups[PROTO_MAX_GROUPS];
+			struct proto_str cards[PROTO_MAX_CARDS];
+		} merge;
 	} u;
 };
 
@@ -130,6 +158,15 @@ size_t record_encode(uint8_t *out, size_t cap, uint64_t seq, const struct record
 int record_decode(const uint8_t *buf, size_t len, uint64_t seq, struct record *rec);
 
 const char *record_errstr(int err);
+
+/*
+ * Empty rec's personal fields in place and set rec->erased: names, email
+ * and phone (ENROL, JOIN, EDIT), the card (CARD, MERGE's cards), the
+ * opt-out's source, and the free text people write about a customer
+ * (ADJUST's reason and comment, TIER's note). Returns 1 if the record
+ * carried any of them (it must be written again), 0 if not.
+ */
+int record_erase(struct record *rec);
 
 /* Journal and snapshot keys are big-endian u64 so LMDB's order is numeric. */
 void record_key_u64(uint8_t out[8], uint64_t v);
@@ -213,7 +250,7 @@ int record_meta_open(const char *name, const void *stored, size_t len, uint64_t 
 /* customers: key = id (record_key_u64); RECORD_CUSTOMER_FORMAT, then the
  * customer as replies carry it, then last_seq. */
 struct record_customer {
-	struct proto_customer c;
+	struct proto_customer c; /* format 3 carries its archived and merged_into */
 	uint64_t last_seq; /* head of the customer's journal chain */
 };
 int record_customer_encode(struct proto_wbuf *w, const struct record_customer *s);

@@ -188,6 +188,22 @@ int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_
 /* The record the last failed store_walk_chain stopped at; 0 if none, or no transaction began. */
 uint64_t store_walk_bad_seq(const struct store *s);
 
+/*
+ * Archive: erase a customer's personal data from every byte of the data
+ * file, with the open batch. chain_seq is the customer's ARCHIVE record,
+ * just appended and applied to m. The batch takes a checkpoint of m (the
+ * customer's snapshot, now without personal data, replaces the old one)
+ * and, in the same transaction, the writer walks the customer's journal
+ * chain back from chain_seq and writes again, under the same seq, every
+ * record that record_erase() changes. Once that commits, it commits once
+ * more (so neither meta page leads to a page the first freed), overwrites
+ * with zeros every page on LMDB's free list that is not zero already, and
+ * syncs, all before the batch's waiters run: an acknowledged archive has
+ * left no copy of the old bytes in data.mdb. Returns 0, or -1 out of memory
+ * (nothing was added; the caller refuses the request).
+ */
+int store_erase(struct store *s, struct model *m, uint64_t chain_seq);
+
 /* Counters since store_open, and the map size now, into *st. */
 void store_get_stats(struct store *s, struct store_stats *st);
 
