@@ -121,6 +121,11 @@ static int claim(struct walk *w, uint64_t pgno, uint64_t n, const char *as)
 	for (uint64_t p = pgno; p < pgno + n; p++) {
 		if (w->seen[p / 8] & (1u << (p % 8)))
 			return bad(w, p, "reached twice (a %s that is also used elsewhere)", as);
+		/* The free-page tree is walked first: a page its lists name that a
+		 * later tree reaches is that tree's damage (an older copy of it). */
+		if (!w->free_tree && (w->freed[p / 8] & (1u << (p % 8))))
+			return bad(w, p, "the %s it names is in a free-page list (the next commits would write over it)",
+				   as);
 		w->seen[p / 8] |= (uint8_t)(1u << (p % 8));
 	}
 	w->r->pages += n;

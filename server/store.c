@@ -53,12 +53,14 @@ static void batch_reset(struct batch *b)
 	b->waiters = NULL;
 	b->tail = &b->waiters;
 	b->status = 0;
+	b->nerase = 0;
 }
 
 static void batch_free(struct batch *b)
 {
 	free(b->recs);
 	free(b->ckpt);
+	free(b->erase);
 	memset(b, 0, sizeof *b);
 }
 
@@ -104,7 +106,7 @@ static void update_used_end(struct store *s)
 		s->file_end = s->used_end;
 }
 
-static int write_zeros(int fd, uint64_t off, uint64_t len)
+int store__write_zeros(int fd, uint64_t off, uint64_t len)
 {
 	static const uint8_t zeros[64 << 10];
 
@@ -135,7 +137,7 @@ static void prealloc_steps(struct store *s, int max_steps)
 	if (!s->prealloc_ahead || s->data_fd < 0 || (s->prealloc_retry_ms && store__now_ms() < s->prealloc_retry_ms))
 		return;
 	for (int i = 0; i < max_steps && s->file_end < s->used_end + s->prealloc_ahead; i++) {
-		int rc = write_zeros(s->data_fd, s->file_end, PREALLOC_STEP);
+		int rc = store__write_zeros(s->data_fd, s->file_end, PREALLOC_STEP);
 		if (rc) {
 			struct stat st;
 			s->prealloc_errno = rc;
@@ -434,6 +436,17 @@ static int dir_in_use(const char *dir)
 	return busy;
 }
 
+int store__env_open(struct store *s)
+{
+	int rc;
+
+	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_userctx(s->env, s)) ||
+	    (rc = mdb_env_set_assert(s->env, on_lmdb_assert)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
+	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, s->dir, 0, 0600)))
+		return rc;
+	return 0;
+}
+
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *)name}, d;
@@ -524,9 +537,7 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 			goto fail;
 	}
 	s->map_size = STORE_MAP_INITIAL;
-	if ((rc = mdb_env_create(&s->env)) || (rc = mdb_env_set_userctx(s->env, s)) ||
-	    (rc = mdb_env_set_assert(s->env, on_lmdb_assert)) || (rc = mdb_env_set_maxdbs(s->env, RECORD_DB_COUNT + 2)) ||
-	    (rc = mdb_env_set_mapsize(s->env, s->map_size)) || (rc = mdb_env_open(s->env, dir, 0, 0600))) {
+	if ((rc = store__env_open(s))) {
 		if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
 			store__set_err(err, errlen, "%s/data.mdb is not a ledger: %s; " WAY_OUT, dir, mdb_strerror(rc), dir);
 		else
@@ -616,6 +627,8 @@ int store_open(struct store **out, const char *dir, char *err, size_t errlen)
 		}
 		s->psize = st.ms_psize;
 		s->file_end = (uint64_t)fst.st_size;
+		if (store__wipe_at_open(s, err, errlen))
+			goto fail;
 		update_used_end(s);
 	}
 	*out = s;
@@ -642,6 +655,7 @@ void store_close(struct store *s)
 		close(s->data_fd);
 	batch_free(&s->batches[0]);
 	batch_free(&s->batches[1]);
+	store__erase_free(s);
 	free(s->kept);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
@@ -673,16 +687,6 @@ const char *store_strerror(int status)
 	default:
 		return mdb_strerror(status);
 	}
-}
-
-uint64_t store_bad_seq(const struct store *s)
-{
-	return s->bad_seq;
-}
-
-uint64_t store_walk_bad_seq(const struct store *s)
-{
-	return s->walk_bad_seq;
 }
 
 void store_set_preallocate(struct store *s, uint64_t bytes)
@@ -759,7 +763,7 @@ static int write_batch(struct store *s, MDB_txn *txn, const struct batch *b)
 		return rc;
 	if (b->saved_seq && (rc = store__meta_put_u64(txn, s->dbi[RECORD_DB_META], "saved_seq", b->saved_seq)))
 		return rc;
-	return 0;
+	return b->nerase ? store__erase_chains(s, txn, b) : 0;
 }
 
 /*
@@ -781,6 +785,8 @@ static int commit_batch(struct store *s, const struct batch *b, int prealloc)
 		} else {
 			rc = mdb_txn_commit(txn);
 		}
+		if (rc == 0)
+			store__erase_committed(s, b);
 		if (rc == 0 && prealloc)
 			prealloc_steps(s, 1);
 		if (rc != MDB_MAP_FULL)
@@ -809,7 +815,7 @@ static int write_failure_cause(struct store *s, const struct batch *b)
 
 	if (s->data_fd < 0 || !s->psize || fstat(s->data_fd, &st) != 0)
 		return EIO;
-	rc = write_zeros(s->data_fd, (uint64_t)st.st_size, s->psize);
+	rc = store__write_zeros(s->data_fd, (uint64_t)st.st_size, s->psize);
 	if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
 		return rc;
 	if (rc == 0 && s->file_end < (uint64_t)st.st_size + s->psize)
@@ -872,7 +878,20 @@ static void retry_later(struct store *s)
  */
 static int keep_puts(struct store *s, struct batch *b)
 {
-	/* A checkpoint takes the kept puts with it, and only one is ever
+	struct batch *o = s->open;
+
+	/* The open batch may hold a checkpoint already (store_erase takes one
+	 * even while another is in flight): its snapshots are newer, so these
+	 * go first, and it carries them. */
+	if (o->has_ckpt) {
+		if (reserve(&o->ckpt, &o->ckpt_cap, o->ckpt_len + b->ckpt_len))
+			return -1;
+		memmove(o->ckpt + b->ckpt_len, o->ckpt, o->ckpt_len);
+		memcpy(o->ckpt, b->ckpt, b->ckpt_len);
+		o->ckpt_len += b->ckpt_len;
+		return 0;
+	}
+	/* Otherwise a checkpoint takes the kept puts with it, and only one is
 	 * open or in flight: kept is empty here, but for a stray batch. */
 	if (!s->kept_len) {
 		/* The usual case: the buffers change places, nothing is copied. */
@@ -1187,5 +1206,6 @@ void store_get_stats(struct store *s, struct store_stats *st)
 {
 	pthread_mutex_lock(&s->mu);
 	*st = s->stats;
+	st->wipe = s->wipe_stats;
 	pthread_mutex_unlock(&s->mu);
 }

@@ -1,6 +1,7 @@
 /*
- * store_int.h - what store.c and store_read.c share: the store itself and
- * a few helpers. Not part of store.h's API (names are store__).
+ * store_int.h - what store.c, store_read.c and store_erase.c share: the
+ * store itself and a few helpers. Not part of store.h's API (names are
+ * store__).
  */
 #ifndef ACCRUE_STORE_INT_H
 #define ACCRUE_STORE_INT_H
@@ -47,7 +48,12 @@ struct batch {
 	uint64_t saved_seq; /* with its puts, the orders and request keys of every record to here are saved */
 	struct store_waiter *waiters, **tail;
 	int status;
+	/* store_erase: the seqs of the ARCHIVE records whose chains this
+	 * batch's transaction erases (store__erase_chains). */
+	uint64_t *erase;
+	uint32_t nerase, erase_cap;
 };
+
 
 
 struct store {
@@ -115,6 +121,25 @@ struct store {
 	pthread_rwlock_t map_lock;
 	int map_lost;
 
+	/*
+	 * Erasure (store_erase.c). Writer thread only, or before it starts.
+	 * wipe_pending: a committed transaction erased records and the pages
+	 * that held their old bytes are not zeroed yet (meta "wipe_pending"
+	 * says the same on disk, for a start after a crash). wipe_hold, for
+	 * tests only: leave the wipe to the next store_open, as a crash right
+	 * after the erasing commit would. erase_rec and erase_buf: a decoded
+	 * record (~30 KiB) and an encoded one, too big for the stack; made by
+	 * store_erase on the loop thread before a batch that needs them is
+	 * handed over.
+	 */
+	int wipe_pending;
+	int wipe_hold;
+	struct record *erase_rec;
+	uint8_t *erase_buf;
+	uint64_t erase_count;   /* records the last erasing transaction wrote again */
+	uint64_t wipe_retry_ms; /* after a failed wipe, not again before this */
+	struct store_wipe_stats wipe_stats; /* guarded by mu */
+
 	struct store_stats stats;
 };
 
@@ -139,5 +164,28 @@ int store__remap(struct store *s, size_t size);
 const char *store__meta_strerror(int rc);
 int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *v);
 int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t v);
+
+/* Make s->env for s->dir at s->map_size as store_open does (flags, the
+ * assert handler, the number of databases). Returns an LMDB status; on
+ * failure s->env may be set and must be closed. */
+int store__env_open(struct store *s);
+/* pwrite zeros over [off, off + len) of fd. Returns 0 or an errno. */
+int store__write_zeros(int fd, uint64_t off, uint64_t len);
+
+/* ---- erasure (store_erase.c) ---------------------------------------- */
+
+/* In the batch's write transaction, after its records: erase the chains
+ * b->erase names, and set meta "wipe_pending". Returns an LMDB status, or
+ * MDB_CORRUPTED for a chain record that cannot be read. */
+int store__erase_chains(struct store *s, MDB_txn *txn, const struct batch *b);
+/* After a batch committed: owe a wipe if it erased, and do one if owed. */
+void store__erase_committed(struct store *s, const struct batch *b);
+/* In store_open, before recovery: do the wipe a crash left owed (one put
+ * off or failed stays owed). Returns 0, or -1 with err when meta cannot be
+ * read or the environment could not be reopened. */
+int store__wipe_at_open(struct store *s, char *err, size_t errlen);
+/* Free what erasure allocated (store_close). */
+void store__erase_free(struct store *s);
+void store__get_wipe_stats(struct store *s, struct store_wipe_stats *st);
 
 #endif

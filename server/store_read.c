@@ -321,6 +321,11 @@ static int load_snapshots(struct store *s, MDB_txn *txn, struct model *m, uint64
 	return 0;
 }
 
+uint64_t store_bad_seq(const struct store *s)
+{
+	return s->bad_seq;
+}
+
 int store_recover(struct store *s, struct model *m, uint64_t *replayed, char *err, size_t errlen)
 {
 	MDB_txn *txn;
@@ -458,6 +463,11 @@ out:
 		ret = -1;
 	}
 	return ret;
+}
+
+uint64_t store_walk_bad_seq(const struct store *s)
+{
+	return s->walk_bad_seq;
 }
 
 int store_walk_chain(struct store *s, uint64_t seq, int (*fn)(void *ctx, uint64_t seq, const struct record *rec),
