@@ -164,6 +164,8 @@ enum accrue_entry_type {
 	ACCRUE_ENTRY_CARD = 12,   /* a card linked or unlinked (detail: the card) */
 	ACCRUE_ENTRY_OPTOUT = 13, /* opted out of marketing or in again (detail: the source) */
 	ACCRUE_ENTRY_GROUP_RENAME = 14, /* a group renamed (a record of no customer: never in a history) */
+	ACCRUE_ENTRY_ARCHIVE = 15, /* archived: personal data erased (merged: points moved out, detail names where) */
+	ACCRUE_ENTRY_MERGE = 16,   /* another customer merged in: their points, visits, spend, groups, cards */
 };
 
 /* The unit a program counts in (the "unit" setting). */
@@ -209,6 +211,8 @@ struct accrue_customer {
 	char optout_source[72]; /* where the opt-out came from ("" for none given) */
 	int ncards;
 	char cards[ACCRUE_MAX_CARDS][40]; /* loyalty card numbers, upper-case, in the order linked */
+	int archived;          /* 1: archived: names, email, phone and cards erased; only the amounts are left */
+	uint64_t merged_into;  /* archived by a merge into this customer (0: none) */
 };
 
 /*
@@ -725,6 +729,36 @@ int accrue_card(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accr
  */
 int accrue_optout(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref, int opted_out,
 		  const char *source, struct accrue_customer *out);
+
+/*
+ * Archive a customer: their email, phone, names, cards, opt-out, tier,
+ * groups and every note written about them are erased for good, from
+ * memory, from every journal record and snapshot, and from the data file's
+ * free pages, before the reply comes. The amounts stay under the id
+ * (accrue_lookup by id and accrue_history still show them); the email and
+ * phone may enrol again as a new customer. Cannot be undone. out (may be
+ * NULL) gets the archived customer. Admin only.
+ * Refusals: NOT_FOUND (no such customer, or one archived already: the
+ * message says so), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference (as accrue_lookup).
+ */
+int accrue_archive(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref,
+		   struct accrue_customer *out);
+
+/*
+ * Merge customer drop into keep: drop's balance, lifetime points, visits,
+ * spend, groups and cards move to keep, returns of drop's orders go to
+ * keep, and drop is then archived as by accrue_archive (their history ends
+ * with "merged into #keep"; keep's shows the merge). Exactly once by the
+ * request key. out (may be NULL) gets keep after the merge. Admin only.
+ * Refusals: NOT_FOUND (either is unknown or archived), BAD_REQUEST (both
+ * name the same customer), RANGE (keep would hold more than
+ * ACCRUE_MAX_GROUPS groups or ACCRUE_MAX_CARDS cards, or totals would
+ * overflow), FORBIDDEN (not an admin key).
+ * Local: ACCRUE_E_INVALID for a bad reference.
+ */
+int accrue_merge(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *keep,
+		 const struct accrue_ref *drop, struct accrue_customer *out);
 
 /*
  * Every setting of the loyalty program in force, defaults included, in the

@@ -97,3 +97,45 @@ int accrue_optout(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct ac
 		return rc;
 	return accrue__customer_reply(a, &rep, "OPTOUT", out);
 }
+
+int accrue_archive(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *ref,
+		   struct accrue_customer *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_archive_req m;
+	int rc;
+
+	if ((rc = accrue__call_begin(a)) != 0)
+		return rc;
+	if ((rc = accrue__ref_to_proto(a, ref, &m.ref)) != 0)
+		return rc;
+	if ((rc = accrue__key_fill(a, m.key, key)) != 0)
+		return rc;
+	accrue__request_init(&rq, PROTO_OP_ARCHIVE);
+	proto_archive_req_encode(&rq.body, &m);
+	if ((rc = accrue__call(a, &rq, &rep)) != 0)
+		return rc;
+	return accrue__customer_reply(a, &rep, "ARCHIVE", out);
+}
+
+int accrue_merge(accrue *a, const uint8_t key[ACCRUE_KEY_SIZE], const struct accrue_ref *keep,
+		 const struct accrue_ref *drop, struct accrue_customer *out)
+{
+	struct request rq;
+	struct reply rep;
+	struct proto_merge_req m;
+	int rc;
+
+	if ((rc = accrue__call_begin(a)) != 0)
+		return rc;
+	if ((rc = accrue__ref_to_proto(a, keep, &m.keep)) != 0 || (rc = accrue__ref_to_proto(a, drop, &m.drop)) != 0)
+		return rc;
+	if ((rc = accrue__key_fill(a, m.key, key)) != 0)
+		return rc;
+	accrue__request_init(&rq, PROTO_OP_MERGE);
+	proto_merge_req_encode(&rq.body, &m);
+	if ((rc = accrue__call(a, &rq, &rep)) != 0)
+		return rc;
+	return accrue__customer_reply(a, &rep, "MERGE", out);
+}

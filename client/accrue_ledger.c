@@ -97,6 +97,8 @@ static void customer_copy(struct accrue_customer *dst, const struct proto_custom
 	dst->ncards = c->ncards <= ACCRUE_MAX_CARDS ? c->ncards : ACCRUE_MAX_CARDS;
 	for (int i = 0; i < dst->ncards; i++)
 		accrue__str_copy(dst->cards[i], sizeof dst->cards[i], c->cards[i]);
+	dst->archived = c->archived != 0;
+	dst->merged_into = c->merged_into;
 }
 
 void accrue__customer_copy(struct accrue_customer *dst, const struct proto_customer *c)

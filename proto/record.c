@@ -317,6 +317,7 @@ static void payload_merge(struct record_io *io, struct record *rec)
 	io_i64(io, &rec->u.merge.spend);
 	io_u64(io, &rec->u.merge.visits);
 	io_i64(io, &rec->u.merge.last_visit_us);
+	io_i64(io, &rec->u.merge.balance_after);
 	io_count(io, &rec->u.merge.ngroups, PROTO_MAX_GROUPS);
 	for (uint8_t i = 0; i < rec->u.merge.ngroups && !io_failed(io); i++)
 		io_str(io, &rec->u.merge.groups[i], PROTO_MAX_GROUP);

@@ -136,6 +136,7 @@ struct record {
 			int64_t points, lifetime, spend;
 			uint64_t visits;
 			int64_t last_visit_us;
+			int64_t balance_after; /* this customer's, with the points added */
 			uint8_t ngroups, ncards;
 			struct proto_str groups[PROTO_MAX_GROUPS];
 			struct proto_str cards[PROTO_MAX_CARDS];

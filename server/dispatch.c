@@ -157,6 +157,29 @@ const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap
 
 struct model_customer *dispatch_find_customer(struct dispatch *d, const struct proto_ref *ref, struct dispatch_out *out)
 {
+	struct model_customer *c = dispatch_find_any_customer(d, ref, out);
+
+	if (c && c->archived) {
+		dispatch_archived(out, c);
+		return NULL;
+	}
+	return c;
+}
+
+void dispatch_archived(struct dispatch_out *out, const struct model_customer *c)
+{
+	uint64_t into = model_customer_merged_into(c);
+
+	if (into)
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "customer #%llu was merged into #%llu and archived",
+			       (unsigned long long)c->id, (unsigned long long)into);
+	else
+		dispatch_error(out, PROTO_ST_NOT_FOUND, "customer #%llu was archived", (unsigned long long)c->id);
+}
+
+struct model_customer *dispatch_find_any_customer(struct dispatch *d, const struct proto_ref *ref,
+						  struct dispatch_out *out)
+{
 	char norm_buf[PROTO_MAX_EMAIL + 1], msg[PROTO_MAX_MESSAGE + 1];
 	struct proto_str norm;
 	struct model_customer *c;
@@ -466,6 +489,8 @@ static const struct op_info op_table[256] = {
 	OP(EDIT, ADMIN, OP_MUTATION, op_edit, replay_customer, "edit customers"),
 	OP(CARD, ADMIN, OP_MUTATION, op_card, replay_customer, "link or unlink loyalty cards"),
 	OP(OPTOUT, SELLERS, OP_MUTATION, op_optout, replay_customer, "record marketing opt-outs"),
+	OP(ARCHIVE, ADMIN, OP_MUTATION, op_archive, replay_customer, "archive customers"),
+	OP(MERGE, ADMIN, OP_MUTATION, op_merge, replay_customer, "merge customers"),
 	OP(GROUPS, BOOK_READERS, 0, op_groups, NULL, "list the groups"),
 	OP(GROUP_RENAME, ADMIN, OP_MUTATION, op_group_rename, NULL, "rename groups"),
 	OP(LOCATIONS, BOOK_READERS, 0, op_locations, NULL, "list the locations"),

@@ -34,7 +34,7 @@ typedef enum dispatch_action op_handler(struct dispatch *d, struct dispatch_sess
 op_handler op_hello, op_enrol, op_lookup, op_adjust, op_history, op_accrue, op_accrue_batch, op_return, op_quote,
 	op_order, op_group, op_tier, op_program_get, op_program_set, op_key_create, op_key_list, op_key_revoke, op_stats, op_customers;
 op_handler op_adjust_batch;
-op_handler op_edit, op_card, op_optout; /* op_book.c */
+op_handler op_edit, op_card, op_optout, op_archive, op_merge; /* op_book.c */
 op_handler op_groups, op_group_rename, op_locations; /* op_places.c */
 
 /*
@@ -48,6 +48,8 @@ op_handler op_groups, op_group_rename, op_locations; /* op_places.c */
 struct dispatch_scratch {
 	struct record rec;       /* the record a handler appends */
 	struct record guest_rec; /* a guest's ENROL, made ahead of the sale's record */
+	struct record merge_rec; /* MERGE's second record, built before the first erases its source */
+	char merge_text[PROTO_MAX_GROUPS * PROTO_MAX_GROUP + PROTO_MAX_CARDS * PROTO_MAX_CARD];
 	struct proto_accrue_req accrue_req;
 	struct proto_accrue_req ahead_req; /* a batch item decoded ahead, for prefetching */
 	struct proto_return_req return_req;
@@ -119,6 +121,12 @@ const char *dispatch_ref_text(const struct proto_ref *ref, char *buf, size_t cap
  * phone.country) or NOT_FOUND (naming the normalised form searched).
  */
 struct model_customer *dispatch_find_customer(struct dispatch *d, const struct proto_ref *ref, struct dispatch_out *out);
+/* The same, but an archived customer (found by id only) is found too, for
+ * LOOKUP and HISTORY; dispatch_find_customer refuses one with NOT_FOUND
+ * through dispatch_archived ("customer #12 was archived"). */
+struct model_customer *dispatch_find_any_customer(struct dispatch *d, const struct proto_ref *ref,
+						  struct dispatch_out *out);
+void dispatch_archived(struct dispatch_out *out, const struct model_customer *c);
 /*
  * ref's email or phone normalised (model_ref_normalise) into buf and *norm:
  * 0, or -1 with a sentence for BAD_REQUEST in msg. An id ref gives 0.

@@ -145,6 +145,7 @@ void model_customer_view(const struct model_customer *c, struct proto_customer *
 		}
 	}
 	model__book_view(c, out);
+	out->archived = c->archived;
 }
 
 void model_customer_rules(const struct model_customer *c, struct rules_customer *out)
@@ -323,6 +324,7 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 	c->created_us = v->created_us;
 	c->last_visit_us = v->last_visit_us;
 	c->member = v->member;
+	c->archived = v->archived;
 	{
 		int trc;
 		c->tags = model__tags_make(v->tier, v->ngroups, v->groups, &trc);
@@ -331,11 +333,18 @@ int model__customer_add(struct model *m, const struct proto_customer *v, uint64_
 			return trc;
 		}
 		c->book = model__book_make(v->opted_out, v->optout_us, v->optout_source, v->ncards, v->cards, &trc);
+		if (!trc && (v->archived > 1 || (v->merged_into && (!v->archived || v->merged_into == v->id))))
+			trc = MODEL_E_CORRUPT;
+		if (!trc && v->merged_into && !c->book && !(c->book = calloc(1, sizeof *c->book)))
+			trc = MODEL_E_NOMEM;
 		if (trc) {
 			free(c->text);
 			free(c->tags);
+			free(c->book);
 			return trc;
 		}
+		if (c->book)
+			c->book->merged_into = v->merged_into;
 	}
 
 	{

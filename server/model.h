@@ -49,6 +49,7 @@ struct model_tags {
  * NULL for none, and a million customers pay 8 bytes each for it.
  */
 struct model_book {
+	uint64_t merged_into; /* archived by a MERGE into this customer; 0: not */
 	int64_t optout_us; /* when they opted out; 0 when they have not */
 	uint8_t opted_out;
 	uint8_t source_len;
@@ -75,6 +76,7 @@ struct model_customer {
 	uint8_t email_len, phone_len, first_len, last_len;
 	uint8_t member; /* 0: a guest */
 	uint8_t dirty;
+	uint8_t archived; /* personal data erased (ARCHIVE); only the amounts are left */
 };
 
 struct model_order {
@@ -176,6 +178,16 @@ struct model_customer *model_customer_by_phone(const struct model *m, struct pro
 struct model_customer *model_customer_by_card(const struct model *m, struct proto_str card);
 /* Normalises a ref's email, phone or card (model_ref_normalise) before looking it up; NULL if it is not valid. */
 struct model_customer *model_customer_find(const struct model *m, const struct proto_ref *ref);
+
+/*
+ * Who holds what belonged to customer id now: the customer, or, when a
+ * MERGE archived them, the customer they were merged into (followed to the
+ * end). NULL when there is no such customer. Returns go to the order's
+ * owner this way.
+ */
+struct model_customer *model_customer_owner(const struct model *m, uint64_t id);
+/* c's merged_into (0: none), see struct model_book. */
+uint64_t model_customer_merged_into(const struct model_customer *c);
 
 /* The order of (location, order id), byte for byte; NULL when absent. */
 const struct model_order *model_order_find(const struct model *m, struct proto_str location, struct proto_str order_id);

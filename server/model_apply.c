@@ -89,7 +89,8 @@ static int return_apply(struct model *m, struct model_customer *c, uint64_t seq,
 	if (slot == HIDX_NONE)
 		return MODEL_E_CORRUPT;
 	o = &m->orders[slot];
-	if (o->customer_id != c->id || o->seq != rec->u.ret.sale_seq || o->last_return_seq != rec->u.ret.prev_return_seq ||
+	/* An order of a customer merged into c is c's. */
+	if (model_customer_owner(m, o->customer_id) != c || o->seq != rec->u.ret.sale_seq || o->last_return_seq != rec->u.ret.prev_return_seq ||
 	    rec->u.ret.refunded < 0 || rec->u.ret.taken < 0 || rec->u.ret.applied < 0 ||
 	    rec->u.ret.applied > rec->u.ret.taken || o->refunded + rec->u.ret.refunded > o->amount ||
 	    o->taken_back + rec->u.ret.taken > o->points)
@@ -220,7 +221,8 @@ static int apply_join(struct apply *a)
 
 	if (!a->c || a->c->member)
 		return MODEL_E_CORRUPT;
-	if ((rc = customer_rename(a->m, a->c, &a->rec->u.enrol)))
+	/* Erased by a later archive: the details are gone, the membership stays. */
+	if (!a->rec->erased && (rc = customer_rename(a->m, a->c, &a->rec->u.enrol)))
 		return rc;
 	a->c->member = 1;
 	return 0;
@@ -311,6 +313,9 @@ static int apply_edit(struct apply *a)
 
 	if (!a->c || !e->fields || e->fields > PROTO_EDIT_ALL)
 		return MODEL_E_CORRUPT;
+	/* Erased by a later archive: what it changed is gone with the rest. */
+	if (a->rec->erased)
+		return 0;
 	/* A field it does not change is sent empty: anything else is a record no daemon wrote. */
 	if ((!(e->fields & PROTO_EDIT_EMAIL) && e->email.len) || (!(e->fields & PROTO_EDIT_PHONE) && e->phone.len) ||
 	    (!(e->fields & PROTO_EDIT_FIRST) && e->first_name.len) || (!(e->fields & PROTO_EDIT_LAST) && e->last_name.len))
@@ -342,6 +347,8 @@ static int apply_card(struct apply *a)
 	uint8_t n = 0;
 	int rc;
 
+	if (c && a->rec->erased)
+		return 0; /* erased by a later archive, as an EDIT is */
 	if (!c || !k->card.len || k->card.len > PROTO_MAX_CARD)
 		return MODEL_E_CORRUPT;
 	slot = (uint32_t)(c - m->customers);
@@ -452,6 +459,114 @@ static int apply_group_rename(struct apply *a)
 	return 0;
 }
 
+/*
+ * ARCHIVE: the customer's personal data leaves memory (and, by
+ * store_erase, the disk); the amounts stay under the id. Archived by a
+ * MERGE, the record carries what moves to merged_into, which must be all
+ * the customer has: they are left with none, and the MERGE record that
+ * follows on merged_into's chain adds the same figures there.
+ */
+static int apply_archive(struct apply *a)
+{
+	const __typeof__(a->rec->u.archive) *r = &a->rec->u.archive;
+	struct model_customer *c = a->c, *into;
+
+	if (!c)
+		return MODEL_E_CORRUPT;
+	if (r->merged_into) {
+		into = model_customer_by_id(a->m, r->merged_into);
+		if (!into || into == c || into->archived || r->points != c->balance || r->lifetime != c->lifetime_points ||
+		    r->spend != c->total_spend || r->visits != c->visits)
+			return MODEL_E_CORRUPT;
+		c->balance = c->lifetime_points = c->total_spend = 0;
+		c->visits = 0;
+	} else if (r->points || r->lifetime || r->spend || r->visits) {
+		return MODEL_E_CORRUPT;
+	}
+	a->req->value = -r->points;
+	return model__customer_archive(a->m, c, r->merged_into);
+}
+
+/* Whether group is among the n in list. */
+static int str_in(struct proto_str group, const struct proto_str *list, uint8_t n)
+{
+	for (uint8_t i = 0; i < n; i++)
+		if (list[i].len == group.len && memcmp(list[i].ptr, group.ptr, group.len) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * MERGE: what the ARCHIVE just before took from customer `from` comes to
+ * this one: balance, lifetime points, spend, visits, the later last visit,
+ * the groups this one is not in yet, and the cards (none in a record
+ * erased by this customer's own archive later).
+ */
+static int apply_merge(struct apply *a)
+{
+	const __typeof__(a->rec->u.merge) *r = &a->rec->u.merge;
+	struct model *m = a->m;
+	struct model_customer *c = a->c, *from = model_customer_by_id(m, r->from);
+	struct proto_customer v;
+	struct proto_str groups[PROTO_MAX_GROUPS], cards[PROTO_MAX_CARDS];
+	uint8_t ng, nc;
+	uint32_t slot;
+	struct model_tags *t;
+	struct model_book *b;
+	int64_t bal, life, spend;
+	int rc;
+
+	if (!c || !from || from == c || !from->archived || model_customer_merged_into(from) != c->id ||
+	    __builtin_add_overflow(c->balance, r->points, &bal) || bal != r->balance_after ||
+	    __builtin_add_overflow(c->lifetime_points, r->lifetime, &life) ||
+	    __builtin_add_overflow(c->total_spend, r->spend, &spend) || c->visits + r->visits < c->visits)
+		return MODEL_E_CORRUPT;
+	slot = (uint32_t)(c - m->customers);
+	model_customer_view(c, &v);
+	ng = v.ngroups;
+	memcpy(groups, v.groups, sizeof groups[0] * ng);
+	for (uint8_t i = 0; i < r->ngroups; i++) {
+		if (!r->groups[i].len || str_in(r->groups[i], groups, ng) || ng >= PROTO_MAX_GROUPS)
+			return MODEL_E_CORRUPT;
+		groups[ng++] = r->groups[i];
+	}
+	nc = v.ncards;
+	memcpy(cards, v.cards, sizeof cards[0] * nc);
+	for (uint8_t i = 0; i < r->ncards; i++) {
+		if (model_customer_by_card(m, r->cards[i]) || str_in(r->cards[i], cards, nc) || nc >= PROTO_MAX_CARDS)
+			return MODEL_E_CORRUPT;
+		cards[nc++] = r->cards[i];
+	}
+	if (!(t = model__tags_make(v.tier, ng, groups, &rc)) && rc)
+		return rc;
+	if (!(b = model__book_make(v.opted_out, v.optout_us, v.optout_source, nc, cards, &rc)) && rc) {
+		free(t);
+		return rc;
+	}
+	for (uint8_t i = v.ngroups; i < ng; i++)
+		if (places_group_count(&m->places, groups[i], 1)) {
+			/* Undo the counts made, as a failed GROUP leaves none. */
+			for (uint8_t j = v.ngroups; j < i; j++)
+				places_group_count(&m->places, groups[j], -1);
+			free(t);
+			free(b);
+			return MODEL_E_NOMEM;
+		}
+	model__cards_unindex(m, slot);
+	free(c->tags);
+	c->tags = t;
+	free(c->book);
+	c->book = b;
+	c->balance = bal;
+	c->lifetime_points = life;
+	c->total_spend = spend;
+	c->visits += r->visits;
+	if (r->last_visit_us > c->last_visit_us)
+		c->last_visit_us = r->last_visit_us;
+	a->req->value = r->points;
+	return model__cards_index(m, slot) == 0 ? 0 : MODEL_E_NOMEM;
+}
+
 typedef int apply_fn(struct apply *a);
 
 static apply_fn *const apply_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
@@ -471,7 +586,8 @@ int model_apply(struct model *m, uint64_t seq, const struct record *rec)
 		return MODEL_E_CORRUPT;
 	if (rec->type != PROTO_ENTRY_ENROL && rec->customer_id) {
 		a.c = model_customer_by_id(m, rec->customer_id);
-		if (!a.c || a.c->last_seq != rec->prev_seq)
+		/* Nothing happens to an archived customer any more. */
+		if (!a.c || a.c->last_seq != rec->prev_seq || a.c->archived)
 			return MODEL_E_CORRUPT;
 	}
 	if ((rc = fn(&a)))

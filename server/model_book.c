@@ -72,6 +72,7 @@ struct model_book *model__book_make(uint8_t opted_out, int64_t optout_us, struct
 		*rc = MODEL_E_NOMEM;
 		return NULL;
 	}
+	b->merged_into = 0;
 	b->optout_us = optout_us;
 	b->opted_out = opted_out;
 	b->source_len = (uint8_t)source.len;
@@ -97,8 +98,10 @@ void model__book_view(const struct model_customer *c, struct proto_customer *out
 	out->optout_source.ptr = "";
 	out->optout_source.len = 0;
 	out->ncards = 0;
+	out->merged_into = 0;
 	if (!b)
 		return;
+	out->merged_into = b->merged_into;
 	out->opted_out = b->opted_out;
 	out->optout_us = b->optout_us;
 	out->optout_source.ptr = b->text;
@@ -205,5 +208,68 @@ int model__customer_set_contact(struct model *m, struct model_customer *c, struc
 	if ((email.len && hidx_insert(&m->by_email, email_hash, slot)) ||
 	    (phone.len && hidx_insert(&m->by_phone, phone_hash, slot)))
 		return MODEL_E_NOMEM;
+	return 0;
+}
+
+uint64_t model_customer_merged_into(const struct model_customer *c)
+{
+	return c->book ? c->book->merged_into : 0;
+}
+
+struct model_customer *model_customer_owner(const struct model *m, uint64_t id)
+{
+	struct model_customer *c = model_customer_by_id(m, id);
+
+	/* Each merge moves to a customer who is not archived, so a chain is at
+	 * most as long as there are customers; the bound only guards a cycle
+	 * no record can make. */
+	for (uint32_t n = 0; c && c->archived && model_customer_merged_into(c) && n <= m->ncustomers; n++)
+		c = model_customer_by_id(m, model_customer_merged_into(c));
+	return c;
+}
+
+int model__customer_archive(struct model *m, struct model_customer *c, uint64_t merged_into)
+{
+	uint32_t slot = (uint32_t)(c - m->customers);
+	struct proto_str email = model_customer_email(c), phone = model_customer_phone(c);
+	uint64_t he = email.len ? model__hash_bytes(email.ptr, email.len) : 0;
+	uint64_t hp = phone.len ? model__hash_bytes(phone.ptr, phone.len) : 0;
+	struct model_book *nb = NULL;
+	struct proto_customer v;
+	char *text = malloc(1); /* the empty text, as model__customer_set_text makes it */
+
+	if (!text)
+		return MODEL_E_NOMEM;
+	if (merged_into) {
+		if (!(nb = calloc(1, sizeof *nb))) {
+			free(text);
+			return MODEL_E_NOMEM;
+		}
+		nb->merged_into = merged_into;
+	}
+	model_customer_view(c, &v);
+	for (uint8_t i = 0; i < v.ngroups; i++)
+		places_group_count(&m->places, v.groups[i], -1);
+	model__cards_unindex(m, slot);
+	if (email.len)
+		hidx_remove(&m->by_email, he, slot);
+	if (phone.len)
+		hidx_remove(&m->by_phone, hp, slot);
+	/* Freed memory keeps its bytes until it is reused: overwritten first. */
+	explicit_bzero(c->text, (size_t)c->email_len + c->phone_len + c->first_len + c->last_len);
+	free(c->text);
+	c->text = text;
+	c->email_len = c->phone_len = c->first_len = c->last_len = 0;
+	if (c->book) {
+		size_t len = sizeof *c->book + c->book->source_len;
+		for (uint8_t i = 0; i < c->book->ncards; i++)
+			len += c->book->card_len[i];
+		explicit_bzero(c->book, len);
+		free(c->book);
+	}
+	c->book = nb;
+	free(c->tags);
+	c->tags = NULL;
+	c->archived = 1;
 	return 0;
 }

@@ -54,6 +54,14 @@ void model__cards_unindex(struct model *m, uint32_t slot);
 int model__customer_set_contact(struct model *m, struct model_customer *c, struct proto_str email,
 				struct proto_str phone, struct proto_str first, struct proto_str last);
 
+/*
+ * ARCHIVE: c's email, phone, names and cards leave the indexes and memory
+ * (overwritten before they are freed), with the tier, groups and opt-out;
+ * c is archived, merged into merged_into (0: none). Returns 0 or
+ * MODEL_E_NOMEM (c is then unchanged).
+ */
+int model__customer_archive(struct model *m, struct model_customer *c, uint64_t merged_into);
+
 /* An order's key: location bytes, 0x00, order id bytes, into buf (of at
  * least PROTO_MAX_LOCATION + 1 + PROTO_MAX_ORDER bytes). Returns its length. */
 size_t model__order_key(char *buf, struct proto_str location, struct proto_str order_id);

@@ -1,7 +1,7 @@
 /*
  * op_book.c - the handlers of the customer book: EDIT (names and contact),
- * CARD (loyalty cards linked and unlinked) and OPTOUT (the marketing
- * opt-out). See dispatch_ops.h.
+ * CARD (loyalty cards linked and unlinked), OPTOUT (the marketing
+ * opt-out), ARCHIVE (erasure) and MERGE. See dispatch_ops.h.
  *
  * Each checks what it can against the state in memory, then appends one
  * record whose effect model_apply makes (and a restart replays). Asking for
@@ -11,6 +11,7 @@
  * at least one of an email, a phone number and a card, so they can be found.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
@@ -223,5 +224,171 @@ enum dispatch_action op_optout(struct dispatch *d, struct dispatch_session *sess
 	if (!dispatch_commit_record(d, rec, out))
 		return DISPATCH_REPLY;
 	dispatch_reply_customer(out, model_customer_by_id(d->model, rec->customer_id));
+	return DISPATCH_REPLY;
+}
+
+/*
+ * ARCHIVE: the customer's personal data is erased for good. The record
+ * makes the model forget it; store_erase makes the batch rewrite every
+ * journal record of the customer's chain without it, replace their
+ * snapshot, and zero LMDB's free pages before the reply is sent.
+ */
+static uint64_t archive_commit(struct dispatch *d, struct record *rec)
+{
+	uint64_t seq = dispatch_commit_record(d, rec, NULL);
+
+	if (seq && store_erase(d->store, d->model, seq)) {
+		/* Journalled and applied but not to be erased from disk: as with a
+		 * record memory refuses, nothing of this batch is acknowledged
+		 * yet, and a restart rebuilds memory without it. */
+		fprintf(stderr, "accrued: fatal: out of memory erasing customer #%llu; exiting\n",
+			(unsigned long long)rec->customer_id);
+		abort();
+	}
+	return seq;
+}
+
+enum dispatch_action op_archive(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+				struct dispatch_out *out)
+{
+	struct proto_archive_req req;
+	struct model_customer *c;
+	struct record *rec = &d->scratch->rec;
+	uint64_t hash = XXH3_64bits(body, len);
+
+	if (proto_archive_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed ARCHIVE body");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_check_request_key(d, PROTO_OP_ARCHIVE, req.key, hash, out))
+		return DISPATCH_REPLY;
+	if (!(c = dispatch_find_customer(d, &req.ref, out)))
+		return DISPATCH_REPLY;
+	dispatch_record_init(rec, PROTO_ENTRY_ARCHIVE, req.key, hash);
+	rec->customer_id = c->id;
+	rec->prev_seq = c->last_seq;
+	memset(&rec->u.archive, 0, sizeof rec->u.archive);
+	if (!archive_commit(d, rec)) {
+		dispatch_error(out, PROTO_ST_INTERNAL, "cannot journal the change (out of memory)");
+		return DISPATCH_REPLY;
+	}
+	dispatch_reply_customer(out, model_customer_by_id(d->model, rec->customer_id));
+	return DISPATCH_REPLY;
+}
+
+static int view_has(const struct proto_str *list, uint8_t n, struct proto_str s)
+{
+	for (uint8_t i = 0; i < n; i++)
+		if (str_eq(list[i], s))
+			return 1;
+	return 0;
+}
+
+/*
+ * MERGE: drop's balance, lifetime points, visits, spend, groups and cards go
+ * to keep; drop's orders follow (model_customer_owner); drop is archived.
+ * Two records in one batch: ARCHIVE on drop's chain with what leaves, then
+ * MERGE on keep's with what arrives (and the request key, so a replay
+ * answers with keep).
+ */
+enum dispatch_action op_merge(struct dispatch *d, struct dispatch_session *sess, const uint8_t *body, size_t len,
+			      struct dispatch_out *out)
+{
+	struct proto_merge_req req;
+	struct model_customer *keep, *drop;
+	struct proto_customer kv, dv;
+	struct record *rec = &d->scratch->rec;
+	uint64_t hash = XXH3_64bits(body, len), keep_id, drop_id;
+	int64_t sum;
+	uint8_t ng, nc;
+
+	if (proto_merge_req_decode(body, len, &req)) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed MERGE body");
+		return DISPATCH_REPLY;
+	}
+	if (dispatch_check_request_key(d, PROTO_OP_MERGE, req.key, hash, out))
+		return DISPATCH_REPLY;
+	if (!store_has_room_for(d->store, 2))
+		return DISPATCH_BLOCKED;
+	if (!(keep = dispatch_find_customer(d, &req.keep, out)) || !(drop = dispatch_find_customer(d, &req.drop, out)))
+		return DISPATCH_REPLY;
+	if (keep == drop) {
+		dispatch_error(out, PROTO_ST_BAD_REQUEST, "both name customer #%llu: a customer is not merged into themselves",
+			       (unsigned long long)keep->id);
+		return DISPATCH_REPLY;
+	}
+	dispatch_depend(out, keep->last_seq);
+	dispatch_depend(out, drop->last_seq);
+	model_customer_view(keep, &kv);
+	model_customer_view(drop, &dv);
+	if (__builtin_add_overflow(kv.balance, dv.balance, &sum) ||
+	    __builtin_add_overflow(kv.lifetime_points, dv.lifetime_points, &sum) ||
+	    __builtin_add_overflow(kv.total_spend, dv.total_spend, &sum)) {
+		dispatch_error(out, PROTO_ST_RANGE, "the merged totals of #%llu and #%llu are out of range",
+			       (unsigned long long)keep->id, (unsigned long long)drop->id);
+		return DISPATCH_REPLY;
+	}
+	ng = kv.ngroups;
+	for (uint8_t i = 0; i < dv.ngroups; i++)
+		ng += !view_has(kv.groups, kv.ngroups, dv.groups[i]);
+	nc = (uint8_t)(kv.ncards + dv.ncards);
+	if (ng > PROTO_MAX_GROUPS || nc > PROTO_MAX_CARDS) {
+		dispatch_error(out, PROTO_ST_RANGE, "customer #%llu would hold %u groups and %u cards; at most %d and %d",
+			       (unsigned long long)keep->id, ng, nc, PROTO_MAX_GROUPS, PROTO_MAX_CARDS);
+		return DISPATCH_REPLY;
+	}
+	keep_id = keep->id;
+	drop_id = drop->id;
+
+	/* What leaves drop. The request key goes on the MERGE record. */
+	dispatch_record_init(rec, PROTO_ENTRY_ARCHIVE, (const uint8_t[PROTO_KEY_SIZE]){0}, 0);
+	rec->customer_id = drop_id;
+	rec->prev_seq = drop->last_seq;
+	rec->u.archive.merged_into = keep_id;
+	rec->u.archive.points = dv.balance;
+	rec->u.archive.lifetime = dv.lifetime_points;
+	rec->u.archive.spend = dv.total_spend;
+	rec->u.archive.visits = dv.visits;
+
+	/* The MERGE record is built from drop's view before the archive erases
+	 * it: its strings are copied into the scratch first. */
+	{
+		struct record *mrec = &d->scratch->merge_rec;
+		char *p = d->scratch->merge_text;
+
+		dispatch_record_init(mrec, PROTO_ENTRY_MERGE, req.key, hash);
+		mrec->customer_id = keep_id;
+		mrec->prev_seq = keep->last_seq;
+		mrec->u.merge.from = drop_id;
+		mrec->u.merge.points = dv.balance;
+		mrec->u.merge.lifetime = dv.lifetime_points;
+		mrec->u.merge.spend = dv.total_spend;
+		mrec->u.merge.visits = dv.visits;
+		mrec->u.merge.last_visit_us = dv.last_visit_us;
+		mrec->u.merge.balance_after = kv.balance + dv.balance; /* checked for overflow above */
+		mrec->u.merge.ngroups = 0;
+		for (uint8_t i = 0; i < dv.ngroups; i++) {
+			if (view_has(kv.groups, kv.ngroups, dv.groups[i]))
+				continue;
+			memcpy(p, dv.groups[i].ptr, dv.groups[i].len);
+			mrec->u.merge.groups[mrec->u.merge.ngroups++] = (struct proto_str){p, dv.groups[i].len};
+			p += dv.groups[i].len;
+		}
+		mrec->u.merge.ncards = dv.ncards;
+		for (uint8_t i = 0; i < dv.ncards; i++) {
+			memcpy(p, dv.cards[i].ptr, dv.cards[i].len);
+			mrec->u.merge.cards[i] = (struct proto_str){p, dv.cards[i].len};
+			p += dv.cards[i].len;
+		}
+		if (!archive_commit(d, rec)) {
+			dispatch_error(out, PROTO_ST_INTERNAL, "cannot journal the change (out of memory)");
+			return DISPATCH_REPLY;
+		}
+		/* keep's pointer may have moved with the apply: its chain head is read again. */
+		mrec->prev_seq = model_customer_by_id(d->model, keep_id)->last_seq;
+		if (!dispatch_commit_record(d, mrec, out))
+			return DISPATCH_REPLY;
+	}
+	dispatch_reply_customer(out, model_customer_by_id(d->model, keep_id));
 	return DISPATCH_REPLY;
 }

@@ -95,7 +95,7 @@ enum dispatch_action op_lookup(struct dispatch *d, struct dispatch_session *sess
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed LOOKUP body");
 		return DISPATCH_REPLY;
 	}
-	if ((c = dispatch_find_customer(d, &req.ref, out)))
+	if ((c = dispatch_find_any_customer(d, &req.ref, out)))
 		dispatch_reply_customer(out, c);
 	return DISPATCH_REPLY;
 }
@@ -342,6 +342,11 @@ static int history_edit(const struct record *rec, struct proto_entry *e, char *d
 	size_t used = 0;
 
 	det[0] = '\0';
+	if (rec->erased) {
+		snprintf(det, det_cap, "details changed (erased)");
+		e->detail = proto_str_c(det);
+		return 0;
+	}
 	/* Two passes: the fields given a value, then those removed (empty). */
 	for (int removed = 0; removed < 2; removed++) {
 		int listed = 0;
@@ -361,6 +366,11 @@ static int history_edit(const struct record *rec, struct proto_entry *e, char *d
 
 static int history_card(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
 {
+	if (rec->erased) {
+		snprintf(det, det_cap, "a card %s (erased)", rec->u.card.link ? "linked" : "unlinked");
+		e->detail = proto_str_c(det);
+		return 0;
+	}
 	snprintf(det, det_cap, "card %.*s %s", (int)rec->u.card.card.len, (const char *)rec->u.card.card.ptr,
 		 rec->u.card.link ? "linked" : "unlinked");
 	e->detail = proto_str_c(det);
@@ -398,6 +408,32 @@ static int history_key_revoke(const struct record *rec, struct proto_entry *e, c
 static int history_group_rename(const struct record *rec, struct proto_entry *e, char *note, size_t note_cap)
 {
 	return 0;
+}
+
+/* Archived: the amounts stay; merged, they went to another customer. */
+static int history_archive(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
+{
+	if (!rec->u.archive.merged_into) {
+		snprintf(det, det_cap, "archived: personal data erased");
+		e->detail = proto_str_c(det);
+		return 0;
+	}
+	snprintf(det, det_cap, "merged into #%llu and archived", (unsigned long long)rec->u.archive.merged_into);
+	e->detail = proto_str_c(det);
+	e->points = -rec->u.archive.points;
+	e->balance_after = 0;
+	return 1;
+}
+
+static int history_merge(const struct record *rec, struct proto_entry *e, char *det, size_t det_cap)
+{
+	snprintf(det, det_cap, "merged #%llu in: %llu visits, %u groups, %u cards", (unsigned long long)rec->u.merge.from,
+		 (unsigned long long)rec->u.merge.visits, rec->u.merge.ngroups, rec->u.merge.ncards);
+	e->detail = proto_str_c(det);
+	e->points = rec->u.merge.points;
+	e->amount = rec->u.merge.spend;
+	e->balance_after = rec->u.merge.balance_after;
+	return 1;
 }
 
 static history_fn *const history_of_type[PROTO_ENTRY_TYPE_MAX + 1] = {
@@ -456,7 +492,7 @@ enum dispatch_action op_history(struct dispatch *d, struct dispatch_session *ses
 		dispatch_error(out, PROTO_ST_BAD_REQUEST, "malformed HISTORY body (limit must be 1 to %d)", PROTO_MAX_HISTORY);
 		return DISPATCH_REPLY;
 	}
-	if (!(c = dispatch_find_customer(d, &req.ref, out)))
+	if (!(c = dispatch_find_any_customer(d, &req.ref, out)))
 		return DISPATCH_REPLY;
 	/* History is read from LMDB, so the chain must be committed first. */
 	if (c->last_seq > store_durable_seq(d->store)) {

@@ -230,6 +230,9 @@ static int search_matches(const struct list_scan *ls, const struct model_custome
 
 static int matches(const struct list_scan *ls, const struct model_customer *c)
 {
+	/* An archived customer is a ledger entry, no longer a person in the book. */
+	if (c->archived)
+		return 0;
 	if (ls->member == PROTO_LIST_MEMBERS && !c->member)
 		return 0;
 	if (ls->member == PROTO_LIST_GUESTS && c->member)

@@ -230,6 +230,11 @@ static void accrue_one(struct dispatch *d, const struct dispatch_session *sess, 
 		return;
 	}
 	c = model_customer_find(d->model, &req->ref);
+	if (c && c->archived) {
+		o->wait_seq = c->last_seq;
+		fail(o, PROTO_ST_NOT_FOUND, "customer #%llu was archived", (unsigned long long)c->id);
+		return;
+	}
 	if (c && !c->member && d->model->rules.guests != RULES_GUESTS_RECORD) {
 		o->wait_seq = c->last_seq;
 		fail(o, PROTO_ST_NOT_MEMBER, "customer #%llu is a guest, and the program does not record guests' sales",
@@ -516,7 +521,7 @@ enum dispatch_action op_return(struct dispatch *d, struct dispatch_session *sess
 	}
 	if (!(o = find_order(d, sess, req->location, req->order_id, out)))
 		return DISPATCH_REPLY;
-	if (!(c = model_customer_by_id(d->model, o->customer_id))) {
+	if (!(c = model_customer_owner(d->model, o->customer_id)) || c->archived) {
 		dispatch_error(out, PROTO_ST_NOT_FOUND, "the customer of this order no longer exists");
 		return DISPATCH_REPLY;
 	}
@@ -732,7 +737,11 @@ enum dispatch_action op_order(struct dispatch *d, struct dispatch_session *sess,
 		dispatch_error(out, PROTO_ST_STORAGE, "cannot read the order from the journal");
 		return DISPATCH_REPLY;
 	}
-	rep->customer_id = o->customer_id;
+	{
+		/* After a merge the order is the merged-into customer's. */
+		const struct model_customer *owner = model_customer_owner(d->model, o->customer_id);
+		rep->customer_id = owner ? owner->id : o->customer_id;
+	}
 	rep->seq = o->seq;
 	rep->time_us = or->time_us;
 	rep->location.ptr = o->key;

@@ -3,7 +3,8 @@
  * in PROGRAM_GET's layout, so that a later figure is a new pair and no
  * reader breaks. Today: the journal and checkpoint seqs, the customers in
  * memory, the data file's map, and what the scrubber's last full pass
- * found (scrub.h). See dispatch_ops.h.
+ * found (scrub.h), and what archive's erasures did (store.h,
+ * store_wipe_stats). See dispatch_ops.h.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,6 +45,12 @@ enum dispatch_action op_stats(struct dispatch *d, struct dispatch_session *sess,
 	put_u64(&sl, "scrub.last_records", sr.last_records);
 	put_u64(&sl, "scrub.last_snapshots", sr.last_snapshots);
 	put_u64(&sl, "scrub.last_damaged", sr.last_damaged);
+	put_u64(&sl, "erase.records", st.wipe.erased_records);
+	put_u64(&sl, "erase.wipes", st.wipe.wipes);
+	put_u64(&sl, "erase.deferred", st.wipe.deferred);
+	put_u64(&sl, "erase.failed", st.wipe.failed);
+	put_u64(&sl, "erase.pending", (uint64_t)st.wipe.pending);
+	put_u64(&sl, "erase.last_wipe_ms", st.wipe.last_wipe_ms);
 	dispatch_pairs_end(&sl, out, "the statistics");
 	return DISPATCH_REPLY;
 }

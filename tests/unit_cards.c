@@ -200,9 +200,9 @@ static void test_snapshot_customer_book(void)
 		proto_wbuf_init(&ow, old, sizeof old);
 		proto_put_u8(&ow, 1);
 		proto_customer_put(&ow, &book_customer);
-		/* The customer without its last 12 bytes (no source, no cards). */
+		/* The customer without its last 21 bytes (no source, no cards, not archived). */
 		v2len = ow.len;
-		ow.len = v2len - (1 + 8 + 2 + 1);
+		ow.len = v2len - (1 + 8 + 2 + 1 + 1 + 8);
 		proto_put_u64(&ow, 42);
 		REQUIRE(!ow.overflow);
 		memset(&got, 0xa5, sizeof got);

@@ -63,6 +63,16 @@ static int dec_optout_req(const uint8_t *b, size_t n)
 	struct proto_optout_req m;
 	return proto_optout_req_decode(b, n, &m);
 }
+static int dec_archive_req(const uint8_t *b, size_t n)
+{
+	struct proto_archive_req m;
+	return proto_archive_req_decode(b, n, &m);
+}
+static int dec_merge_req(const uint8_t *b, size_t n)
+{
+	struct proto_merge_req m;
+	return proto_merge_req_decode(b, n, &m);
+}
 static int dec_lookup_req(const uint8_t *b, size_t n)
 {
 	struct proto_lookup_req m;
@@ -246,7 +256,8 @@ static int dec_error_reply(const uint8_t *b, size_t n)
 		{T_U8, 1, 0, "member"}, {T_STR, 4, PROTO_MAX_TIER, "tier"}, {T_U8, 2, 0, "ngroups"},          \
 		{T_STR, 5, PROTO_MAX_GROUP, "group 1"}, {T_STR, 1, PROTO_MAX_GROUP, "group 2"},               \
 		{T_U8, 1, 0, "opted_out"}, {T_U64, 256, 0, "optout_time"},                                    \
-		{T_STR, 1, PROTO_MAX_OPTOUT_SOURCE, "optout_source"}, {T_U8, 0, 0, "ncards"}
+		{T_STR, 1, PROTO_MAX_OPTOUT_SOURCE, "optout_source"}, {T_U8, 0, 0, "ncards"},                 \
+		{T_U8, 0, 0, "archived"}, {T_U64, 0, 0, "merged_into"}
 /*
  * (The lengths and values after the groups are chosen so that a group
  * count larger than the groups there reads on into them and runs out of
@@ -293,6 +304,11 @@ static const struct tfield t_optout_req[] = {KEY16,
 					     {T_STR, 12, PROTO_MAX_PHONE, "ref phone"},
 					     {T_U8, 1, 0, "opted_out"},
 					     {T_STR, 8, PROTO_MAX_OPTOUT_SOURCE, "source"}};
+static const struct tfield t_archive_req[] = {KEY16, {T_U8, PROTO_REF_EMAIL, 0, "kind"},
+					      {T_STR, 15, PROTO_MAX_EMAIL, "ref email"}};
+static const struct tfield t_merge_req[] = {KEY16, {T_U8, PROTO_REF_ID, 0, "kind"}, {T_U64, 7, 0, "keep id"},
+					    {T_U8, PROTO_REF_CARD, 0, "drop kind"},
+					    {T_STR, 4, PROTO_MAX_CARD, "drop card"}};
 static const struct tfield t_accrue[] = {KEY16, {T_U8, PROTO_REF_EMAIL, 0, "kind"},
 					 {T_STR, 15, PROTO_MAX_EMAIL, "ref email"}, SALE_FIELDS};
 static const struct tfield t_return_req[] = {KEY16, SALE_FIELDS};
@@ -398,6 +414,8 @@ static const struct tmsg tmsgs[] = {
 	TMSG("edit req", dec_edit_req, t_edit_req),
 	TMSG("card req", dec_card_req, t_card_req),
 	TMSG("optout req", dec_optout_req, t_optout_req),
+	TMSG("archive req", dec_archive_req, t_archive_req),
+	TMSG("merge req", dec_merge_req, t_merge_req),
 	TMSG("accrue req", dec_accrue_req, t_accrue),
 	TMSG("adjust req", dec_adjust_req, t_adjust),
 	TMSG("history req", dec_history_req, t_history),
@@ -540,10 +558,11 @@ static void test_string_limits(void)
 	 * key_create rep 2, history rep 5, key_list rep 1, error 1, return req
 	 * 4, quotes 4 + 5 + 4, order req 2, group 1, tier 3, program_set 2,
 	 * batch req 2 * 4, return rep 8, order rep 4, batch rep 1, program
-	 * rep 4; the customer book: lookup by card 1, edit 4, card 2, optout 2.
+	 * rep 4; the customer book: lookup by card 1, edit 4, card 2, optout 2,
+	 * archive 1, merge 1.
 	 */
 	CHECK_INT(strings, 1 + 1 + 4 + 2 + 5 + 3 + 1 + 8 + 8 + 2 + 5 + 1 + 1 + 4 + 13 + 2 + 1 + 3 + 2 + 8 + 8 + 4 +
-				   1 + 4 + 1 + 4 + 2 + 2);
+				   1 + 4 + 1 + 4 + 2 + 2 + 1 + 1);
 }
 
 /* Build m with the u8/u16/u32 field called name set to value, and decode. */
@@ -581,7 +600,7 @@ static void test_enum_ranges(void)
 {
 	static const char *const with_ref[] = {"lookup req (email)", "accrue req", "adjust req", "history req",
 					       "group req",          "tier req",   "batch req",  "edit req",
-					       "card req",           "optout req"};
+					       "card req",           "optout req", "archive req"};
 	static const uint8_t bad_kinds[] = {0, PROTO_REF_CARD + 1, 0x80, 0xff};
 
 	/* A ref kind other than 1..4 is refused; the good ones pass. */
@@ -669,6 +688,10 @@ static void test_enum_ranges(void)
 		CHECK_INT(tmsg_with(m, "ncards", PROTO_MAX_CARDS + 1), PROTO_E_FIELD);
 		CHECK_INT(tmsg_with(m, "ncards", 0xff), PROTO_E_FIELD);
 		CHECK_INT(tmsg_with(m, "ncards", 1), PROTO_E_BODY);
+		/* archived is 0 or 1; merged into someone only when archived. */
+		CHECK_INT(tmsg_with(m, "archived", 1), 0);
+		CHECK_INT(tmsg_with(m, "archived", 2), PROTO_E_FIELD);
+		CHECK_INT(tmsg_with(m, "merged_into", 3), PROTO_E_FIELD);
 	}
 	/* EDIT changes 1 to 15 (every bit a field); CARD links or unlinks; OPTOUT is 0 or 1. */
 	CHECK_INT(tmsg_with(tmsg_named("edit req"), "fields", 0), PROTO_E_FIELD);

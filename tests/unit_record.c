@@ -703,7 +703,7 @@ static void test_record_sealed_but_wrong(void)
 			reseal(tmp, len, test_seq);
 			CHECK_INT(decode_exact(tmp, len, test_seq, &got), RECORD_E_FORMAT);
 		}
-		static const uint8_t bad_formats[] = {0, RECORD_FORMAT + 1, 0xff};
+		static const uint8_t bad_formats[] = {0, RECORD_FORMAT_ERASED + 1, 0xff};
 		for (size_t b = 0; b < sizeof bad_formats; b++) {
 			memcpy(tmp, buf, len);
 			tmp[OFF_FORMAT] = bad_formats[b];
@@ -861,9 +861,9 @@ static void test_snapshot_customer(void)
 	proto_wbuf_init(&w, buf, sizeof buf);
 	CHECK_INT(record_customer_encode(&w, &s), 0);
 	CHECK_INT(buf[0], RECORD_CUSTOMER_FORMAT);
-	/* ... + opted out, its time, an empty source, no cards, then last_seq. */
+	/* ... + opted out, its time, an empty source, no cards, not archived, then last_seq. */
 	CHECK_INT(w.len, 1 + 8 + (2 + 15) + (2 + 12) + (2 + 3) + (2 + 3) + 6 * 8 + 1 + (2 + 4) + 1 + (2 + 5) + (2 + 3) + 1 + 8 +
-				 2 + 1 + 8);
+				 2 + 1 + 1 + 8 + 8);
 	CHECK(le_read(buf + 1, 8) == snap_customer.id);
 	CHECK(le_read(buf + w.len - 8, 8) == s.last_seq);
 

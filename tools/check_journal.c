@@ -152,7 +152,7 @@ static int diagnose_return(const struct model *m, const struct record *rec, cons
 
 	if (!o) {
 		snprintf(out, cap, "it returns order %s at %s, which was never accrued", name, loc);
-	} else if (o->customer_id != rec->customer_id) {
+	} else if (!model_customer_owner(m, o->customer_id) || model_customer_owner(m, o->customer_id)->id != rec->customer_id) {
 		snprintf(out, cap, "order %s at %s belongs to customer %" PRIu64, name, loc, o->customer_id);
 	} else if (o->seq != rec->u.ret.sale_seq) {
 		snprintf(out, cap, "it names sale seq %" PRIu64 ", but order %s at %s was sold at seq %" PRIu64,
@@ -342,6 +342,55 @@ static int diagnose_card(const struct model *m, const struct record *rec, const 
 	return 0;
 }
 
+static int diagnose_archive(const struct model *m, const struct record *rec, const struct model_customer *pre,
+			    char *out, size_t cap)
+{
+	const __typeof__(rec->u.archive) *r = &rec->u.archive;
+	const struct model_customer *into = r->merged_into ? model_customer_by_id(m, r->merged_into) : NULL;
+
+	if (!r->merged_into) {
+		if (r->points || r->lifetime || r->spend || r->visits) {
+			snprintf(out, cap, "an archive that is no merge moves amounts away");
+			return 1;
+		}
+		return 0;
+	}
+	if (!into || into == pre || into->archived) {
+		snprintf(out, cap, "it merges into customer %" PRIu64 ", who is %s", r->merged_into,
+			 !into ? "unknown" : into == pre ? "the same customer" : "archived");
+		return 1;
+	}
+	if (r->points != pre->balance || r->lifetime != pre->lifetime_points || r->spend != pre->total_spend ||
+	    r->visits != pre->visits) {
+		snprintf(out, cap, "it moves %" PRId64 " points, %" PRId64 " lifetime, %" PRId64 " spend, %" PRIu64
+				   " visits; the customer had %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRIu64,
+			 r->points, r->lifetime, r->spend, r->visits, pre->balance, pre->lifetime_points, pre->total_spend,
+			 pre->visits);
+		return 1;
+	}
+	return 0;
+}
+
+static int diagnose_merge(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
+			  size_t cap)
+{
+	const __typeof__(rec->u.merge) *r = &rec->u.merge;
+	const struct model_customer *from = model_customer_by_id(m, r->from);
+
+	if (!from || from == pre || !from->archived || model_customer_merged_into(from) != rec->customer_id) {
+		snprintf(out, cap, "it merges customer %" PRIu64 " in, who was not archived into this one just before", r->from);
+		return 1;
+	}
+	for (uint8_t i = 0; i < r->ncards; i++) {
+		const struct model_customer *holder = model_customer_by_card(m, r->cards[i]);
+		if (holder) {
+			snprintf(out, cap, "card %s already belongs to customer %" PRIu64, check_qstr(r->cards[i]), holder->id);
+			return 1;
+		}
+	}
+	return diagnose_balance(pre, r->points, r->balance_after, out, cap);
+}
+
 static int diagnose_optout(const struct model *m, const struct record *rec, const struct model_customer *pre, char *out,
 			   size_t cap)
 {
@@ -494,6 +543,11 @@ static void p1_check_contact(struct check *ck, struct check_p1_customer *pc, uin
 		p1_problem(ck, pc, seq, cid, "email %s is not a normalised email address", check_qstr(e));
 	if (ph.len && !phone_stored_ok(ph))
 		p1_problem(ck, pc, seq, cid, "phone %s is not a normalised phone number", check_qstr(ph));
+	if (rec->erased) {
+		if (e.len || ph.len || rec->u.enrol.first_name.len || rec->u.enrol.last_name.len)
+			p1_problem(ck, pc, seq, cid, "an erased %s still carries personal data", proto_entry_type_name(rec->type));
+		return;
+	}
 	if (!e.len && !ph.len)
 		p1_problem(ck, pc, seq, cid, "an %s with neither email nor phone", proto_entry_type_name(rec->type));
 }
@@ -664,9 +718,53 @@ static void pass1_card(struct check *ck, struct check_p1_customer *pc, uint64_t 
 	char buf[PROTO_MAX_CARD + 1];
 	struct proto_str norm;
 
+	if (rec->erased) {
+		if (rec->u.card.card.len)
+			p1_problem(ck, pc, seq, rec->customer_id, "an erased card record still carries its card");
+		return;
+	}
 	if (model_card_normalise(rec->u.card.card, buf, &norm) || norm.len != rec->u.card.card.len ||
 	    memcmp(norm.ptr, rec->u.card.card.ptr, norm.len))
 		p1_problem(ck, pc, seq, rec->customer_id, "card %s is not a normalised card number", check_qstr(rec->u.card.card));
+}
+
+/* ARCHIVE: the contact is gone; merged, every amount left for another customer. */
+static void pass1_archive(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	const __typeof__(rec->u.archive) *r = &rec->u.archive;
+	uint64_t cid = rec->customer_id;
+
+	set_text(&pc->email, &pc->email_len, (struct proto_str){"", 0});
+	set_text(&pc->phone, &pc->phone_len, (struct proto_str){"", 0});
+	pc->contact_seq = seq;
+	if (!r->merged_into) {
+		if (r->points || r->lifetime || r->spend || r->visits)
+			p1_problem(ck, pc, seq, cid, "an archive that is no merge moves amounts away");
+		return;
+	}
+	if (r->merged_into == cid)
+		p1_problem(ck, pc, seq, cid, "customer %" PRIu64 " is merged into themselves", cid);
+	p1_balance(ck, pc, seq, cid, -r->points, 0);
+	if (!pc->flagged && (r->lifetime != pc->lifetime || r->spend != pc->spend || r->visits != pc->visits))
+		p1_problem(ck, pc, seq, cid,
+			   "the merge moves %" PRId64 " lifetime points, %" PRId64 " spend and %" PRIu64
+			   " visits, but the customer's records add up to %" PRId64 ", %" PRId64 " and %" PRIu64,
+			   r->lifetime, r->spend, r->visits, pc->lifetime, pc->spend, pc->visits);
+	pc->lifetime = pc->spend = 0;
+	pc->visits = 0;
+}
+
+/* MERGE: what the other customer's ARCHIVE moved arrives here. */
+static void pass1_merge(struct check *ck, struct check_p1_customer *pc, uint64_t seq, const struct record *rec)
+{
+	const __typeof__(rec->u.merge) *r = &rec->u.merge;
+
+	if (!r->from || r->from == rec->customer_id)
+		p1_problem(ck, pc, seq, rec->customer_id, "a merge from customer %" PRIu64, r->from);
+	p1_balance(ck, pc, seq, rec->customer_id, r->points, r->balance_after);
+	pc->lifetime += r->lifetime;
+	pc->spend += r->spend;
+	pc->visits += r->visits;
 }
 
 /* Kinds that change nothing pass 1 adds up. */

@@ -1,7 +1,7 @@
 /*
  * ctl_book.c - accruectl's commands of the customer book: edit (names and
  * contact), card link and card unlink (loyalty cards), optout and optin
- * (the marketing opt-out).
+ * (the marketing opt-out), archive (erasure) and merge.
  */
 #include "ctl.h"
 
@@ -205,4 +205,81 @@ int ctl_cmd_optout(struct ctl *c, int argc, char **argv)
 int ctl_cmd_optin(struct ctl *c, int argc, char **argv)
 {
 	return optout_run(c, argc, argv, 0);
+}
+
+const char ctl_help_archive[] =
+	"Usage: accruectl archive REF --yes\n"
+	"\n"
+	"Archive a customer (admin keys only). This cannot be undone: their email,\n"
+	"phone, names, loyalty cards, opt-out, tier, groups and every note written\n"
+	"about them are erased for good, from the daemon's memory, from every\n"
+	"journal record and snapshot, and from every byte of the data file, before\n"
+	"the reply comes. What stays, under the customer's number, is the ledger:\n"
+	"balance, lifetime points, visits and spend, and a history of amounts, so\n"
+	"every total still adds up. 'show #ID' shows them as archived; the email\n"
+	"and phone number may enrol again as a new customer. --yes is required.\n"
+	"REF is an email, a phone number, #ID ('#42' in a shell) or card:NUMBER.\n";
+
+int ctl_cmd_archive(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = {"REF"};
+	const char *pos[1];
+	int yes = 0, rc;
+	const struct ctl_flag flags[] = {{"yes", &yes}, {NULL, NULL}};
+	struct accrue_ref ref;
+	struct accrue_customer cu;
+	char done[96];
+
+	rc = ctl_args_parse_all(c, argc, argv, NULL, NULL, flags, pos, names, 1, 1);
+	if (rc != 0)
+		return rc;
+	if ((rc = ctl_ref_parse(c, pos[0], &ref)) != 0)
+		return rc;
+	if (!yes)
+		return ctl_usage_error(c, "archive erases %s's personal data for good and cannot be undone: add --yes", pos[0]);
+	if ((rc = ctl_session_open(c)) != 0)
+		return rc;
+	rc = accrue_archive(c->a, NULL, &ref, &cu);
+	if (rc != 0)
+		return ctl_call_failed(c, rc);
+	snprintf(done, sizeof done, "archived customer #%" PRIu64 ": personal data erased", cu.id);
+	return customer_after(c, &cu, done);
+}
+
+const char ctl_help_merge[] =
+	"Usage: accruectl merge KEEP DROP --yes\n"
+	"\n"
+	"Merge two records of one person (admin keys only). DROP's balance,\n"
+	"lifetime points, visits, spend, groups and loyalty cards move to KEEP;\n"
+	"returns of DROP's orders go to KEEP; then DROP is archived as by\n"
+	"'accruectl archive' (erased for good). Both histories show the merge.\n"
+	"Done exactly once: a retry after a lost connection is answered, not done\n"
+	"again. KEEP may not end with more than 8 groups or 8 cards. --yes is\n"
+	"required. KEEP and DROP are each an email, a phone number, #ID or\n"
+	"card:NUMBER.\n";
+
+int ctl_cmd_merge(struct ctl *c, int argc, char **argv)
+{
+	static const char *const names[] = {"KEEP", "DROP"};
+	const char *pos[2];
+	int yes = 0, rc;
+	const struct ctl_flag flags[] = {{"yes", &yes}, {NULL, NULL}};
+	struct accrue_ref keep, drop;
+	struct accrue_customer cu;
+	char done[128];
+
+	rc = ctl_args_parse_all(c, argc, argv, NULL, NULL, flags, pos, names, 2, 2);
+	if (rc != 0)
+		return rc;
+	if ((rc = ctl_ref_parse(c, pos[0], &keep)) != 0 || (rc = ctl_ref_parse(c, pos[1], &drop)) != 0)
+		return rc;
+	if (!yes)
+		return ctl_usage_error(c, "merge archives %s for good and cannot be undone: add --yes", pos[1]);
+	if ((rc = ctl_session_open(c)) != 0)
+		return rc;
+	rc = accrue_merge(c->a, NULL, &keep, &drop, &cu);
+	if (rc != 0)
+		return ctl_call_failed(c, rc);
+	snprintf(done, sizeof done, "merged %s into customer #%" PRIu64 " and archived it", pos[1], cu.id);
+	return customer_after(c, &cu, done);
 }

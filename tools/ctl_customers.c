@@ -53,6 +53,11 @@ void ctl_customer_print_json(const struct accrue_customer *cu)
 		out_json_str(cu->optout_source);
 	else
 		fputs("null", stdout);
+	printf(",\"archived\":%s,\"merged_into\":", cu->archived ? "true" : "false");
+	if (cu->merged_into)
+		printf("%" PRIu64, cu->merged_into);
+	else
+		fputs("null", stdout);
 	putchar('}');
 }
 
@@ -74,6 +79,13 @@ void ctl_customer_print(const char *unit, const struct accrue_customer *cu)
 
 	snprintf(buf, sizeof buf, "#%" PRIu64, cu->id);
 	out_field_print("customer", buf);
+	if (cu->archived) {
+		if (cu->merged_into)
+			snprintf(buf, sizeof buf, "merged into #%" PRIu64 "; personal data erased", cu->merged_into);
+		else
+			snprintf(buf, sizeof buf, "yes; personal data erased");
+		out_field_print("archived", buf);
+	}
 	out_field_print("email", cu->email);
 	out_field_print("phone", cu->phone);
 	out_field_print("first name", cu->first_name);

@@ -98,6 +98,8 @@ union fuzz_msg {
 	struct proto_edit_req edit;
 	struct proto_card_req card;
 	struct proto_optout_req optout;
+	struct proto_archive_req archive;
+	struct proto_merge_req merge;
 	struct proto_places_req places; /* GROUPS and LOCATIONS */
 	struct proto_group_rename_req group_rename;
 	struct proto_group_rename_rep group_rename_rep;
@@ -346,6 +348,17 @@ static void optout_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
 	STR_OK(m->optout.source, PROTO_MAX_OPTOUT_SOURCE);
 }
 
+static void archive_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	ref_promises(&m->archive.ref, 0, b, n);
+}
+
+static void merge_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
+{
+	ref_promises(&m->merge.keep, 0, b, n);
+	ref_promises(&m->merge.drop, 0, b, n);
+}
+
 static void customer_promises(const struct proto_customer *c, const uint8_t *b, size_t n)
 {
 	STR_OK(c->email, PROTO_MAX_EMAIL);
@@ -362,6 +375,7 @@ static void customer_promises(const struct proto_customer *c, const uint8_t *b, 
 	FUZZ_ASSERT(c->ncards <= PROTO_MAX_CARDS);
 	for (uint8_t i = 0; i < c->ncards; i++)
 		STR_OK(c->cards[i], PROTO_MAX_CARD);
+	FUZZ_ASSERT(c->archived <= 1 && (c->archived || !c->merged_into));
 }
 
 static void hello_rep_promises(const union fuzz_msg *m, const uint8_t *b, size_t n)
@@ -429,6 +443,8 @@ CODEC_WRAPPERS(customers_req, customers)
 CODEC_WRAPPERS(edit_req, edit)
 CODEC_WRAPPERS(card_req, card)
 CODEC_WRAPPERS(optout_req, optout)
+CODEC_WRAPPERS(archive_req, archive)
+CODEC_WRAPPERS(merge_req, merge)
 CODEC_WRAPPERS(group_rename_req, group_rename)
 CODEC_WRAPPERS(group_rename_rep, group_rename_rep)
 /* GROUPS and LOCATIONS share one encoder and differ in the cursor's limit. */
@@ -473,6 +489,8 @@ static const struct codec customers_req = CODEC(customers_req, customers_promise
 static const struct codec edit_req = CODEC(edit_req, edit_promises);
 static const struct codec card_req = CODEC(card_req, card_promises);
 static const struct codec optout_req = CODEC(optout_req, optout_promises);
+static const struct codec archive_req = CODEC(archive_req, archive_promises);
+static const struct codec merge_req = CODEC(merge_req, merge_promises);
 static const struct codec groups_req = CODEC(groups_req, groups_promises);
 static const struct codec locations_req = CODEC(locations_req, locations_promises);
 static const struct codec group_rename_req = CODEC(group_rename_req, group_rename_promises);
@@ -772,7 +790,9 @@ void fuzz_check_reply(uint8_t opcode, const uint8_t *b, size_t n)
 	case PROTO_OP_TIER:
 	case PROTO_OP_EDIT:
 	case PROTO_OP_CARD:
-	case PROTO_OP_OPTOUT: check_codec(&customer_rep, b, n); break;
+	case PROTO_OP_OPTOUT:
+	case PROTO_OP_ARCHIVE:
+	case PROTO_OP_MERGE: check_codec(&customer_rep, b, n); break;
 	case PROTO_OP_ACCRUE:
 	case PROTO_OP_ADJUST: check_codec(&change_rep, b, n); break;
 	case PROTO_OP_RETURN: check_codec(&return_rep, b, n); break;
@@ -817,6 +837,8 @@ REQUEST_CHECK(customers_req)
 REQUEST_CHECK(edit_req)
 REQUEST_CHECK(card_req)
 REQUEST_CHECK(optout_req)
+REQUEST_CHECK(archive_req)
+REQUEST_CHECK(merge_req)
 REQUEST_CHECK(groups_req)
 REQUEST_CHECK(locations_req)
 REQUEST_CHECK(group_rename_req)
@@ -842,6 +864,8 @@ const struct fuzz_body fuzz_requests[] = {
 	{"edit", PROTO_OP_EDIT, check_edit_req},
 	{"card", PROTO_OP_CARD, check_card_req},
 	{"optout", PROTO_OP_OPTOUT, check_optout_req},
+	{"archive", PROTO_OP_ARCHIVE, check_archive_req},
+	{"merge", PROTO_OP_MERGE, check_merge_req},
 	{"groups", PROTO_OP_GROUPS, check_groups_req},
 	{"locations", PROTO_OP_LOCATIONS, check_locations_req},
 	{"group_rename", PROTO_OP_GROUP_RENAME, check_group_rename_req},

@@ -99,6 +99,15 @@ static void record_promises(const struct record *r, const uint8_t *b, size_t n)
 		STR_OK(r->u.group_rename.from, PROTO_MAX_GROUP);
 		STR_OK(r->u.group_rename.to, PROTO_MAX_GROUP);
 		break;
+	case PROTO_ENTRY_ARCHIVE:
+		break;
+	case PROTO_ENTRY_MERGE:
+		FUZZ_ASSERT(r->u.merge.ngroups <= PROTO_MAX_GROUPS && r->u.merge.ncards <= PROTO_MAX_CARDS);
+		for (uint8_t i = 0; i < r->u.merge.ngroups; i++)
+			STR_OK(r->u.merge.groups[i], PROTO_MAX_GROUP);
+		for (uint8_t i = 0; i < r->u.merge.ncards; i++)
+			STR_OK(r->u.merge.cards[i], PROTO_MAX_CARD);
+		break;
 	default:
 		FUZZ_ASSERT(!"a record of unknown type decoded");
 	}

@@ -522,6 +522,23 @@ static void seeds_book(void)
 	body_begin();
 	proto_optout_req_encode(&w, &o);
 	emit_request("optout", PROTO_OP_OPTOUT, "over-source", 0);
+
+	{
+		struct proto_archive_req a;
+		struct proto_merge_req m;
+
+		memcpy(a.key, request_key, sizeof a.key);
+		a.ref = ref_text(PROTO_REF_EMAIL, C("ana.lima@example.com"));
+		body_begin();
+		proto_archive_req_encode(&w, &a);
+		emit_request("archive", PROTO_OP_ARCHIVE, "email", 1);
+		memcpy(m.key, request_key, sizeof m.key);
+		m.keep = ref_id(1);
+		m.drop = ref_text(PROTO_REF_CARD, S(PROTO_MAX_CARD));
+		body_begin();
+		proto_merge_req_encode(&w, &m);
+		emit_request("merge", PROTO_OP_MERGE, "id-card", 1);
+	}
 }
 
 /* Groups and locations: GROUPS and LOCATIONS pages, GROUP_RENAME; typical, at the limits, and over them. */
@@ -1371,6 +1388,34 @@ static void seeds_records(void)
 	rec.u.group_rename.from = C("vip");
 	rec.u.group_rename.to = C("gold-club");
 	emit_record("group-rename", 21);
+	record_begin(PROTO_ENTRY_ARCHIVE, 1);
+	memset(&rec.u.archive, 0, sizeof rec.u.archive);
+	emit_record("archive", 22);
+	rec.u.archive.merged_into = 7;
+	rec.u.archive.points = 120;
+	rec.u.archive.lifetime = 300;
+	rec.u.archive.spend = 4550;
+	rec.u.archive.visits = 3;
+	emit_record("archive-merged", 23);
+	record_begin(PROTO_ENTRY_MERGE, 7);
+	rec.u.merge.from = 1;
+	rec.u.merge.points = 120;
+	rec.u.merge.lifetime = 300;
+	rec.u.merge.spend = 4550;
+	rec.u.merge.visits = 3;
+	rec.u.merge.last_visit_us = 1700000300000000;
+	rec.u.merge.balance_after = 500;
+	rec.u.merge.ngroups = 1;
+	rec.u.merge.groups[0] = C("vip");
+	rec.u.merge.ncards = 1;
+	rec.u.merge.cards[0] = C("4000123456789010");
+	emit_record("merge", 24);
+	/* An enrolment erased by an archive: format 2, no personal data. */
+	record_begin(PROTO_ENTRY_ENROL, 1);
+	rec.u.enrol.email = rec.u.enrol.phone = rec.u.enrol.first_name = rec.u.enrol.last_name = C("");
+	rec.u.enrol.member = 1;
+	rec.erased = 1;
+	emit_record("enrol-erased", 25);
 }
 
 /* A snapshot value in body[] as snapshot/<name>, after its selector byte. */
@@ -1403,9 +1448,16 @@ static void seeds_snapshots(void)
 	body_begin();
 	proto_put_u8(&w, 1);
 	proto_customer_put(&w, &customer_m);
-	w.len -= 1 + 8 + 2 + 8 + 1 + 2 + 16; /* the opt-out ("sms STOP") and one card of 16 */
+	w.len -= 1 + 8 + 2 + 8 + 1 + 2 + 16 + 1 + 8; /* the opt-out ("sms STOP"), one card of 16, archived */
 	proto_put_u64(&w, 17);
 	emit_snapshot(0, "customer-format-1");
+	/* Format 2, before archive: up to the cards, then last_seq. */
+	body_begin();
+	proto_put_u8(&w, 2);
+	proto_customer_put(&w, &customer_m);
+	w.len -= 1 + 8; /* archived, merged_into */
+	proto_put_u64(&w, 17);
+	emit_snapshot(0, "customer-format-2");
 	body_begin();
 	record_order_encode(&w, &o);
 	emit_snapshot(1, "order");

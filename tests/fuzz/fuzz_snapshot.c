@@ -95,15 +95,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	if (decode(kind, b, n) != 0)
 		return 0;
-	if (kind == SNAP_CUSTOMER && b[0] == 1) {
-		/* A format-1 customer (before the opt-out and the cards) is read,
-		 * never written: it re-encodes as format 2, 12 bytes longer (not
-		 * opted out, no source, no cards), which decodes in turn. */
-		out = malloc(n + 12);
+	if (kind == SNAP_CUSTOMER && (b[0] == 1 || b[0] == 2)) {
+		/* A format-1 customer (before the opt-out and the cards) or a
+		 * format-2 one (before archive) is read, never written: it
+		 * re-encodes as format 3, longer by 12 (not opted out, no source,
+		 * no cards) and 9 (not archived, merged into no one), or by 9,
+		 * which decodes in turn. */
+		size_t more = b[0] == 1 ? 12 + 9 : 9;
+
+		out = malloc(n + more);
 		FUZZ_ASSERT(out != NULL);
-		proto_wbuf_init(&w, out, n + 12);
+		proto_wbuf_init(&w, out, n + more);
 		FUZZ_ASSERT(encode(kind, &w) == 0);
-		FUZZ_ASSERT(w.len == n + 12 && out[0] == RECORD_CUSTOMER_FORMAT);
+		FUZZ_ASSERT(w.len == n + more && out[0] == RECORD_CUSTOMER_FORMAT);
 		FUZZ_ASSERT(decode(kind, out, w.len) == 0);
 		free(out);
 		return 0;

@@ -147,6 +147,24 @@ static void book(uint64_t id, const char *card, const char *last_name, const cha
 	CHECK_RC(a, accrue_optout(a, NULL, &ref, 1, source, NULL), 0);
 }
 
+/* ARCHIVE and MERGE: one customer archived, another merged into a third (two ARCHIVE records, one MERGE). */
+static void archive_and_merge(const char *tag)
+{
+	char email[64];
+	struct accrue_ref gone, keep, drop;
+
+	snprintf(email, sizeof email, "archived-%s@damage.example", tag);
+	gone = by_id(enrol(email, NULL, "Archived", tag));
+	adjust(gone.id, 30, "damage corpus: before archive");
+	CHECK_RC(a, accrue_archive(a, NULL, &gone, NULL), 0);
+	snprintf(email, sizeof email, "keep-%s@damage.example", tag);
+	keep = by_id(enrol(email, NULL, "Keep", tag));
+	snprintf(email, sizeof email, "drop-%s@damage.example", tag);
+	drop = by_id(enrol(email, NULL, "Drop", tag));
+	adjust(drop.id, 40, "damage corpus: before merge");
+	CHECK_RC(a, accrue_merge(a, NULL, &keep, &drop, NULL), 0);
+}
+
 static uint64_t key_create(int role, const char *location)
 {
 	struct accrue_key_info info;
@@ -323,6 +341,7 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	group_rename("vip", "vip-club");
 	tier(members[5], "gold");
 	book(members[6], "DMG-0006", "Damage-Edited", "sms STOP");
+	archive_and_merge("01");
 	terminal = key_create(ACCRUE_ROLE_TERMINAL, "store-1");
 	readonly = key_create(ACCRUE_ROLE_READONLY, NULL);
 	CHECK_RC(a, accrue_key_revoke(a, NULL, readonly), 0);
@@ -335,7 +354,11 @@ void dmg_ledger_build(struct dmg_ledger *l)
 	REQUIRE(harness_connect(&l->h, &a) == 0);
 	accrue_set_timeout(a, 60000);
 
-	/* The journal tail after the checkpoint: every record kind again. */
+	/* The journal tail after the checkpoint: every record kind again but
+	 * ARCHIVE, which is checkpointed in its own transaction (store_erase):
+	 * so first, and the tail starts after it (a MERGE's own record comes
+	 * after its ARCHIVE's checkpoint, in the tail). */
+	archive_and_merge("02");
 	program_set("earn.rounding", "nearest");
 	members[MEMBERS] = enrol("member-11@damage.example", "+15550100011", "Member11", "Tail");
 	guest_joins(l, "guest-02@damage.example", "guest-sale-02");

@@ -205,6 +205,8 @@ void check_customer(const struct proto_customer *got, const struct proto_custome
 	CHECK_INT(got->ncards, want->ncards);
 	for (uint8_t i = 0; i < got->ncards && i < want->ncards; i++)
 		CHECK(str_same(got->cards[i], want->cards[i]));
+	CHECK_INT(got->archived, want->archived);
+	CHECK(got->merged_into == want->merged_into);
 }
 
 void spec_customer(struct spec *s, const struct proto_customer *c)
@@ -231,6 +233,8 @@ void spec_customer(struct spec *s, const struct proto_customer *c)
 	spec_le(s, c->ncards, 1);
 	for (uint8_t i = 0; i < c->ncards; i++)
 		spec_str(s, c->cards[i]);
+	spec_le(s, c->archived, 1);
+	spec_le(s, c->merged_into, 8);
 }
 
 /* The strings of sample_lines' lines. */
