@@ -15,34 +15,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lmdb_layout.h"
 
-/* MDB_page: pgno (8), pad (2), flags (2), lower (2), upper (2) or pages (4), then the node offsets. */
-#define PAGE_HDR 16
-#define P_BRANCH 0x01
-#define P_LEAF 0x02
-#define P_OVERFLOW 0x04
-#define P_META 0x08
-#define P_LEAF2 0x20
-#define P_SUBP 0x40
-/* MDB_node: lo (2), hi (2), flags (2), ksize (2), then key and data. */
-#define NODE_HDR 8
-#define F_BIGDATA 0x01
-#define F_SUBDATA 0x02
-#define F_DUPDATA 0x04
-#define MAX_KEY 511
-/* MDB_meta after the page header: magic, version, address, mapsize, dbs[2], last_pg, txnid. */
-#define MDB_MAGIC 0xBEEFC0DEu
-#define MDB_DATA_VERSION 1
-#define META_DBS 24
-#define META_LAST_PG 120
-#define META_TXNID 128
-#define META_SIZE 136
-/* MDB_db: pad (4), flags (2), depth (2), branch, leaf, overflow pages, entries, root (8 each). */
-#define DB_SIZE 48
-#define MDB_DUPSORT 0x04
-#define P_INVALID UINT64_MAX
-/* Trees deeper than this are not what LMDB builds from any file this size. */
-#define MAX_DEPTH 64
 
 struct db_info {
 	uint32_t pad;
@@ -64,27 +38,6 @@ struct walk {
 	uint64_t branch, leaf, overflow, entries;
 	int leaf_depth;
 };
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
 
 static void db_read(const uint8_t *p, struct db_info *db)
 {

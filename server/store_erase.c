@@ -72,53 +72,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "lmdb_layout.h"
 
-/* MDB_page: pgno (8), pad (2), flags (2), lower (2) and upper (2), or pages (4). */
-#define PAGE_HDR 16
-#define P_BRANCH 0x01
-#define P_LEAF 0x02
-#define P_OVERFLOW 0x04
-#define P_META 0x08
-#define P_LEAF2 0x20
-#define P_SUBP 0x40
-/* MDB_node: lo (2), hi (2), flags (2), ksize (2), then the key and the data. */
-#define NODE_HDR 8
-#define F_BIGDATA 0x01
-#define F_SUBDATA 0x02
-/* MDB_meta after the page header: magic (4), version (4), address, mapsize, dbs[2], last_pg, txnid. */
-#define MDB_MAGIC 0xBEEFC0DEu
-#define META_DBS 24
-#define META_LAST_PG 120
-/* MDB_db: pad, flags, depth, four counts, root at 40. */
-#define DB_SIZE 48
-#define DB_ROOT 40
-#define P_INVALID UINT64_MAX
-#define MAX_DEPTH 64
 /* LMDB's free-page tree. */
 #define FREE_DBI 0
 /* After a failed wipe, not again for this long (each costs a walk of the file). */
 #define WIPE_RETRY_MS 10000
-
-static uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
 
 /* ---- the erasing transaction ---------------------------------------------- */
 

@@ -188,4 +188,21 @@ int store__wipe_at_open(struct store *s, char *err, size_t errlen);
 void store__erase_free(struct store *s);
 void store__get_wipe_stats(struct store *s, struct store_wipe_stats *st);
 
+/* The way out of every refusal to start on what a data directory holds. */
+#define WAY_OUT                                                                                         \
+	"refusing to start a new, empty ledger over it (nothing in %s was changed): restore the directory " \
+	"from a backup, or move it aside to start a new ledger there"
+
+/*
+ * store_dir.c, before LMDB opens dir: store__survey_dir refuses (-1, err
+ * naming what is there and WAY_OUT) a directory where a ledger was kept but
+ * data.mdb is missing or empty, or that holds other files; 0: go on.
+ * store__stage_new_ledger builds a new data.mdb aside and renames it into
+ * place (0, or -1 with err). store__dir_in_use: another process holds the
+ * directory's lock now.
+ */
+int store__survey_dir(const char *dir, char *err, size_t errlen);
+int store__stage_new_ledger(const char *dir, char *err, size_t errlen);
+int store__dir_in_use(const char *dir);
+
 #endif

@@ -64,4 +64,18 @@ static inline void new_key(uint8_t key[ACCRUE_KEY_SIZE])
 				(a) ? accrue_message(a) : "");                                     \
 	} while (0)
 
+/* How many entries of type the customer's history holds (its newest 100). */
+static inline int entries_of(accrue *a, const struct accrue_ref *ref, int type)
+{
+	static struct accrue_entry page[100];
+	uint32_t n = 0;
+	uint64_t next = 0;
+	int count = 0;
+
+	CHECK_RC(a, accrue_history(a, ref, 0, page, 100, &n, &next), 0);
+	for (uint32_t i = 0; i < n; i++)
+		count += page[i].type == type;
+	return count;
+}
+
 #endif

@@ -19,20 +19,6 @@
 
 static struct harness h;
 
-/* How many entries of type the customer's history holds. */
-static int entries_of(accrue *a, const struct accrue_ref *ref, int type)
-{
-	static struct accrue_entry page[100];
-	uint32_t n = 0;
-	uint64_t next = 0;
-	int count = 0;
-
-	CHECK_RC(a, accrue_history(a, ref, 0, page, 100, &n, &next), 0);
-	for (uint32_t i = 0; i < n; i++)
-		count += page[i].type == type;
-	return count;
-}
-
 static void key_of(uint8_t key[ACCRUE_KEY_SIZE], uint8_t tag)
 {
 	memset(key, 0, ACCRUE_KEY_SIZE);
